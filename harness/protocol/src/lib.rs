@@ -1,0 +1,82 @@
+//! The contract between the host and whatever runs BPF for it (the in-VM
+//! runner, or the host kernel itself).
+//!
+//! The host compiles test cases into a [`Plan`] of concrete operations (bytes
+//! in, bytes out) so the executor needs no knowledge of test-case syntax, BTF
+//! pretty-printing or expectations. The executor answers with a stream of
+//! [`Record`]s, one JSON object per line, ending in exactly one
+//! [`Record::Done`]; a stream without it is incomplete and must not be trusted.
+
+mod bytes;
+mod plan;
+mod record;
+
+pub use bytes::Bytes;
+pub use plan::{CasePlan, MapValue, MapWrite, ObjectPlan, Plan, Probe, RunInput, VerifierOptions};
+pub use record::{
+    CaseOutcome, CaseReport, Done, GuestInfo, MapDump, MapEntry, ProbeReport, ProgInfo,
+    ProgramReport, Record, Verdict,
+};
+
+/// Where the host places the plan inside the guest's initramfs.
+pub const GUEST_PLAN_PATH: &str = "/harness/plan.json";
+/// Where the host places object files inside the guest's initramfs.
+pub const GUEST_OBJECT_DIR: &str = "/harness/objects";
+/// Init argument (after `--` on the kernel command line) asking the guest
+/// runner to only say hello and power off: probes whether an accelerator works.
+pub const INIT_MODE_PROBE: &str = "probe";
+/// Init argument asking the guest runner to power off at once: the bare-boot
+/// baseline of `cargo xtask bench boot`.
+pub const INIT_MODE_POWEROFF: &str = "poweroff";
+
+/// Encodes one record as a single line (no embedded newlines, terminated by `\n`).
+pub fn encode_line(record: &Record) -> String {
+    let mut line = serde_json::to_string(record).expect("records always serialise");
+    line.push('\n');
+    line
+}
+
+/// Decodes one line produced by [`encode_line`].
+pub fn decode_line(line: &str) -> Result<Record, serde_json::Error> {
+    serde_json::from_str(line.trim_end_matches(['\r', '\n']))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_as_single_lines() {
+        let record = Record::Program(ProgramReport {
+            object: "fw".into(),
+            program: "xdp_fw".into(),
+            section: "xdp".into(),
+            prog_type: "xdp".into(),
+            verdict: Verdict::Rejected {
+                errno: 13,
+                message: "permission denied".into(),
+            },
+            log: "0: (b7) r0 = 0\nR0 !read_ok\n".into(),
+            log_level: 1,
+            log_truncated: false,
+            info: None,
+            load_ns: 12,
+        });
+        let line = encode_line(&record);
+        assert_eq!(line.matches('\n').count(), 1, "{line}");
+        assert_eq!(decode_line(&line).unwrap(), record);
+    }
+
+    #[test]
+    fn bytes_are_hex_in_json() {
+        let input = RunInput {
+            data: Bytes(vec![0xde, 0xad]),
+            ..RunInput::default()
+        };
+        let json = serde_json::to_string(&input).unwrap();
+        assert!(json.contains("\"dead\""), "{json}");
+        let back: RunInput = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, input);
+        assert!(serde_json::from_str::<Bytes>("\"zz\"").is_err());
+    }
+}

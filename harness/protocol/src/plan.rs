@@ -1,0 +1,138 @@
+use serde::{Deserialize, Serialize};
+
+use crate::Bytes;
+
+/// Everything one kernel is asked to do in one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub verifier: VerifierOptions,
+    /// Feature probes to evaluate before any case runs; cases refer to them by name.
+    #[serde(default)]
+    pub probes: Vec<Probe>,
+    pub objects: Vec<ObjectPlan>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifierOptions {
+    /// `log_level` passed to `BPF_PROG_LOAD`: 1 (instructions and states at
+    /// branches) or 2 (every state); the stats bit (4) is added by `stats`.
+    pub log_level: u32,
+    pub stats: bool,
+}
+
+impl Default for VerifierOptions {
+    fn default() -> Self {
+        Self {
+            log_level: 1,
+            stats: true,
+        }
+    }
+}
+
+impl VerifierOptions {
+    /// The `log_level` bits for `BPF_PROG_LOAD`.
+    pub fn bits(self) -> u32 {
+        self.log_level | if self.stats { 4 } else { 0 }
+    }
+}
+
+/// A named question about the kernel, answered by trying it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Probe {
+    /// Can a map of this `BPF_MAP_TYPE_*` number be created?
+    MapType { name: String, map_type: u32 },
+    /// Can a program of this `BPF_PROG_TYPE_*` number be loaded?
+    ProgType { name: String, prog_type: u32 },
+    /// Can a program of this type call the helper with this id?
+    Helper {
+        name: String,
+        prog_type: u32,
+        helper: u32,
+    },
+}
+
+impl Probe {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::MapType { name, .. }
+            | Self::ProgType { name, .. }
+            | Self::Helper { name, .. } => name,
+        }
+    }
+}
+
+/// One object file and the cases that drive its programs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectPlan {
+    /// Name used in reports (the object's file stem, e.g. `xdp_firewall`).
+    pub name: String,
+    /// Path of the object as the executor sees it.
+    pub path: String,
+    #[serde(default)]
+    pub cases: Vec<CasePlan>,
+}
+
+/// One run of one program: reset the object's maps, write `setup`, run, dump.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CasePlan {
+    /// Stable identifier chosen by the host (file and case name).
+    pub id: String,
+    pub program: String,
+    #[serde(default)]
+    pub setup: Vec<MapWrite>,
+    pub input: RunInput,
+    /// Probe names that must succeed for the case to run; otherwise it is
+    /// reported as skipped with the failing probe.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// Dump every map of the object after the run.
+    #[serde(default)]
+    pub dump_maps: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapWrite {
+    pub map: String,
+    pub key: Bytes,
+    pub value: MapValue,
+}
+
+/// A map value: one for ordinary maps, one per possible CPU for per-CPU maps
+/// (a single value is then written to every CPU).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapValue {
+    Single(Bytes),
+    PerCpu(Vec<Bytes>),
+}
+
+/// Input of one `BPF_PROG_TEST_RUN`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInput {
+    pub data: Bytes,
+    /// Context (`struct __sk_buff`, `struct xdp_md`, raw tracepoint args, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<Bytes>,
+    /// Room for the output packet; programs may grow it (bpf_xdp_adjust_head).
+    pub data_out_size: u32,
+    /// Room for the output context, 0 to not read it back.
+    #[serde(default)]
+    pub ctx_out_size: u32,
+    pub repeat: u32,
+    #[serde(default)]
+    pub flags: u32,
+}
+
+impl Default for RunInput {
+    fn default() -> Self {
+        Self {
+            data: Bytes::default(),
+            ctx: None,
+            data_out_size: 0,
+            ctx_out_size: 0,
+            repeat: 1,
+            flags: 0,
+        }
+    }
+}

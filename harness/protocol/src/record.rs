@@ -1,0 +1,145 @@
+use serde::{Deserialize, Serialize};
+
+use crate::Bytes;
+
+/// One line of the executor's output stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record {
+    Hello(GuestInfo),
+    Probe(ProbeReport),
+    /// An object that could not be prepared at all (unreadable, BTF or map
+    /// creation failed). Its programs and cases are not reported separately.
+    ObjectError {
+        object: String,
+        error: String,
+    },
+    Program(ProgramReport),
+    Case(CaseReport),
+    Done(Done),
+}
+
+/// Who is answering: identifies the kernel the records are about.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestInfo {
+    /// `uname -r`.
+    pub release: String,
+    /// `uname -v`.
+    pub version: String,
+    pub machine: String,
+    pub possible_cpus: u32,
+    /// Active LSMs (`/sys/kernel/security/lsm`), empty when unreadable.
+    pub lsm: String,
+    /// Filesystems the runner mounted; failures are listed with their reason.
+    pub mounts: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    pub name: String,
+    pub available: bool,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramReport {
+    pub object: String,
+    pub program: String,
+    /// ELF section the program came from.
+    pub section: String,
+    /// Program type as the loader understood it (e.g. `xdp`).
+    pub prog_type: String,
+    pub verdict: Verdict,
+    /// The complete verifier log, never truncated by the runner.
+    pub log: String,
+    pub log_level: u32,
+    /// The kernel itself cut the log short (buffer limit reached).
+    pub log_truncated: bool,
+    /// From `BPF_OBJ_GET_INFO_BY_FD`, when the program loaded.
+    pub info: Option<ProgInfo>,
+    /// Wall time of the successful `BPF_PROG_LOAD` call.
+    pub load_ns: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    Accepted,
+    /// The kernel refused the program (`errno` from `BPF_PROG_LOAD`).
+    Rejected {
+        errno: i32,
+        message: String,
+    },
+    /// The harness could not even attempt the load (unknown section, missing
+    /// attach target, ...).
+    NotLoaded {
+        reason: String,
+    },
+}
+
+impl Verdict {
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Self::Accepted)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgInfo {
+    pub id: u32,
+    pub xlated_len: u32,
+    pub jited_len: u32,
+    /// Instructions the verifier processed (kernel 5.16+, else 0).
+    pub verified_insns: u32,
+    pub nr_map_ids: u32,
+    pub tag: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseReport {
+    pub id: String,
+    pub outcome: CaseOutcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum CaseOutcome {
+    Ran {
+        retval: u32,
+        data_out: Bytes,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ctx_out: Option<Bytes>,
+        /// Average run time reported by the kernel, per repetition.
+        duration_ns: u32,
+        #[serde(default)]
+        maps: Vec<MapDump>,
+    },
+    Skipped {
+        reason: String,
+    },
+    Error {
+        error: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapDump {
+    pub name: String,
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    /// Sorted by key bytes so dumps are deterministic.
+    pub entries: Vec<MapEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapEntry {
+    pub key: Bytes,
+    /// One element for ordinary maps, one per possible CPU for per-CPU maps.
+    pub values: Vec<Bytes>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {
+    /// Set when the executor itself failed (plan unreadable, ...).
+    pub error: Option<String>,
+}
