@@ -1,0 +1,276 @@
+//! Maps of a loaded object, read and written as raw bytes. Typing the bytes is
+//! the host's business (it has the object's BTF); here we only know sizes.
+
+use std::{
+    io,
+    os::fd::{AsFd as _, BorrowedFd},
+};
+
+use aya_obj::{EbpfSectionKind, generated::bpf_map_type::*};
+
+use crate::sys;
+
+/// Where a map came from: declared by the program, or one of the global data
+/// sections the compiler emitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    Declared,
+    Data,
+    Bss,
+    Rodata,
+}
+
+impl MapKind {
+    pub(crate) fn from_section(kind: EbpfSectionKind) -> Self {
+        match kind {
+            EbpfSectionKind::Data => Self::Data,
+            EbpfSectionKind::Bss => Self::Bss,
+            EbpfSectionKind::Rodata => Self::Rodata,
+            _ => Self::Declared,
+        }
+    }
+}
+
+/// A key and its value(s): one, or one per possible CPU.
+pub type Entry = (Vec<u8>, Vec<Vec<u8>>);
+
+#[derive(Debug)]
+pub struct Map {
+    pub name: String,
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub kind: MapKind,
+    /// BTF type ids of key and value in the object's BTF (0 when absent).
+    pub btf_key_type_id: u32,
+    pub btf_value_type_id: u32,
+    /// Contents right after load, for global data sections.
+    initial: Vec<u8>,
+    data: aya::maps::MapData,
+    possible_cpus: usize,
+}
+
+impl Map {
+    pub(crate) fn new(
+        name: String,
+        obj: &aya_obj::Map,
+        data: aya::maps::MapData,
+        possible_cpus: usize,
+    ) -> Self {
+        let (btf_key_type_id, btf_value_type_id) = match obj {
+            aya_obj::Map::Btf(m) => (m.def.btf_key_type_id, m.def.btf_value_type_id),
+            aya_obj::Map::Legacy(_) => (0, 0),
+        };
+        Self {
+            name,
+            map_type: obj.map_type(),
+            key_size: obj.key_size(),
+            value_size: obj.value_size(),
+            max_entries: obj.max_entries(),
+            kind: MapKind::from_section(obj.section_kind()),
+            btf_key_type_id,
+            btf_value_type_id,
+            initial: obj.data().to_vec(),
+            data,
+            possible_cpus,
+        }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.data.fd().as_fd()
+    }
+
+    pub fn is_per_cpu(&self) -> bool {
+        [
+            BPF_MAP_TYPE_PERCPU_HASH,
+            BPF_MAP_TYPE_PERCPU_ARRAY,
+            BPF_MAP_TYPE_LRU_PERCPU_HASH,
+            BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE_DEPRECATED,
+        ]
+        .iter()
+        .any(|t| *t as u32 == self.map_type)
+    }
+
+    fn is_array(&self) -> bool {
+        self.map_type == BPF_MAP_TYPE_ARRAY as u32
+            || self.map_type == BPF_MAP_TYPE_PERCPU_ARRAY as u32
+    }
+
+    /// Maps whose entries can be listed, set and cleared by key. Queues,
+    /// ring buffers, perf arrays, storage maps and the like cannot.
+    pub fn is_keyed(&self) -> bool {
+        [
+            BPF_MAP_TYPE_HASH,
+            BPF_MAP_TYPE_ARRAY,
+            BPF_MAP_TYPE_PERCPU_HASH,
+            BPF_MAP_TYPE_PERCPU_ARRAY,
+            BPF_MAP_TYPE_LRU_HASH,
+            BPF_MAP_TYPE_LRU_PERCPU_HASH,
+            BPF_MAP_TYPE_LPM_TRIE,
+        ]
+        .iter()
+        .any(|t| *t as u32 == self.map_type)
+    }
+
+    /// Number of values per entry: one, or one per possible CPU.
+    pub fn value_count(&self) -> usize {
+        if self.is_per_cpu() {
+            self.possible_cpus
+        } else {
+            1
+        }
+    }
+
+    /// Per-CPU values are laid out at an 8-byte stride.
+    fn stride(&self) -> usize {
+        if self.is_per_cpu() {
+            (self.value_size as usize).div_ceil(8) * 8
+        } else {
+            self.value_size as usize
+        }
+    }
+
+    fn check_key(&self, key: &[u8]) -> io::Result<()> {
+        if key.len() == self.key_size as usize {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "map `{}`: key is {} bytes, the map's key_size is {}",
+                    self.name,
+                    key.len(),
+                    self.key_size
+                ),
+            ))
+        }
+    }
+
+    /// Returns the value(s) stored under `key`.
+    pub fn lookup(&self, key: &[u8]) -> io::Result<Option<Vec<Vec<u8>>>> {
+        self.check_key(key)?;
+        let mut buf = vec![0u8; self.stride() * self.value_count()];
+        if !sys::map_lookup(self.fd(), key, &mut buf)? {
+            return Ok(None);
+        }
+        Ok(Some(
+            buf.chunks(self.stride())
+                .map(|c| c[..self.value_size as usize].to_vec())
+                .collect(),
+        ))
+    }
+
+    /// Writes `values`: exactly one (copied to every CPU of a per-CPU map) or
+    /// one per possible CPU.
+    pub fn update(&self, key: &[u8], values: &[&[u8]]) -> io::Result<()> {
+        self.check_key(key)?;
+        let n = self.value_count();
+        if values.len() != 1 && values.len() != n {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "map `{}`: {} values given, the map holds {n} per key",
+                    self.name,
+                    values.len()
+                ),
+            ));
+        }
+        let mut buf = vec![0u8; self.stride() * n];
+        for (i, chunk) in buf.chunks_mut(self.stride()).enumerate() {
+            let v = values[if values.len() == 1 { 0 } else { i }];
+            if v.len() != self.value_size as usize {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "map `{}`: value is {} bytes, the map's value_size is {}",
+                        self.name,
+                        v.len(),
+                        self.value_size
+                    ),
+                ));
+            }
+            chunk[..v.len()].copy_from_slice(v);
+        }
+        sys::map_update(self.fd(), key, &buf, 0)
+    }
+
+    pub fn delete(&self, key: &[u8]) -> io::Result<()> {
+        self.check_key(key)?;
+        sys::map_delete(self.fd(), key)
+    }
+
+    /// All keys, in the kernel's iteration order.
+    pub fn keys(&self) -> io::Result<Vec<Vec<u8>>> {
+        let mut keys = Vec::new();
+        if !self.is_keyed() {
+            return Ok(keys);
+        }
+        let mut next = vec![0u8; self.key_size as usize];
+        let mut prev: Option<Vec<u8>> = None;
+        while sys::map_next_key(self.fd(), prev.as_deref(), &mut next)? {
+            keys.push(next.clone());
+            prev = Some(next.clone());
+            if keys.len() > self.max_entries as usize {
+                return Err(io::Error::other(format!(
+                    "map `{}` keeps yielding keys beyond max_entries",
+                    self.name
+                )));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Every entry, sorted by key bytes so dumps are comparable run to run.
+    pub fn entries(&self) -> io::Result<Vec<Entry>> {
+        let mut keys = self.keys()?;
+        keys.sort();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            // An LRU map may evict between listing and lookup; skip what vanished.
+            if let Some(values) = self.lookup(&key)? {
+                out.push((key, values));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Restores the state right after load: arrays back to zero (global data
+    /// back to its initial contents), every other keyed map emptied.
+    pub fn reset(&self) -> io::Result<()> {
+        if self.kind == MapKind::Rodata || !self.is_keyed() {
+            return Ok(());
+        }
+        if self.is_array() {
+            let zero = vec![0u8; self.value_size as usize];
+            let value: &[u8] = if self.initial.len() == self.value_size as usize {
+                &self.initial
+            } else {
+                &zero
+            };
+            for index in 0..self.max_entries {
+                self.update(&index.to_ne_bytes(), &[value])?;
+            }
+            return Ok(());
+        }
+        for key in self.keys()? {
+            match self.delete(&key) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the initial contents of a global data section and freezes
+    /// `.rodata`, as libbpf does.
+    pub(crate) fn finalize(&self) -> io::Result<()> {
+        if !self.initial.is_empty() {
+            sys::map_update(self.fd(), &0u32.to_ne_bytes(), &self.initial, 0)?;
+        }
+        if self.kind == MapKind::Rodata {
+            sys::map_freeze(self.fd())?;
+        }
+        Ok(())
+    }
+}

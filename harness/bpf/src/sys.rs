@@ -1,0 +1,244 @@
+//! Thin wrappers over bpf(2). Each returns the kernel's errno untouched so
+//! callers can report exactly what the kernel said.
+
+use std::{
+    ffi::CStr,
+    io, mem,
+    os::fd::{AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd},
+};
+
+use aya_obj::generated::{bpf_attr, bpf_cmd, bpf_insn, bpf_prog_info};
+
+pub(crate) fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<i64> {
+    loop {
+        // SAFETY: `attr` is a valid, fully initialised bpf_attr of the size we pass.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                cmd as libc::c_int,
+                std::ptr::from_mut(attr),
+                mem::size_of::<bpf_attr>(),
+            )
+        };
+        if ret >= 0 {
+            return Ok(ret);
+        }
+        let err = io::Error::last_os_error();
+        // A signal can interrupt a long verification; libbpf retries the same way.
+        if err.raw_os_error() != Some(libc::EAGAIN) && err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+fn bpf_fd(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<OwnedFd> {
+    let fd = bpf(cmd, attr)?;
+    // SAFETY: the kernel returned a fresh file descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+pub(crate) fn zeroed_attr() -> bpf_attr {
+    // SAFETY: bpf_attr is a plain C union for which all-zero is the documented default.
+    unsafe { mem::zeroed() }
+}
+
+fn copy_name(dst: &mut [libc::c_char; 16], name: &str) {
+    // The kernel accepts alphanumerics, '_' and '.', and at most 15 bytes.
+    for (d, s) in dst
+        .iter_mut()
+        .zip(
+            name.bytes()
+                .filter(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.'),
+        )
+        .take(15)
+    {
+        *d = s as libc::c_char;
+    }
+}
+
+/// Everything `BPF_PROG_LOAD` takes that the loader fills in.
+pub(crate) struct ProgLoadAttrs<'a> {
+    pub name: &'a str,
+    pub prog_type: u32,
+    pub expected_attach_type: u32,
+    pub attach_btf_id: u32,
+    pub flags: u32,
+    pub insns: &'a [bpf_insn],
+    pub license: &'a CStr,
+    pub kern_version: u32,
+    pub btf_fd: Option<BorrowedFd<'a>>,
+    pub func_info: &'a [u8],
+    pub func_info_cnt: u32,
+    pub func_info_rec_size: u32,
+    pub line_info: &'a [u8],
+    pub line_info_cnt: u32,
+    pub line_info_rec_size: u32,
+}
+
+/// Returns the program fd (or the error) and `log_true_size` (0 on kernels
+/// before 6.4, which do not report it).
+pub(crate) fn prog_load(
+    a: &ProgLoadAttrs<'_>,
+    log_level: u32,
+    log: &mut [u8],
+) -> (io::Result<OwnedFd>, u32) {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the PROG_LOAD member of the union.
+    let u = unsafe { &mut attr.__bindgen_anon_3 };
+    copy_name(&mut u.prog_name, a.name);
+    u.prog_type = a.prog_type;
+    u.expected_attach_type = a.expected_attach_type;
+    u.attach_btf_id = a.attach_btf_id;
+    u.prog_flags = a.flags;
+    u.insns = a.insns.as_ptr() as u64;
+    u.insn_cnt = a.insns.len() as u32;
+    u.license = a.license.as_ptr() as u64;
+    u.kern_version = a.kern_version;
+    if let Some(btf) = a.btf_fd {
+        u.prog_btf_fd = btf.as_raw_fd() as u32;
+        if a.func_info_rec_size > 0 && a.func_info_cnt > 0 {
+            u.func_info = a.func_info.as_ptr() as u64;
+            u.func_info_cnt = a.func_info_cnt;
+            u.func_info_rec_size = a.func_info_rec_size;
+        }
+        if a.line_info_rec_size > 0 && a.line_info_cnt > 0 {
+            u.line_info = a.line_info.as_ptr() as u64;
+            u.line_info_cnt = a.line_info_cnt;
+            u.line_info_rec_size = a.line_info_rec_size;
+        }
+    }
+    if !log.is_empty() {
+        u.log_level = log_level;
+        u.log_buf = log.as_mut_ptr() as u64;
+        u.log_size = log.len() as u32;
+    }
+    let res = bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr);
+    // SAFETY: reading back an integer field the kernel may have written.
+    let true_size = unsafe { attr.__bindgen_anon_3.log_true_size };
+    (res, true_size)
+}
+
+pub(crate) fn btf_load(data: &[u8], log_level: u32, log: &mut [u8]) -> (io::Result<OwnedFd>, u32) {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the BTF_LOAD member of the union.
+    let u = unsafe { &mut attr.__bindgen_anon_7 };
+    u.btf = data.as_ptr() as u64;
+    u.btf_size = data.len() as u32;
+    if !log.is_empty() {
+        u.btf_log_level = log_level;
+        u.btf_log_buf = log.as_mut_ptr() as u64;
+        u.btf_log_size = log.len() as u32;
+    }
+    let res = bpf_fd(bpf_cmd::BPF_BTF_LOAD, &mut attr);
+    // SAFETY: reading back an integer field the kernel may have written.
+    let true_size = unsafe { attr.__bindgen_anon_7.btf_log_true_size };
+    (res, true_size)
+}
+
+pub(crate) fn map_lookup(fd: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> io::Result<bool> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the map-element member of the union.
+    let u = unsafe { &mut attr.__bindgen_anon_2 };
+    u.map_fd = fd.as_raw_fd() as u32;
+    u.key = key.as_ptr() as u64;
+    u.__bindgen_anon_1.value = value.as_mut_ptr() as u64;
+    match bpf(bpf_cmd::BPF_MAP_LOOKUP_ELEM, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn map_update(
+    fd: BorrowedFd<'_>,
+    key: &[u8],
+    value: &[u8],
+    flags: u64,
+) -> io::Result<()> {
+    let mut attr = zeroed_attr();
+    // SAFETY: as above.
+    let u = unsafe { &mut attr.__bindgen_anon_2 };
+    u.map_fd = fd.as_raw_fd() as u32;
+    u.key = key.as_ptr() as u64;
+    u.__bindgen_anon_1.value = value.as_ptr() as u64;
+    u.flags = flags;
+    bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+}
+
+pub(crate) fn map_delete(fd: BorrowedFd<'_>, key: &[u8]) -> io::Result<()> {
+    let mut attr = zeroed_attr();
+    // SAFETY: as above.
+    let u = unsafe { &mut attr.__bindgen_anon_2 };
+    u.map_fd = fd.as_raw_fd() as u32;
+    u.key = key.as_ptr() as u64;
+    bpf(bpf_cmd::BPF_MAP_DELETE_ELEM, &mut attr).map(drop)
+}
+
+/// Returns false when `key` was the last key (or the map is empty).
+pub(crate) fn map_next_key(
+    fd: BorrowedFd<'_>,
+    key: Option<&[u8]>,
+    next: &mut [u8],
+) -> io::Result<bool> {
+    let mut attr = zeroed_attr();
+    // SAFETY: as above.
+    let u = unsafe { &mut attr.__bindgen_anon_2 };
+    u.map_fd = fd.as_raw_fd() as u32;
+    if let Some(key) = key {
+        u.key = key.as_ptr() as u64;
+    }
+    u.__bindgen_anon_1.next_key = next.as_mut_ptr() as u64;
+    match bpf(bpf_cmd::BPF_MAP_GET_NEXT_KEY, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn map_freeze(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut attr = zeroed_attr();
+    // SAFETY: as above.
+    let u = unsafe { &mut attr.__bindgen_anon_2 };
+    u.map_fd = fd.as_raw_fd() as u32;
+    bpf(bpf_cmd::BPF_MAP_FREEZE, &mut attr).map(drop)
+}
+
+/// What `BPF_OBJ_GET_INFO_BY_FD` says about a loaded program.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgInfo {
+    pub id: u32,
+    pub prog_type: u32,
+    pub tag: [u8; 8],
+    pub xlated_len: u32,
+    pub jited_len: u32,
+    /// 0 on kernels before 5.16.
+    pub verified_insns: u32,
+    pub nr_map_ids: u32,
+}
+
+pub fn prog_info(fd: BorrowedFd<'_>) -> io::Result<ProgInfo> {
+    // SAFETY: bpf_prog_info is plain data; zero is a valid value.
+    let mut info: bpf_prog_info = unsafe { mem::zeroed() };
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the OBJ_GET_INFO member.
+    let u = unsafe { &mut attr.info };
+    u.bpf_fd = fd.as_raw_fd() as u32;
+    // Older kernels accept a larger struct as long as the tail is zero.
+    u.info_len = mem::size_of::<bpf_prog_info>() as u32;
+    u.info = std::ptr::from_mut(&mut info) as u64;
+    bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(ProgInfo {
+        id: info.id,
+        prog_type: info.type_,
+        tag: info.tag,
+        xlated_len: info.xlated_prog_len,
+        jited_len: info.jited_prog_len,
+        verified_insns: info.verified_insns,
+        nr_map_ids: info.nr_map_ids,
+    })
+}
+
+/// Number of possible CPUs: the stride of per-CPU map values.
+pub fn possible_cpus() -> io::Result<usize> {
+    aya::util::nr_cpus().map_err(|(path, e)| io::Error::new(e.kind(), format!("{path}: {e}")))
+}
