@@ -1,0 +1,532 @@
+//! One QEMU run: spawn, watch the console, read records, enforce limits.
+
+use std::{
+    io::{self, BufRead as _, BufReader, Read},
+    os::unix::{net::UnixListener, process::CommandExt as _},
+    path::PathBuf,
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use harness_protocol::Record;
+
+use crate::Accel;
+
+/// What to boot and how.
+#[derive(Clone, Debug)]
+pub struct VmConfig {
+    /// `qemu-system-x86_64` or a path to it.
+    pub qemu: PathBuf,
+    pub kernel: PathBuf,
+    pub initramfs: PathBuf,
+    pub accel: Accel,
+    pub memory_mb: u32,
+    pub cpus: u32,
+    /// Appended to the harness's own kernel command line.
+    pub cmdline_extra: Vec<String>,
+    /// Arguments for the guest's init (passed after `--`).
+    pub init_args: Vec<String>,
+    /// Wall-clock limit for the whole VM, boot included.
+    pub timeout: Duration,
+    /// Set by a Ctrl-C handler: the VM is killed and the run ends promptly.
+    pub interrupt: Option<Arc<AtomicBool>>,
+}
+
+impl VmConfig {
+    /// The kernel command line: console on the first UART, records on the
+    /// second; fail fast (`panic=-1` + `-no-reboot` make QEMU exit on panic,
+    /// `oops=panic` turns an oops into one); the BPF LSM enabled for security
+    /// programs.
+    pub fn cmdline(&self) -> String {
+        let mut words = vec![
+            "console=ttyS0",
+            "quiet",
+            "panic=-1",
+            "oops=panic",
+            "lsm=lockdown,capability,bpf",
+            "random.trust_cpu=on",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+        words.extend(self.cmdline_extra.iter().cloned());
+        if !self.init_args.is_empty() {
+            words.push("--".to_owned());
+            words.extend(self.init_args.iter().cloned());
+        }
+        words.join(" ")
+    }
+
+    fn command(&self, results_socket: &std::path::Path) -> Command {
+        let mut cmd = Command::new(&self.qemu);
+        cmd.args([
+            "-nodefaults",
+            "-no-user-config",
+            "-no-reboot",
+            "-display",
+            "none",
+        ]);
+        match self.accel {
+            Accel::Kvm => cmd.args(["-accel", "kvm", "-cpu", "host"]),
+            Accel::Tcg => cmd.args(["-accel", "tcg", "-cpu", "max"]),
+        };
+        cmd.arg("-m").arg(self.memory_mb.to_string());
+        cmd.arg("-smp").arg(self.cpus.to_string());
+        cmd.arg("-kernel").arg(&self.kernel);
+        cmd.arg("-initrd").arg(&self.initramfs);
+        cmd.arg("-append").arg(self.cmdline());
+        cmd.args([
+            "-chardev",
+            "stdio,id=console,signal=off",
+            "-serial",
+            "chardev:console",
+        ]);
+        cmd.arg("-chardev").arg(format!(
+            "socket,id=results,path={}",
+            results_socket.display()
+        ));
+        cmd.args(["-serial", "chardev:results"]);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: prctl is async-signal-safe. If the harness dies without
+        // cleaning up (SIGKILL), the kernel kills QEMU too: no orphans.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        cmd
+    }
+}
+
+/// A VM that ran to completion with a complete record stream.
+#[derive(Clone, Debug)]
+pub struct VmOutcome {
+    pub records: Vec<Record>,
+    pub console: String,
+    /// From spawn to the guest's hello record (kernel boot + init start).
+    pub boot_time: Duration,
+    /// From spawn to QEMU's exit.
+    pub total_time: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    #[error("{qemu} not found: install QEMU (Debian/Ubuntu: `apt-get install qemu-system-x86`)")]
+    QemuMissing { qemu: String },
+    #[error("could not start {qemu}: {error}")]
+    Spawn { qemu: String, error: io::Error },
+    #[error("setting up the VM: {0}")]
+    Setup(io::Error),
+    #[error("the kernel panicked or oopsed: {marker}\n--- console (last lines) ---\n{tail}")]
+    KernelPanic {
+        marker: String,
+        tail: String,
+        console: String,
+    },
+    #[error("the VM did not finish within {}s (hang?); killed it\n--- console (last lines) ---\n{tail}", timeout.as_secs())]
+    Timeout {
+        timeout: Duration,
+        tail: String,
+        console: String,
+    },
+    #[error("interrupted; QEMU was stopped")]
+    Interrupted,
+    #[error("QEMU failed ({status}): {stderr}\n--- console (last lines) ---\n{tail}")]
+    Qemu {
+        status: String,
+        stderr: String,
+        tail: String,
+        console: String,
+    },
+    #[error(
+        "the guest's record stream ended without a `done` record ({records} records, QEMU {status}){}\n--- console (last lines) ---\n{tail}",
+        stderr_suffix(stderr)
+    )]
+    Incomplete {
+        records: usize,
+        status: String,
+        stderr: String,
+        tail: String,
+        console: String,
+    },
+    #[error("the guest sent a malformed record: {line:?}: {error}")]
+    Protocol { line: String, error: String },
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.trim().is_empty() {
+        String::new()
+    } else {
+        format!("; QEMU said: {}", stderr.trim())
+    }
+}
+
+impl VmError {
+    /// QEMU's own error output, where there is any (used to detect a broken KVM).
+    pub fn qemu_stderr(&self) -> Option<&str> {
+        match self {
+            Self::Qemu { stderr, .. } | Self::Incomplete { stderr, .. } => Some(stderr),
+            _ => None,
+        }
+    }
+
+    /// The whole console, where there is one.
+    pub fn console(&self) -> Option<&str> {
+        match self {
+            Self::KernelPanic { console, .. }
+            | Self::Timeout { console, .. }
+            | Self::Qemu { console, .. }
+            | Self::Incomplete { console, .. } => Some(console),
+            _ => None,
+        }
+    }
+}
+
+/// Console lines that mean the kernel is going down (or is wedged).
+const PANIC_MARKERS: &[&str] = &[
+    "Kernel panic - not syncing",
+    "BUG: kernel NULL pointer dereference",
+    "BUG: unable to handle",
+    "general protection fault",
+    "Oops: ",
+    "watchdog: BUG: soft lockup",
+    "rcu: INFO: rcu_preempt detected stalls",
+    "rcu: INFO: rcu_sched detected stalls",
+    "kernel BUG at",
+];
+
+/// After a panic marker, how long to keep reading for the backtrace.
+const PANIC_GRACE: Duration = Duration::from_secs(2);
+const TAIL_LINES: usize = 40;
+
+pub fn console_tail(console: &str) -> String {
+    let lines: Vec<&str> = console.lines().collect();
+    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+}
+
+enum Event {
+    Console(String),
+    Stderr(String),
+    Record(Result<Record, (String, String)>),
+}
+
+fn spawn_line_reader(
+    reader: impl Read + Send + 'static,
+    tx: mpsc::Sender<Event>,
+    wrap: fn(String) -> Event,
+) {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(reader);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf)
+                        .trim_end_matches(['\r', '\n'])
+                        .to_owned();
+                    if tx.send(wrap(line)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Kills QEMU when dropped, so every early return leaves no process behind.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// Boots the VM and returns its records, calling `on_record` as each arrives.
+pub fn run(cfg: &VmConfig, on_record: &mut dyn FnMut(&Record)) -> Result<VmOutcome, VmError> {
+    let dir = tempfile::Builder::new()
+        .prefix("harness-vm-")
+        .tempdir()
+        .map_err(VmError::Setup)?;
+    let socket = dir.path().join("results.sock");
+    let listener = UnixListener::bind(&socket).map_err(VmError::Setup)?;
+    listener.set_nonblocking(true).map_err(VmError::Setup)?;
+
+    let qemu_name = cfg.qemu.display().to_string();
+    let start = Instant::now();
+    let mut child = match cfg.command(&socket).spawn() {
+        Ok(child) => child,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(VmError::QemuMissing { qemu: qemu_name });
+        }
+        Err(error) => {
+            return Err(VmError::Spawn {
+                qemu: qemu_name,
+                error,
+            });
+        }
+    };
+    let (tx, rx) = mpsc::channel();
+    spawn_line_reader(
+        child.stdout.take().expect("piped"),
+        tx.clone(),
+        Event::Console,
+    );
+    spawn_line_reader(
+        child.stderr.take().expect("piped"),
+        tx.clone(),
+        Event::Stderr,
+    );
+    let mut guard = Guard(child);
+
+    let mut console = String::new();
+    let mut stderr = String::new();
+    let mut records = Vec::new();
+    let mut boot_time = None;
+    let mut panic: Option<(String, Instant)> = None;
+    let mut results_tx = Some(tx);
+    let mut exited: Option<(ExitStatus, Instant)> = None;
+
+    let status = loop {
+        if let Some(results) = results_tx.as_ref() {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let results = results.clone();
+                    thread::spawn(move || {
+                        let mut reader = BufReader::new(stream);
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            match reader.read_line(&mut line) {
+                                Ok(0) | Err(_) => return,
+                                Ok(_) => {
+                                    let rec = harness_protocol::decode_line(&line)
+                                        .map_err(|e| (line.trim_end().to_owned(), e.to_string()));
+                                    if results.send(Event::Record(rec)).is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                    });
+                    results_tx = None;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(VmError::Setup(e)),
+            }
+        }
+
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(Event::Console(line)) => {
+                if panic.is_none()
+                    && let Some(marker) = PANIC_MARKERS.iter().find(|m| line.contains(**m))
+                {
+                    panic = Some(((*marker).to_owned(), Instant::now()));
+                }
+                console.push_str(&line);
+                console.push('\n');
+            }
+            Ok(Event::Stderr(line)) => {
+                stderr.push_str(&line);
+                stderr.push('\n');
+            }
+            Ok(Event::Record(Ok(record))) => {
+                if matches!(record, Record::Hello(_)) {
+                    boot_time.get_or_insert_with(|| start.elapsed());
+                }
+                on_record(&record);
+                records.push(record);
+            }
+            Ok(Event::Record(Err((line, error)))) => return Err(VmError::Protocol { line, error }),
+            // All readers are gone: QEMU exited and its output is drained.
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break exited.map(|(s, _)| s);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+
+        if cfg
+            .interrupt
+            .as_ref()
+            .is_some_and(|i| i.load(Ordering::Relaxed))
+        {
+            return Err(VmError::Interrupted);
+        }
+        if let Some((marker, at)) = &panic
+            && at.elapsed() > PANIC_GRACE
+        {
+            return Err(VmError::KernelPanic {
+                marker: marker.clone(),
+                tail: console_tail(&console),
+                console,
+            });
+        }
+        if start.elapsed() > cfg.timeout {
+            return Err(VmError::Timeout {
+                timeout: cfg.timeout,
+                tail: console_tail(&console),
+                console,
+            });
+        }
+        if exited.is_none()
+            && let Ok(Some(status)) = guard.0.try_wait()
+        {
+            // The results socket may never have been accepted (QEMU failed
+            // early); stop waiting for it so the channel can disconnect.
+            results_tx = None;
+            exited = Some((status, Instant::now()));
+        }
+        // Reader threads end at EOF, which follows QEMU's exit promptly; do
+        // not wait forever on a descendant that kept a pipe open.
+        if let Some((status, at)) = exited
+            && at.elapsed() > Duration::from_secs(2)
+        {
+            break Some(status);
+        }
+    };
+    let total_time = start.elapsed();
+    let status = match status {
+        Some(s) => s,
+        None => guard.0.wait().map_err(VmError::Setup)?,
+    };
+
+    if let Some((marker, _)) = panic {
+        return Err(VmError::KernelPanic {
+            marker,
+            tail: console_tail(&console),
+            console,
+        });
+    }
+    let done = matches!(records.last(), Some(Record::Done(_)));
+    if !done {
+        let status_text = describe(status);
+        if records.is_empty() && !status.success() {
+            return Err(VmError::Qemu {
+                status: status_text,
+                stderr: stderr.trim().to_owned(),
+                tail: console_tail(&console),
+                console,
+            });
+        }
+        return Err(VmError::Incomplete {
+            records: records.len(),
+            status: status_text,
+            stderr: stderr.trim().to_owned(),
+            tail: console_tail(&console),
+            console,
+        });
+    }
+    Ok(VmOutcome {
+        records,
+        console,
+        boot_time: boot_time.unwrap_or(total_time),
+        total_time,
+    })
+}
+
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt as _;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => status.to_string(),
+    }
+}
+
+/// Boots the VM and waits for QEMU to exit, without reading records: the
+/// bare-boot baseline (the guest's init powers off at once). Returns the time
+/// from spawn to exit.
+pub fn time_boot(cfg: &VmConfig) -> Result<Duration, VmError> {
+    let dir = tempfile::Builder::new()
+        .prefix("harness-vm-")
+        .tempdir()
+        .map_err(VmError::Setup)?;
+    let socket = dir.path().join("results.sock");
+    let listener = UnixListener::bind(&socket).map_err(VmError::Setup)?;
+    let qemu_name = cfg.qemu.display().to_string();
+    let start = Instant::now();
+    let mut cmd = cfg.command(&socket);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(VmError::QemuMissing { qemu: qemu_name });
+        }
+        Err(error) => {
+            return Err(VmError::Spawn {
+                qemu: qemu_name,
+                error,
+            });
+        }
+    };
+    let mut guard = Guard(child);
+    loop {
+        if let Some(status) = guard.0.try_wait().map_err(VmError::Setup)? {
+            let elapsed = start.elapsed();
+            drop(listener);
+            if !status.success() {
+                let mut stderr = String::new();
+                if let Some(mut e) = guard.0.stderr.take() {
+                    let _ = e.read_to_string(&mut stderr);
+                }
+                return Err(VmError::Qemu {
+                    status: describe(status),
+                    stderr,
+                    tail: String::new(),
+                    console: String::new(),
+                });
+            }
+            return Ok(elapsed);
+        }
+        if start.elapsed() > cfg.timeout {
+            return Err(VmError::Timeout {
+                timeout: cfg.timeout,
+                tail: String::new(),
+                console: String::new(),
+            });
+        }
+        if cfg
+            .interrupt
+            .as_ref()
+            .is_some_and(|i| i.load(Ordering::Relaxed))
+        {
+            return Err(VmError::Interrupted);
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// `qemu-system-x86_64 --version`, first line.
+pub fn qemu_version(qemu: &std::path::Path) -> Result<String, VmError> {
+    let out = Command::new(qemu).arg("--version").output().map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            VmError::QemuMissing {
+                qemu: qemu.display().to_string(),
+            }
+        } else {
+            VmError::Spawn {
+                qemu: qemu.display().to_string(),
+                error: e,
+            }
+        }
+    })?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
