@@ -1,0 +1,454 @@
+//! The on-disk cache of downloaded packages and unpacked kernels, shared by
+//! concurrent runs.
+//!
+//! Layout under the root, everything keyed by the pinned .deb's sha256:
+//!
+//! ```text
+//! debs/<sha256>.deb                 verified download
+//! debs/<sha256>.deb.part-XXXXXX     download in progress (or left by a crash)
+//! kernels/<sha256>/                 vmlinuz, config (if any), manifest.json
+//! kernels/<sha256>.unpack-XXXXXX/   unpacking in progress (or left by a crash)
+//! locks/<sha256>.lock               held while one run fetches or unpacks it
+//! ```
+//!
+//! Files only appear under their final names by rename, so a reader never
+//! sees half a file; what a crash leaves behind has a temporary name and is
+//! removed by the next run that takes the lock.
+
+use std::ffi::OsString;
+use std::fs::{self, File, TryLockError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::deb::{extract_kernel, sha256_file};
+use crate::error::KernelError;
+use crate::http::{GetError, Http};
+use crate::lock::LockedKernel;
+use crate::mirror::Mirror;
+use crate::progress::Progress;
+
+/// The environment variable that overrides the cache location.
+pub const CACHE_ENV: &str = "HARNESS_CACHE_DIR";
+
+const MANIFEST: &str = "manifest.json";
+
+/// The shared cache of kernel downloads and unpacked kernels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+/// How far a pinned kernel is in the cache (for `cargo xtask kernels list`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Not downloaded.
+    Missing,
+    /// The .deb is there, not unpacked.
+    Downloaded,
+    /// The kernel is unpacked and ready.
+    Unpacked,
+}
+
+/// An unpacked kernel, ready to boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelImage {
+    /// The line, e.g. `6.1`.
+    pub line: String,
+    /// The kernel's `uname -r`.
+    pub release: String,
+    /// The Debian version of the package it came from.
+    pub package_version: String,
+    /// The bzImage.
+    pub bzimage: PathBuf,
+    /// The kernel's build config, when the package ships one.
+    pub config: Option<PathBuf>,
+}
+
+/// What was unpacked, recorded so later runs can check the files cheaply.
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    package: String,
+    version: String,
+    release: String,
+    deb_sha256: String,
+    vmlinuz_sha256: String,
+    config_sha256: Option<String>,
+}
+
+impl Cache {
+    /// A cache rooted at `root` (created on first use).
+    pub fn new(root: impl Into<PathBuf>) -> Cache {
+        Cache { root: root.into() }
+    }
+
+    /// `$HARNESS_CACHE_DIR`, else `$XDG_CACHE_HOME/ebpf-harness`, else
+    /// `~/.cache/ebpf-harness`.
+    pub fn default_root() -> PathBuf {
+        default_root_from(
+            std::env::var_os(CACHE_ENV),
+            std::env::var_os("XDG_CACHE_HOME"),
+            std::env::var_os("HOME"),
+        )
+    }
+
+    /// The cache directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// How far `locked` is in the cache. Cheap: it does not hash anything.
+    pub fn status(&self, locked: &LockedKernel) -> CacheStatus {
+        if locked.check().is_err() {
+            return CacheStatus::Missing;
+        }
+        if self.kernel_dir(locked).join(MANIFEST).is_file() {
+            CacheStatus::Unpacked
+        } else if fs::metadata(self.deb_path(locked)).is_ok_and(|m| m.len() == locked.size) {
+            CacheStatus::Downloaded
+        } else {
+            CacheStatus::Missing
+        }
+    }
+
+    /// The unpacked kernel pinned by `locked`, downloading and unpacking it
+    /// first if needed. Corrupt cache contents are noted and fetched again.
+    pub fn kernel(
+        &self,
+        locked: &LockedKernel,
+        mirror: &Mirror,
+        progress: &dyn Progress,
+    ) -> Result<KernelImage, KernelError> {
+        locked.check().map_err(|message| KernelError::BadPin {
+            package: locked.package.clone(),
+            message,
+        })?;
+        for dir in ["debs", "kernels", "locks"] {
+            let dir = self.root.join(dir);
+            fs::create_dir_all(&dir).map_err(|e| KernelError::io("create directory", &dir, e))?;
+        }
+        // Held until the end of this function (dropping the file unlocks it).
+        let _lock = self.lock(locked, progress)?;
+
+        if let Some(image) = self.unpacked(locked, progress)? {
+            return Ok(image);
+        }
+        self.remove_leftovers(locked);
+        let deb = self.deb(locked, mirror, progress)?;
+        self.unpack(locked, &deb)
+    }
+
+    fn deb_path(&self, locked: &LockedKernel) -> PathBuf {
+        self.root
+            .join("debs")
+            .join(format!("{}.deb", locked.sha256))
+    }
+
+    fn kernel_dir(&self, locked: &LockedKernel) -> PathBuf {
+        self.root.join("kernels").join(&locked.sha256)
+    }
+
+    /// Takes the per-kernel lock, telling the user when another run holds it.
+    fn lock(&self, locked: &LockedKernel, progress: &dyn Progress) -> Result<File, KernelError> {
+        let path = self
+            .root
+            .join("locks")
+            .join(format!("{}.lock", locked.sha256));
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| KernelError::io("open lock file", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                progress.note(&format!(
+                    "waiting for another run to finish fetching {} {}",
+                    locked.package, locked.version
+                ));
+                file.lock().map_err(|e| KernelError::io("lock", &path, e))?;
+            }
+            Err(TryLockError::Error(e)) => return Err(KernelError::io("lock", &path, e)),
+        }
+        Ok(file)
+    }
+
+    /// The already unpacked kernel if it is intact; a corrupt one is removed.
+    fn unpacked(
+        &self,
+        locked: &LockedKernel,
+        progress: &dyn Progress,
+    ) -> Result<Option<KernelImage>, KernelError> {
+        let dir = self.kernel_dir(locked);
+        if !dir.exists() {
+            return Ok(None);
+        }
+        match self.verify_unpacked(locked, &dir) {
+            Ok(image) => Ok(Some(image)),
+            Err(why) => {
+                progress.note(&format!(
+                    "cached kernel {} was corrupt ({why}); fetching it again",
+                    dir.display()
+                ));
+                fs::remove_dir_all(&dir)
+                    .map_err(|e| KernelError::io("remove corrupt directory", &dir, e))?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn verify_unpacked(&self, locked: &LockedKernel, dir: &Path) -> Result<KernelImage, String> {
+        let manifest_path = dir.join(MANIFEST);
+        let text = fs::read(&manifest_path).map_err(|e| format!("cannot read {MANIFEST}: {e}"))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&text).map_err(|e| format!("{MANIFEST} is malformed: {e}"))?;
+        if manifest.deb_sha256 != locked.sha256 || manifest.release != locked.release {
+            return Err(format!(
+                "{MANIFEST} describes {} {}",
+                manifest.package, manifest.release
+            ));
+        }
+        check_hash(&dir.join("vmlinuz"), &manifest.vmlinuz_sha256)?;
+        if let Some(expected) = &manifest.config_sha256 {
+            check_hash(&dir.join("config"), expected)?;
+        }
+        Ok(image(locked, dir, manifest.config_sha256.is_some()))
+    }
+
+    /// Removes temporary files and directories of this kernel that a crashed
+    /// run left. Only called with the lock held, so nobody is writing them.
+    fn remove_leftovers(&self, locked: &LockedKernel) {
+        let places = [
+            (
+                self.root.join("debs"),
+                format!("{}.deb.part-", locked.sha256),
+            ),
+            (
+                self.root.join("kernels"),
+                format!("{}.unpack-", locked.sha256),
+            ),
+        ];
+        for (dir, prefix) in places {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    continue;
+                }
+                let path = entry.path();
+                // Best effort: a leftover that cannot be removed is still never used.
+                let _ = if path.is_dir() {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+            }
+        }
+    }
+
+    /// The verified .deb, downloaded if missing or corrupt.
+    fn deb(
+        &self,
+        locked: &LockedKernel,
+        mirror: &Mirror,
+        progress: &dyn Progress,
+    ) -> Result<PathBuf, KernelError> {
+        let path = self.deb_path(locked);
+        if path.exists() {
+            match check_size_and_hash(&path, locked.size, &locked.sha256) {
+                Ok(()) => return Ok(path),
+                Err(why) => {
+                    progress.note(&format!(
+                        "cached package {} was corrupt ({why}); fetching it again",
+                        path.display()
+                    ));
+                    fs::remove_file(&path)
+                        .map_err(|e| KernelError::io("remove corrupt file", &path, e))?;
+                }
+            }
+        }
+        self.download(locked, mirror, &path, progress)?;
+        Ok(path)
+    }
+
+    /// Streams the .deb into a temporary file next to `path`, hashing as it
+    /// goes, and renames it into place only if size and sha256 match.
+    fn download(
+        &self,
+        locked: &LockedKernel,
+        mirror: &Mirror,
+        path: &Path,
+        progress: &dyn Progress,
+    ) -> Result<(), KernelError> {
+        let url = mirror.join(&locked.filename);
+        let dir = self.root.join("debs");
+        let mut part = tempfile::Builder::new()
+            .prefix(&format!("{}.deb.part-", locked.sha256))
+            .tempfile_in(&dir)
+            .map_err(|e| KernelError::io("create a temporary file in", &dir, e))?;
+        let part_path = part.path().to_owned();
+        let mut hasher = Sha256::new();
+        let what = format!("{} {}", locked.package, locked.version);
+        let received = Http::new()
+            .get(&url, &what, locked.size, progress, |chunk| {
+                hasher.update(chunk);
+                part.write_all(chunk)
+                    .map_err(|e| KernelError::io("write", &part_path, e))
+            })
+            .map_err(|e| match e {
+                GetError::NotFound => KernelError::PinnedPackageGone {
+                    package: locked.package.clone(),
+                    version: locked.version.clone(),
+                    url: url.clone(),
+                },
+                GetError::Other(e) => e,
+            })?;
+        let actual_sha256 = hex::encode(hasher.finalize());
+        if received != locked.size || actual_sha256 != locked.sha256 {
+            // Dropping `part` deletes the temporary file.
+            return Err(KernelError::ChecksumMismatch {
+                url,
+                expected_size: locked.size,
+                actual_size: received,
+                expected_sha256: locked.sha256.clone(),
+                actual_sha256,
+            });
+        }
+        part.as_file()
+            .sync_all()
+            .map_err(|e| KernelError::io("sync", &part_path, e))?;
+        part.persist(path)
+            .map_err(|e| KernelError::io("rename into place", path, e.error))?;
+        sync_dir(&dir)
+    }
+
+    /// Unpacks the kernel into a temporary directory and renames it into place.
+    fn unpack(&self, locked: &LockedKernel, deb: &Path) -> Result<KernelImage, KernelError> {
+        let kernels = self.root.join("kernels");
+        let temp = tempfile::Builder::new()
+            .prefix(&format!("{}.unpack-", locked.sha256))
+            .tempdir_in(&kernels)
+            .map_err(|e| KernelError::io("create a temporary directory in", &kernels, e))?;
+        let extracted = extract_kernel(deb, &locked.package, &locked.release, temp.path())?;
+        let manifest = Manifest {
+            package: locked.package.clone(),
+            version: locked.version.clone(),
+            release: locked.release.clone(),
+            deb_sha256: locked.sha256.clone(),
+            vmlinuz_sha256: extracted.vmlinuz_sha256,
+            config_sha256: extracted.config_sha256,
+        };
+        let manifest_path = temp.path().join(MANIFEST);
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| KernelError::io("write", &manifest_path, e.into()))?;
+        write_synced(&manifest_path, &json)?;
+        sync_dir(temp.path())?;
+
+        let final_dir = self.kernel_dir(locked);
+        // From here on a failure leaves a leftover for the next run to remove.
+        let temp = temp.keep();
+        fs::rename(&temp, &final_dir)
+            .map_err(|e| KernelError::io("rename into place", &final_dir, e))?;
+        sync_dir(&kernels)?;
+        Ok(image(locked, &final_dir, manifest.config_sha256.is_some()))
+    }
+}
+
+fn image(locked: &LockedKernel, dir: &Path, has_config: bool) -> KernelImage {
+    KernelImage {
+        line: locked.line.clone(),
+        release: locked.release.clone(),
+        package_version: locked.version.clone(),
+        bzimage: dir.join("vmlinuz"),
+        config: has_config.then(|| dir.join("config")),
+    }
+}
+
+/// Checks that `path` has the sha256 `expected`.
+fn check_hash(path: &Path, expected: &str) -> Result<(), String> {
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let actual = sha256_file(path).map_err(|e| format!("cannot read {name}: {e}"))?;
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(format!("{name} has sha256 {actual}, expected {expected}"))
+    }
+}
+
+/// Checks a cached .deb: size first (free), then sha256.
+fn check_size_and_hash(path: &Path, size: u64, sha256: &str) -> Result<(), String> {
+    let actual = fs::metadata(path)
+        .map_err(|e| format!("cannot read it: {e}"))?
+        .len();
+    if actual != size {
+        return Err(format!("it has {actual} bytes, expected {size}"));
+    }
+    check_hash(path, sha256)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), KernelError> {
+    let mut file = File::create(path).map_err(|e| KernelError::io("create", path, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| KernelError::io("write", path, e))
+}
+
+/// Makes a rename in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), KernelError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| KernelError::io("sync directory", dir, e))
+}
+
+/// [`Cache::default_root`] with the environment passed in.
+fn default_root_from(
+    harness: Option<OsString>,
+    xdg: Option<OsString>,
+    home: Option<OsString>,
+) -> PathBuf {
+    let set = |v: Option<OsString>| v.filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = set(harness) {
+        return dir;
+    }
+    // The XDG spec says relative values are to be ignored.
+    if let Some(xdg) = set(xdg).filter(|p| p.is_absolute()) {
+        return xdg.join("ebpf-harness");
+    }
+    match set(home) {
+        Some(home) => home.join(".cache").join("ebpf-harness"),
+        None => std::env::temp_dir().join("ebpf-harness"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_root_follows_env_precedence() {
+        let os = |s: &str| Some(OsString::from(s));
+        assert_eq!(
+            default_root_from(os("/c"), os("/x"), os("/h")),
+            PathBuf::from("/c")
+        );
+        assert_eq!(
+            default_root_from(None, os("/x"), os("/h")),
+            PathBuf::from("/x/ebpf-harness")
+        );
+        assert_eq!(
+            default_root_from(os(""), os("rel"), os("/h")),
+            PathBuf::from("/h/.cache/ebpf-harness")
+        );
+        assert_eq!(
+            default_root_from(None, None, None),
+            std::env::temp_dir().join("ebpf-harness")
+        );
+    }
+}

@@ -1,0 +1,224 @@
+//! The Debian kernel lines the harness can fetch, and how to recognise their
+//! image packages in a suite's index.
+
+/// One kernel line (major.minor) and where Debian publishes it.
+///
+/// The image package is named
+/// `{package_prefix}{release_prefix}{abi}{release_suffix}{package_suffix}`,
+/// and the kernel's `uname -r` is `{release_prefix}{abi}{release_suffix}`,
+/// where `abi` changes with every upload (`50`, `107+deb13`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelLine {
+    /// The line as users write it, e.g. `6.1`.
+    pub line: &'static str,
+    /// The Debian suite (codename) that carries it.
+    pub suite: &'static str,
+    /// `linux-image-`, or `linux-binary-` where `linux-image-*` is only a meta package.
+    pub package_prefix: &'static str,
+    /// Start of the release, before the ABI part.
+    pub release_prefix: &'static str,
+    /// The flavour at the end of the release.
+    pub release_suffix: &'static str,
+    /// What follows the release in the package name.
+    pub package_suffix: &'static str,
+}
+
+/// The lines Debian carries, oldest first. (There is no 5.15 in Debian.)
+pub const LINES: &[KernelLine] = &[
+    KernelLine {
+        line: "5.10",
+        suite: "bullseye",
+        package_prefix: "linux-image-",
+        release_prefix: "5.10.0-",
+        release_suffix: "-cloud-amd64",
+        package_suffix: "-unsigned",
+    },
+    KernelLine {
+        line: "6.1",
+        suite: "bookworm",
+        package_prefix: "linux-image-",
+        release_prefix: "6.1.0-",
+        release_suffix: "-cloud-amd64",
+        package_suffix: "-unsigned",
+    },
+    KernelLine {
+        line: "6.12",
+        suite: "trixie",
+        package_prefix: "linux-image-",
+        release_prefix: "6.12.",
+        release_suffix: "-cloud-amd64",
+        package_suffix: "-unsigned",
+    },
+    KernelLine {
+        line: "7.2",
+        suite: "sid",
+        package_prefix: "linux-binary-",
+        release_prefix: "7.2.",
+        release_suffix: "-cloud-amd64",
+        package_suffix: "",
+    },
+];
+
+impl KernelLine {
+    /// The `uname -r` release of `package` if it is an image package of this
+    /// line, e.g. `linux-image-6.1.0-50-cloud-amd64-unsigned` -> `6.1.0-50-cloud-amd64`.
+    pub fn release_of(&self, package: &str) -> Option<String> {
+        let release = package
+            .strip_prefix(self.package_prefix)?
+            .strip_suffix(self.package_suffix)?;
+        let abi = release
+            .strip_prefix(self.release_prefix)?
+            .strip_suffix(self.release_suffix)?;
+        // The ABI part is `50` or `107+deb13`; anything with a dash is another
+        // flavour (`-rt`, `-dbg`, ...) that merely shares the prefix.
+        let valid = abi.starts_with(|c: char| c.is_ascii_digit())
+            && abi
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '.' || c == '~');
+        valid.then(|| release.to_owned())
+    }
+
+    /// The package name pattern, for messages: `linux-image-6.1.0-*-cloud-amd64-unsigned`.
+    pub fn package_pattern(&self) -> String {
+        format!(
+            "{}{}*{}{}",
+            self.package_prefix, self.release_prefix, self.release_suffix, self.package_suffix
+        )
+    }
+}
+
+/// The line called `line`, if Debian carries it.
+pub fn find_line(line: &str) -> Option<&'static KernelLine> {
+    LINES.iter().find(|l| l.line == line)
+}
+
+/// `5.10 (bullseye), 6.1 (bookworm), ...`, for messages.
+pub fn lines_summary() -> String {
+    let parts: Vec<String> = LINES
+        .iter()
+        .map(|l| format!("{} ({})", l.line, l.suite))
+        .collect();
+    parts.join(", ")
+}
+
+/// The major.minor line of a `uname -r` release:
+/// `6.1.0-50-cloud-amd64` -> `6.1`, `7.2.13+deb14-cloud-amd64` -> `7.2`;
+/// `None` if it does not start with `major.minor`.
+pub fn line_of_release(release: &str) -> Option<String> {
+    let (major, rest) = split_number(release)?;
+    let rest = rest.strip_prefix('.')?;
+    let (minor, rest) = split_number(rest)?;
+    let ends_well = rest.is_empty() || rest.starts_with(['.', '-', '+']);
+    ends_well.then(|| format!("{major}.{minor}"))
+}
+
+/// Splits a leading run of ASCII digits (at least one) off `s`.
+fn split_number(s: &str) -> Option<(&str, &str)> {
+    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    (end > 0).then(|| s.split_at(end))
+}
+
+/// Sort key for lines, so that 6.9 comes before 6.12.
+pub(crate) fn line_sort_key(line: &str) -> (u64, u64, String) {
+    let mut parts = line
+        .splitn(2, '.')
+        .map(|p| p.parse::<u64>().unwrap_or(u64::MAX));
+    let major = parts.next().unwrap_or(u64::MAX);
+    let minor = parts.next().unwrap_or(u64::MAX);
+    (major, minor, line.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_each_lines_image_package() {
+        let cases = [
+            (
+                "5.10",
+                "linux-image-5.10.0-32-cloud-amd64-unsigned",
+                "5.10.0-32-cloud-amd64",
+            ),
+            (
+                "6.1",
+                "linux-image-6.1.0-50-cloud-amd64-unsigned",
+                "6.1.0-50-cloud-amd64",
+            ),
+            (
+                "6.12",
+                "linux-image-6.12.107+deb13-cloud-amd64-unsigned",
+                "6.12.107+deb13-cloud-amd64",
+            ),
+            (
+                "7.2",
+                "linux-binary-7.2.13+deb14-cloud-amd64",
+                "7.2.13+deb14-cloud-amd64",
+            ),
+        ];
+        for (line, package, release) in cases {
+            let l = find_line(line).expect("line exists");
+            assert_eq!(l.release_of(package).as_deref(), Some(release), "{package}");
+            assert_eq!(line_of_release(release).as_deref(), Some(line));
+        }
+    }
+
+    #[test]
+    fn rejects_other_packages() {
+        let l61 = find_line("6.1").expect("6.1 exists");
+        for package in [
+            "linux-image-6.1.0-50-cloud-amd64", // signed meta, no -unsigned
+            "linux-image-6.1.0-50-cloud-amd64-dbg", // debug symbols
+            "linux-image-6.1.0-50-rt-cloud-amd64-unsigned", // other flavour
+            "linux-image-6.1.0-50-amd64-unsigned", // generic flavour
+            "linux-image-6.1.0--cloud-amd64-unsigned", // empty ABI
+            "linux-image-cloud-amd64",          // meta package
+            "linux-headers-6.1.0-50-cloud-amd64",
+        ] {
+            assert_eq!(l61.release_of(package), None, "{package}");
+        }
+        let l72 = find_line("7.2").expect("7.2 exists");
+        assert_eq!(l72.release_of("linux-image-7.2.13+deb14-cloud-amd64"), None);
+        assert_eq!(
+            l72.release_of("linux-binary-7.2.13+deb14-cloud-amd64-dbg"),
+            None
+        );
+        assert_eq!(
+            l72.release_of("linux-binary-7.20.1+deb14-cloud-amd64"),
+            None
+        );
+    }
+
+    #[test]
+    fn line_of_release_handles_garbage() {
+        assert_eq!(
+            line_of_release("5.10.0-32-cloud-amd64").as_deref(),
+            Some("5.10")
+        );
+        assert_eq!(
+            line_of_release("6.12.107+deb13-cloud-amd64").as_deref(),
+            Some("6.12")
+        );
+        assert_eq!(line_of_release("6.8").as_deref(), Some("6.8"));
+        assert_eq!(
+            line_of_release("5.15.0-91-generic").as_deref(),
+            Some("5.15")
+        );
+        for bad in [
+            "", "garbage", "6", "6.", ".1", "6.x", "6.1x", "v6.1", "61-foo",
+        ] {
+            assert_eq!(line_of_release(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn summary_and_sort_key() {
+        assert_eq!(
+            lines_summary(),
+            "5.10 (bullseye), 6.1 (bookworm), 6.12 (trixie), 7.2 (sid)"
+        );
+        let mut lines = vec!["6.12", "7.2", "6.9", "5.10", "6.1"];
+        lines.sort_by_key(|l| line_sort_key(l));
+        assert_eq!(lines, ["5.10", "6.1", "6.9", "6.12", "7.2"]);
+    }
+}

@@ -1,0 +1,227 @@
+//! `cargo xtask kernels update`: read each suite's verified index and pin the
+//! newest image package of each line.
+
+use std::io::BufReader;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::KernelError;
+use crate::http::Http;
+use crate::index::{PackageEntry, release_field, release_sha256, scan_packages, signed_text};
+use crate::lines::{KernelLine, find_line};
+use crate::lock::{LockFile, LockedKernel};
+use crate::mirror::Mirror;
+use crate::progress::{NoProgress, Progress};
+use crate::signature::{Checked, SignatureCheck, check_signature};
+use crate::version::compare_debian_versions;
+
+/// The index of binary packages, relative to `dists/<suite>/`.
+const PACKAGES_XZ: &str = "main/binary-amd64/Packages.xz";
+/// InRelease files are a few hundred kilobytes; anything far bigger is not one.
+const MAX_INRELEASE_BYTES: u64 = 16 << 20;
+
+/// How [`update`] works.
+pub struct UpdateOptions<'a> {
+    /// Whether to check the `InRelease` signatures.
+    pub signature: SignatureCheck,
+    /// Where index download progress goes.
+    pub progress: &'a dyn Progress,
+}
+
+impl Default for UpdateOptions<'_> {
+    fn default() -> Self {
+        UpdateOptions {
+            signature: SignatureCheck::IfAvailable,
+            progress: &NoProgress,
+        }
+    }
+}
+
+/// The result of [`update`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    /// The newest package of each requested line.
+    pub lock: LockFile,
+    /// Things the user should know, e.g. that a signature was not checked.
+    pub notes: Vec<String>,
+}
+
+/// Fetches the index of each requested line's suite, verifies it, and pins
+/// the newest image package per line (by Debian version).
+pub fn update(
+    mirror: &Mirror,
+    lines: &[&str],
+    options: &UpdateOptions<'_>,
+) -> Result<Update, KernelError> {
+    let mut wanted: Vec<&KernelLine> = Vec::new();
+    for line in lines {
+        let found = find_line(line).ok_or_else(|| KernelError::UnknownLine {
+            line: (*line).to_owned(),
+        })?;
+        if !wanted.contains(&found) {
+            wanted.push(found);
+        }
+    }
+    let http = Http::new();
+    let mut lock = LockFile::default();
+    let mut notes = Vec::new();
+    let mut suites: Vec<&str> = Vec::new();
+    for line in &wanted {
+        if !suites.contains(&line.suite) {
+            suites.push(line.suite);
+        }
+    }
+    for suite in suites {
+        let suite_lines: Vec<&KernelLine> = wanted
+            .iter()
+            .copied()
+            .filter(|l| l.suite == suite)
+            .collect();
+        let (packages_url, entries) =
+            read_index(&http, mirror, suite, &suite_lines, options, &mut notes)?;
+        for line in suite_lines {
+            lock.insert(
+                newest(line, &entries).ok_or_else(|| KernelError::NoPackageForLine {
+                    line: line.line.to_owned(),
+                    suite: suite.to_owned(),
+                    url: packages_url.clone(),
+                    pattern: line.package_pattern(),
+                })?,
+            );
+        }
+    }
+    Ok(Update { lock, notes })
+}
+
+/// The highest-versioned image package of `line` among `entries`.
+fn newest(line: &KernelLine, entries: &[PackageEntry]) -> Option<LockedKernel> {
+    let (entry, release) = entries
+        .iter()
+        .filter_map(|e| line.release_of(&e.package).map(|release| (e, release)))
+        .max_by(|(a, _), (b, _)| {
+            compare_debian_versions(&a.version, &b.version).then_with(|| a.package.cmp(&b.package))
+        })?;
+    Some(LockedKernel {
+        line: line.line.to_owned(),
+        suite: line.suite.to_owned(),
+        package: entry.package.clone(),
+        version: entry.version.clone(),
+        filename: entry.filename.clone(),
+        size: entry.size,
+        sha256: entry.sha256.clone(),
+        release,
+    })
+}
+
+/// Downloads and verifies `InRelease` and `Packages.xz` of `suite`, and
+/// returns the Packages URL and the stanzas of the lines' image packages.
+fn read_index(
+    http: &Http,
+    mirror: &Mirror,
+    suite: &str,
+    lines: &[&KernelLine],
+    options: &UpdateOptions<'_>,
+    notes: &mut Vec<String>,
+) -> Result<(String, Vec<PackageEntry>), KernelError> {
+    let progress = options.progress;
+    let inrelease_url = mirror.join(&format!("dists/{suite}/InRelease"));
+    let inrelease = http
+        .get_bytes(
+            &inrelease_url,
+            &format!("{suite} InRelease"),
+            MAX_INRELEASE_BYTES,
+            progress,
+        )
+        .map_err(|e| e.into_kernel_error(&inrelease_url))?;
+    if let Checked::NotChecked(why) =
+        check_signature(&inrelease, &inrelease_url, options.signature)?
+    {
+        notes.push(format!(
+            "the signature of {inrelease_url} was not checked: {why}"
+        ));
+    }
+    let bad_index = |url: &str, message: String| KernelError::BadIndex {
+        url: url.to_owned(),
+        message,
+    };
+    let release = signed_text(&String::from_utf8_lossy(&inrelease))
+        .map_err(|m| bad_index(&inrelease_url, m))?;
+    match release_field(&release, "Codename") {
+        Some(codename) if codename == suite => {}
+        other => {
+            let found = other.unwrap_or("no Codename");
+            return Err(bad_index(
+                &inrelease_url,
+                format!("it is for `{found}`, not `{suite}`"),
+            ));
+        }
+    }
+    let (expected_sha256, expected_size) =
+        release_sha256(&release, PACKAGES_XZ).ok_or_else(|| {
+            bad_index(
+                &inrelease_url,
+                format!("it lists no SHA256 for {PACKAGES_XZ}"),
+            )
+        })?;
+
+    let packages_url = mirror.join(&format!("dists/{suite}/{PACKAGES_XZ}"));
+    let xz = http
+        .get_bytes(
+            &packages_url,
+            &format!("{suite} Packages.xz"),
+            expected_size,
+            progress,
+        )
+        .map_err(|e| e.into_kernel_error(&packages_url))?;
+    let actual_sha256 = hex::encode(Sha256::digest(&xz));
+    if xz.len() as u64 != expected_size || actual_sha256 != expected_sha256 {
+        return Err(KernelError::ChecksumMismatch {
+            url: packages_url,
+            expected_size,
+            actual_size: xz.len() as u64,
+            expected_sha256,
+            actual_sha256,
+        });
+    }
+    let decoder = BufReader::new(liblzma::read::XzDecoder::new_multi_decoder(xz.as_slice()));
+    let entries = scan_packages(decoder, |name| {
+        lines.iter().any(|l| l.release_of(name).is_some())
+    })
+    .map_err(|m| bad_index(&packages_url, m))?;
+    Ok((packages_url, entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(package: &str, version: &str) -> PackageEntry {
+        PackageEntry {
+            package: package.to_owned(),
+            version: version.to_owned(),
+            filename: format!("pool/main/l/linux/{package}_{version}_amd64.deb"),
+            size: 10,
+            sha256: "0".repeat(64),
+        }
+    }
+
+    #[test]
+    fn newest_picks_the_highest_debian_version_of_the_line() {
+        let line = find_line("6.1").expect("6.1");
+        let entries = [
+            entry("linux-image-6.1.0-47-cloud-amd64-unsigned", "6.1.158-1"),
+            entry("linux-image-6.1.0-50-cloud-amd64-unsigned", "6.1.170-1"),
+            entry(
+                "linux-image-6.1.0-50-cloud-amd64-unsigned",
+                "6.1.170-1~deb12u1",
+            ),
+            entry("linux-image-6.1.0-9-cloud-amd64-unsigned", "6.1.27-1"),
+            entry("linux-image-6.1.0-99-cloud-amd64-dbg", "6.1.999-1"),
+        ];
+        let locked = newest(line, &entries).expect("found");
+        assert_eq!(locked.version, "6.1.170-1");
+        assert_eq!(locked.release, "6.1.0-50-cloud-amd64");
+        assert_eq!(locked.suite, "bookworm");
+        assert_eq!(newest(find_line("6.12").expect("6.12"), &entries), None);
+    }
+}

@@ -1,0 +1,251 @@
+//! `update` against a fake mirror: index verification and picking the
+//! newest package per line, then the whole path from lock file to bzImage.
+
+mod common;
+
+use common::{FakeMirror, inrelease, kernel_6_1, kernel_7_2, stanza, xz};
+use harness_kernels::{
+    Cache, KernelError, LockFile, NoProgress, SignatureCheck, UpdateOptions, bzimage_version,
+    update,
+};
+
+const UNSIGNED: UpdateOptions<'static> = UpdateOptions {
+    signature: SignatureCheck::Skip,
+    progress: &NoProgress,
+};
+
+/// Serves `packages` (a Packages file) as `suite`'s index.
+fn publish(mirror: &FakeMirror, suite: &str, packages: &str) {
+    let packages_xz = xz(packages.as_bytes());
+    mirror.put(
+        &format!("dists/{suite}/InRelease"),
+        inrelease(suite, &packages_xz),
+    );
+    mirror.put(
+        &format!("dists/{suite}/main/binary-amd64/Packages.xz"),
+        packages_xz,
+    );
+}
+
+fn unrelated() -> &'static str {
+    "Package: hello\nVersion: 2.10-3\nFilename: pool/main/h/hello/hello_2.10-3_amd64.deb\nSize: 5\nSHA256: 00\n"
+}
+
+#[test]
+fn pins_the_newest_image_package_of_each_line() {
+    let mirror = FakeMirror::start();
+    let old = kernel_6_1(47, "6.1.158-1");
+    let new = kernel_6_1(50, "6.1.170-1");
+    let mut debug = kernel_6_1(51, "6.1.999-1").locked;
+    debug.package = "linux-image-6.1.0-51-cloud-amd64-dbg".to_owned();
+    let bookworm = [
+        stanza(&old.locked),
+        unrelated().to_owned(),
+        stanza(&new.locked),
+        stanza(&debug),
+    ]
+    .join("\n");
+    publish(&mirror, "bookworm", &bookworm);
+
+    let sid_kernel = kernel_7_2("13+deb14", "7.2.13-1");
+    let mut meta = sid_kernel.locked.clone();
+    meta.package = "linux-image-7.2.13+deb14-cloud-amd64".to_owned();
+    publish(
+        &mirror,
+        "sid",
+        &[stanza(&meta), stanza(&sid_kernel.locked)].join("\n"),
+    );
+
+    let result = update(&mirror.mirror(), &["7.2", "6.1", "7.2"], &UNSIGNED).expect("update");
+    assert_eq!(
+        result.lock.kernels,
+        [new.locked.clone(), sid_kernel.locked.clone()]
+    );
+    assert_eq!(result.notes.len(), 2, "{:?}", result.notes);
+    for note in &result.notes {
+        assert!(
+            note.contains("/InRelease was not checked: signature checking was turned off"),
+            "{note}"
+        );
+    }
+    assert_eq!(mirror.hits("dists/bookworm/InRelease"), 1);
+    assert_eq!(mirror.hits("dists/sid/main/binary-amd64/Packages.xz"), 1);
+    assert_eq!(
+        mirror.hits("dists/trixie/InRelease"),
+        0,
+        "only the asked-for suites are read"
+    );
+}
+
+#[test]
+fn from_update_to_bzimage() {
+    let mirror = FakeMirror::start();
+    let k = kernel_6_1(50, "6.1.170-1");
+    publish(&mirror, "bookworm", &stanza(&k.locked));
+    mirror.put(&k.locked.filename, k.deb.clone());
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lock_path = dir.path().join("kernels.lock");
+    update(&mirror.mirror(), &["6.1"], &UNSIGNED)
+        .expect("update")
+        .lock
+        .save(&lock_path)
+        .expect("save");
+    let lock = LockFile::load(&lock_path).expect("load");
+    let locked = lock.require("6.1", &lock_path).expect("6.1 pinned");
+    let image = Cache::new(dir.path().join("cache"))
+        .kernel(locked, &mirror.mirror(), &NoProgress)
+        .expect("kernel");
+    let version = bzimage_version(&image.bzimage).expect("version");
+    assert_eq!(
+        version,
+        "6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP Debian 6.1.170-1"
+    );
+}
+
+#[test]
+fn a_packages_file_that_does_not_match_inrelease_is_rejected() {
+    let mirror = FakeMirror::start();
+    let k = kernel_6_1(50, "6.1.170-1");
+    publish(&mirror, "bookworm", &stanza(&k.locked));
+    // A mirror (or attacker) swaps the index but not the signed InRelease.
+    let mut evil = k.locked.clone();
+    evil.sha256 = "e".repeat(64);
+    let swapped = xz(stanza(&evil).as_bytes());
+    mirror.put(
+        "dists/bookworm/main/binary-amd64/Packages.xz",
+        swapped.clone(),
+    );
+
+    let err = update(&mirror.mirror(), &["6.1"], &UNSIGNED).expect_err("swapped index");
+    assert!(
+        matches!(err, KernelError::ChecksumMismatch { .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "{}/dists/bookworm/main/binary-amd64/Packages.xz",
+            mirror.url
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains(&common::sha256_hex(&swapped)), "{msg}");
+}
+
+#[test]
+fn broken_indexes_are_explained() {
+    let mirror = FakeMirror::start();
+    let k = kernel_6_1(50, "6.1.170-1");
+
+    // InRelease for the wrong suite.
+    let packages_xz = xz(stanza(&k.locked).as_bytes());
+    mirror.put(
+        "dists/bookworm/InRelease",
+        inrelease("trixie", &packages_xz),
+    );
+    mirror.put(
+        "dists/bookworm/main/binary-amd64/Packages.xz",
+        packages_xz.clone(),
+    );
+    let msg = update(&mirror.mirror(), &["6.1"], &UNSIGNED)
+        .expect_err("wrong suite")
+        .to_string();
+    assert!(
+        msg.contains("dists/bookworm/InRelease")
+            && msg.contains("it is for `trixie`, not `bookworm`"),
+        "{msg}"
+    );
+
+    // InRelease without an entry for Packages.xz.
+    let text = String::from_utf8(inrelease("bookworm", &packages_xz)).expect("utf-8");
+    let without = text.replace(
+        "main/binary-amd64/Packages.xz",
+        "main/binary-arm64/Packages.xz",
+    );
+    mirror.put("dists/bookworm/InRelease", without.into_bytes());
+    let msg = update(&mirror.mirror(), &["6.1"], &UNSIGNED)
+        .expect_err("no entry")
+        .to_string();
+    assert!(
+        msg.contains("lists no SHA256 for main/binary-amd64/Packages.xz"),
+        "{msg}"
+    );
+
+    // Not a clearsigned file at all (e.g. a captive portal page).
+    mirror.put("dists/bookworm/InRelease", b"<html>login</html>".to_vec());
+    let err = update(&mirror.mirror(), &["6.1"], &UNSIGNED).expect_err("html");
+    assert!(matches!(err, KernelError::BadIndex { .. }), "{err:?}");
+
+    // No InRelease: not a Debian mirror.
+    mirror.remove("dists/bookworm/InRelease");
+    let err = update(&mirror.mirror(), &["6.1"], &UNSIGNED).expect_err("404");
+    assert!(
+        matches!(err, KernelError::HttpStatus { status: 404, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("dists/bookworm/InRelease"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_suite_without_the_lines_package_says_what_was_looked_for() {
+    let mirror = FakeMirror::start();
+    publish(&mirror, "trixie", unrelated());
+    let err = update(&mirror.mirror(), &["6.12"], &UNSIGNED).expect_err("no 6.12 package");
+    let msg = err.to_string();
+    assert!(msg.contains("no package for kernel line 6.12"), "{msg}");
+    assert!(
+        msg.contains("linux-image-6.12.*-cloud-amd64-unsigned"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("dists/trixie/main/binary-amd64/Packages.xz"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_lines_fail_before_any_download() {
+    let mirror = FakeMirror::start();
+    let err = update(&mirror.mirror(), &["6.1", "5.15"], &UNSIGNED).expect_err("5.15");
+    assert!(
+        matches!(&err, KernelError::UnknownLine { line } if line == "5.15"),
+        "{err:?}"
+    );
+    assert_eq!(mirror.hits("dists/bookworm/InRelease"), 0);
+}
+
+#[test]
+fn fake_signatures_fail_when_gpgv_can_check_them() {
+    let mirror = FakeMirror::start();
+    let k = kernel_6_1(50, "6.1.170-1");
+    publish(&mirror, "bookworm", &stanza(&k.locked));
+    let options = UpdateOptions {
+        signature: SignatureCheck::IfAvailable,
+        progress: &NoProgress,
+    };
+    let result = update(&mirror.mirror(), &["6.1"], &options);
+    let can_check = std::path::Path::new("/usr/share/keyrings/debian-archive-keyring.gpg")
+        .is_file()
+        && std::process::Command::new("gpgv")
+            .arg("--version")
+            .output()
+            .is_ok();
+    if can_check {
+        let err = result.expect_err("the fake signature must not pass");
+        assert!(matches!(err, KernelError::BadSignature { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("dists/bookworm/InRelease"),
+            "{err}"
+        );
+    } else {
+        let notes = result.expect("unchecked, not failed").notes;
+        assert!(
+            notes.iter().any(|n| n.contains("was not checked")),
+            "{notes:?}"
+        );
+    }
+}
