@@ -1,0 +1,313 @@
+//! `clang -target bpf` over every `*.bpf.c` in a directory, rebuilding only
+//! what changed: an object is rebuilt when it is missing, when the compiler
+//! or flags changed (recorded in a stamp file), or when the source or any
+//! header it included (from clang's depfile) is newer than the object.
+
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+    process::Command,
+    time::SystemTime,
+};
+
+use sha2::{Digest as _, Sha256};
+
+/// How to compile.
+#[derive(Clone, Debug)]
+pub struct BpfBuild {
+    /// Directory holding the `*.bpf.c` programs.
+    pub source_dir: PathBuf,
+    /// Where `<name>.bpf.o` (plus its depfile and stamp) go.
+    pub out_dir: PathBuf,
+    pub clang: PathBuf,
+    pub include_dirs: Vec<PathBuf>,
+    pub extra_cflags: Vec<String>,
+}
+
+/// One compiled program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuiltObject {
+    /// File stem without `.bpf.c`, e.g. `xdp_firewall`.
+    pub name: String,
+    pub source: PathBuf,
+    pub object: PathBuf,
+    /// False when the existing object was up to date.
+    pub rebuilt: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(
+        "{clang} not found: install clang (Debian/Ubuntu: `apt-get install clang llvm`) or set CLANG"
+    )]
+    ClangMissing { clang: String },
+    #[error("{}: header `{header}` not found: install {package} (Debian/Ubuntu: `apt-get install {package}`)", file.display())]
+    HeaderMissing {
+        file: PathBuf,
+        header: String,
+        package: String,
+    },
+    #[error("{}: clang failed:\n{stderr}", file.display())]
+    Compile { file: PathBuf, stderr: String },
+    #[error("no BPF programs (*.bpf.c) in {}", .0.display())]
+    NoSources(PathBuf),
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BuildError + '_ {
+    move |error| BuildError::Io {
+        path: path.to_owned(),
+        error,
+    }
+}
+
+/// The Debian/Ubuntu package that ships a header clang could not find.
+pub fn header_package(header: &str) -> &'static str {
+    if header.starts_with("bpf/") {
+        "libbpf-dev"
+    } else if header.starts_with("linux/")
+        || header.starts_with("asm/")
+        || header.starts_with("asm-generic/")
+    {
+        "linux-libc-dev"
+    } else {
+        "libc6-dev"
+    }
+}
+
+impl BpfBuild {
+    /// Defaults for this machine: `clang` (or `$CLANG`), the sources'
+    /// `include/` directory and the multiarch include directory, which
+    /// `-target bpf` does not search by itself (it holds `asm/types.h`).
+    pub fn new(source_dir: PathBuf, out_dir: PathBuf) -> Self {
+        let clang = std::env::var_os("CLANG").map_or_else(|| PathBuf::from("clang"), PathBuf::from);
+        let mut include_dirs = vec![source_dir.join("include")];
+        let multiarch = PathBuf::from(format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH));
+        if multiarch.is_dir() {
+            include_dirs.push(multiarch);
+        }
+        Self {
+            source_dir,
+            out_dir,
+            clang,
+            include_dirs,
+            extra_cflags: Vec::new(),
+        }
+    }
+
+    fn cflags(&self) -> Vec<String> {
+        let arch = match std::env::consts::ARCH {
+            "aarch64" => "arm64",
+            "x86_64" => "x86",
+            other => other,
+        };
+        let mut flags: Vec<String> = ["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        flags.push(format!("-D__TARGET_ARCH_{arch}"));
+        for dir in &self.include_dirs {
+            flags.push(format!("-I{}", dir.display()));
+        }
+        flags.extend(self.extra_cflags.iter().cloned());
+        flags
+    }
+
+    fn clang_version(&self) -> Result<String, BuildError> {
+        match Command::new(&self.clang).arg("--version").output() {
+            Ok(out) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(BuildError::ClangMissing {
+                clang: self.clang.display().to_string(),
+            }),
+            Err(error) => Err(BuildError::Io {
+                path: self.clang.clone(),
+                error,
+            }),
+        }
+    }
+
+    /// The `*.bpf.c` files, sorted.
+    pub fn sources(&self) -> Result<Vec<PathBuf>, BuildError> {
+        let mut sources: Vec<PathBuf> = fs::read_dir(&self.source_dir)
+            .map_err(io_err(&self.source_dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with(".bpf.c"))
+            .collect();
+        sources.sort();
+        if sources.is_empty() {
+            return Err(BuildError::NoSources(self.source_dir.clone()));
+        }
+        Ok(sources)
+    }
+
+    /// Compiles every program that is out of date.
+    pub fn build_all(&self) -> Result<Vec<BuiltObject>, BuildError> {
+        let sources = self.sources()?;
+        fs::create_dir_all(&self.out_dir).map_err(io_err(&self.out_dir))?;
+        let flags = self.cflags();
+        let mut stamp = Sha256::new();
+        stamp.update(self.clang_version()?);
+        stamp.update(flags.join("\0"));
+        let stamp = hex::encode(stamp.finalize());
+        sources
+            .iter()
+            .map(|source| self.build_one(source, &flags, &stamp))
+            .collect()
+    }
+
+    fn build_one(
+        &self,
+        source: &Path,
+        flags: &[String],
+        stamp: &str,
+    ) -> Result<BuiltObject, BuildError> {
+        let file = source
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = file.trim_end_matches(".bpf.c").to_owned();
+        let object = self.out_dir.join(format!("{name}.bpf.o"));
+        let depfile = self.out_dir.join(format!("{name}.bpf.d"));
+        let stampfile = self.out_dir.join(format!("{name}.bpf.stamp"));
+
+        if up_to_date(&object, &depfile, &stampfile, stamp) {
+            return Ok(BuiltObject {
+                name,
+                source: source.to_owned(),
+                object,
+                rebuilt: false,
+            });
+        }
+        // Compile to a temporary name so an interrupted or failed build never
+        // leaves a half-written object that looks current.
+        let tmp = self.out_dir.join(format!(".{name}.bpf.o.tmp"));
+        let out = Command::new(&self.clang)
+            .args(flags)
+            .arg("-MD")
+            .arg("-MF")
+            .arg(&depfile)
+            .arg("-c")
+            .arg(source)
+            .arg("-o")
+            .arg(&tmp)
+            .output()
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => BuildError::ClangMissing {
+                    clang: self.clang.display().to_string(),
+                },
+                _ => BuildError::Io {
+                    path: self.clang.clone(),
+                    error: e,
+                },
+            })?;
+        if !out.status.success() {
+            let _ = fs::remove_file(&tmp);
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            if let Some(header) = missing_header(&stderr) {
+                let package = header_package(&header).to_owned();
+                return Err(BuildError::HeaderMissing {
+                    file: source.to_owned(),
+                    header,
+                    package,
+                });
+            }
+            return Err(BuildError::Compile {
+                file: source.to_owned(),
+                stderr,
+            });
+        }
+        fs::rename(&tmp, &object).map_err(io_err(&object))?;
+        fs::write(&stampfile, stamp).map_err(io_err(&stampfile))?;
+        Ok(BuiltObject {
+            name,
+            source: source.to_owned(),
+            object,
+            rebuilt: true,
+        })
+    }
+}
+
+/// `fatal error: 'bpf/bpf_helpers.h' file not found`
+fn missing_header(stderr: &str) -> Option<String> {
+    stderr.lines().find_map(|l| {
+        let rest = l.split("fatal error: '").nth(1)?;
+        let (header, tail) = rest.split_once('\'')?;
+        tail.contains("file not found").then(|| header.to_owned())
+    })
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn up_to_date(object: &Path, depfile: &Path, stampfile: &Path, stamp: &str) -> bool {
+    let Some(built) = mtime(object) else {
+        return false;
+    };
+    if fs::read_to_string(stampfile).ok().as_deref() != Some(stamp) {
+        return false;
+    }
+    let Ok(deps) = fs::read_to_string(depfile) else {
+        return false;
+    };
+    let deps = parse_depfile(&deps);
+    !deps.is_empty()
+        && deps
+            .iter()
+            .all(|dep| mtime(Path::new(dep)).is_some_and(|t| t <= built))
+}
+
+/// Prerequisites of a make-style depfile (`obj: a.c b.h \` ...), with
+/// escaped spaces handled.
+fn parse_depfile(text: &str) -> Vec<String> {
+    let joined = text.replace("\\\n", " ");
+    let Some((_, prereqs)) = joined.split_once(": ") else {
+        return Vec::new();
+    };
+    let mut deps = Vec::new();
+    let mut cur = String::new();
+    let mut chars = prereqs.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&' ') => {
+                cur.push(' ');
+                chars.next();
+            }
+            c if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    deps.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        deps.push(cur);
+    }
+    deps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depfile_prerequisites() {
+        let d = "x.o: /a/x.bpf.c /usr/include/linux/bpf.h \\\n  /b/my\\ dir/h.h\n";
+        assert_eq!(
+            parse_depfile(d),
+            ["/a/x.bpf.c", "/usr/include/linux/bpf.h", "/b/my dir/h.h"]
+        );
+    }
+
+    #[test]
+    fn missing_header_names_the_package() {
+        let stderr = "x.bpf.c:3:10: fatal error: 'bpf/bpf_helpers.h' file not found\n#include <bpf/bpf_helpers.h>\n";
+        let header = missing_header(stderr).unwrap();
+        assert_eq!(header, "bpf/bpf_helpers.h");
+        assert_eq!(header_package(&header), "libbpf-dev");
+        assert_eq!(header_package("asm/types.h"), "linux-libc-dev");
+        assert_eq!(missing_header("x.c:1:1: error: expected ';'"), None);
+    }
+}

@@ -1,0 +1,8 @@
+//! Builds what the harness runs: BPF objects from C, and the static in-VM
+//! runner.
+
+mod bpf;
+mod guest;
+
+pub use bpf::{BpfBuild, BuildError, BuiltObject, header_package};
+pub use guest::{GUEST_TARGET, GuestBuildError, build_guest_runner};
