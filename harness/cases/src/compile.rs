@@ -1,0 +1,699 @@
+//! Test-case files to plans: validates every name against the object,
+//! encodes packets and typed values, and keeps the expectations host-side.
+//! Nothing here looks at a kernel, so the result is the same on any machine.
+
+use std::{
+    collections::BTreeSet,
+    ops::Range,
+    path::{Path, PathBuf},
+};
+
+use harness_protocol::{CasePlan, MapValue, MapWrite, RunInput};
+use toml::{Spanned, Value};
+
+use crate::{
+    diag::CaseError,
+    file::{CaseDef, EntryDef, ExpectEntryDef, FileDef, PacketExpect},
+    object::{MapInfo, ObjectInfo},
+    packet::NameOrNumber,
+    retval,
+    values::{Encoded, TypeDesc, encode, format},
+};
+
+/// A parsed file, before it meets its object.
+pub struct ParsedFile {
+    pub path: PathBuf,
+    pub source: String,
+    pub def: FileDef,
+}
+
+/// Reads and parses a test-case file. TOML and schema errors carry line and
+/// column.
+pub fn parse_file(path: &Path) -> Result<ParsedFile, CaseError> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| CaseError::new(path, "", None, format!("cannot read the file: {e}")))?;
+    parse_str(path, source)
+}
+
+pub fn parse_str(path: &Path, source: String) -> Result<ParsedFile, CaseError> {
+    match toml::from_str::<FileDef>(&source) {
+        Ok(def) => Ok(ParsedFile {
+            path: path.to_owned(),
+            source,
+            def,
+        }),
+        Err(e) => Err(CaseError::new(
+            path,
+            &source,
+            e.span(),
+            e.message().to_owned(),
+        )),
+    }
+}
+
+impl ParsedFile {
+    pub fn object_name(&self) -> &str {
+        self.def.object.get_ref()
+    }
+
+    fn err(&self, span: Range<usize>, msg: impl Into<String>) -> CaseError {
+        CaseError::new(&self.path, &self.source, Some(span), msg)
+    }
+
+    pub fn unknown_object(&self, available: &[String]) -> CaseError {
+        self.err(
+            self.def.object.span(),
+            format!(
+                "no object `{}`: there is no sample-programs/{}.bpf.c; objects are {}",
+                self.def.object.get_ref(),
+                self.def.object.get_ref(),
+                available.join(", ")
+            ),
+        )
+    }
+}
+
+/// What must hold after a case ran.
+#[derive(Clone, Debug, Default)]
+pub struct Expectations {
+    pub retval: Option<u32>,
+    pub packet: Option<Vec<u8>>,
+    pub ctx: Option<(TypeDesc, Encoded)>,
+    pub maps: Vec<MapExpectation>,
+}
+
+#[derive(Clone, Debug)]
+pub struct MapExpectation {
+    pub map: String,
+    pub key: Vec<u8>,
+    pub key_text: String,
+    pub want: Want,
+}
+
+#[derive(Clone, Debug)]
+pub enum Want {
+    Absent,
+    /// One value; for per-CPU maps, compared with the sum over CPUs.
+    Value(Encoded),
+    PerCpu(Vec<Encoded>),
+}
+
+/// One runnable case with its expectations.
+#[derive(Clone, Debug)]
+pub struct CompiledCase {
+    pub name: String,
+    pub file: PathBuf,
+    pub line: usize,
+    pub object: String,
+    pub program: String,
+    pub prog_type: String,
+    pub plan: CasePlan,
+    pub expect: Expectations,
+    pub percpu_sum: bool,
+    pub snapshot_maps: bool,
+}
+
+/// Probe names a case may require, with what they test.
+pub const PROBES: &[(&str, &str)] = &[
+    ("lpm_trie", "map type BPF_MAP_TYPE_LPM_TRIE"),
+    ("lru_hash", "map type BPF_MAP_TYPE_LRU_HASH"),
+    ("percpu_hash", "map type BPF_MAP_TYPE_PERCPU_HASH"),
+    ("ringbuf", "map type BPF_MAP_TYPE_RINGBUF"),
+    ("bpf_loop", "helper bpf_loop from XDP programs"),
+    ("cgroup_skb", "program type BPF_PROG_TYPE_CGROUP_SKB"),
+    (
+        "xdp_adjust_tail",
+        "helper bpf_xdp_adjust_tail from XDP programs",
+    ),
+];
+
+/// The protocol probe behind a probe name.
+pub fn probe(name: &str) -> Option<harness_protocol::Probe> {
+    use harness_protocol::Probe;
+    let n = name.to_owned();
+    Some(match name {
+        "lpm_trie" => Probe::MapType {
+            name: n,
+            map_type: 11,
+        },
+        "lru_hash" => Probe::MapType {
+            name: n,
+            map_type: 9,
+        },
+        "percpu_hash" => Probe::MapType {
+            name: n,
+            map_type: 5,
+        },
+        "ringbuf" => Probe::MapType {
+            name: n,
+            map_type: 27,
+        },
+        "bpf_loop" => Probe::Helper {
+            name: n,
+            prog_type: 6,
+            helper: 181,
+        },
+        "cgroup_skb" => Probe::ProgType {
+            name: n,
+            prog_type: 8,
+        },
+        "xdp_adjust_tail" => Probe::Helper {
+            name: n,
+            prog_type: 6,
+            helper: 65,
+        },
+        _ => return None,
+    })
+}
+
+/// Context fields `BPF_PROG_TEST_RUN` accepts, per program type (from the
+/// kernel's net/bpf/test_run.c; older kernels accept fewer).
+fn ctx_fields(prog_type: &str) -> Option<(&'static str, &'static [&'static str])> {
+    const SKB: &[&str] = &[
+        "mark",
+        "priority",
+        "ingress_ifindex",
+        "ifindex",
+        "cb",
+        "tstamp",
+        "wire_len",
+        "gso_segs",
+        "gso_size",
+        "hwtstamp",
+    ];
+    match prog_type {
+        "xdp" => Some(("xdp_md", &["ingress_ifindex", "rx_queue_index"])),
+        "sched_cls" | "sched_act" | "socket_filter" | "cgroup_skb" | "lwt_in" | "lwt_out"
+        | "lwt_xmit" => Some(("__sk_buff", SKB)),
+        _ => None,
+    }
+}
+
+fn line_of(source: &str, offset: usize) -> usize {
+    source[..offset.min(source.len())].matches('\n').count() + 1
+}
+
+/// Turns every case of `file` into a plan against `object`. All problems
+/// are collected, so one run reports every mistake in the file.
+pub fn compile(
+    file: &ParsedFile,
+    object: &ObjectInfo,
+) -> Result<Vec<CompiledCase>, Vec<CaseError>> {
+    let mut errors = Vec::new();
+    let mut cases = Vec::new();
+    if file.def.cases.is_empty() {
+        errors.push(file.err(
+            file.def.object.span(),
+            "this file defines no cases: add at least one [[case]]",
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for case in &file.def.cases {
+        let name = case.get_ref().name.get_ref();
+        if !seen.insert(name.clone()) {
+            errors.push(file.err(
+                case.get_ref().name.span(),
+                format!("a case named `{name}` already exists in this file"),
+            ));
+            continue;
+        }
+        match compile_case(file, object, case) {
+            Ok(mut c) => cases.append(&mut c),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(cases)
+    } else {
+        Err(errors)
+    }
+}
+
+fn compile_case(
+    file: &ParsedFile,
+    object: &ObjectInfo,
+    case: &Spanned<CaseDef>,
+) -> Result<Vec<CompiledCase>, Vec<CaseError>> {
+    let c = case.get_ref();
+    let mut errors = Vec::new();
+    let case_span = c.name.span();
+
+    // Program.
+    let program = match c.program.as_ref().or(file.def.program.as_ref()) {
+        Some(p) => p,
+        None => {
+            return Err(vec![file.err(
+                case_span,
+                format!(
+                    "no program given: set `program` at the top of the file or in the case; {} has {}",
+                    object.name,
+                    object.program_names().join(", ")
+                ),
+            )]);
+        }
+    };
+    let Some(spec) = object.program(program.get_ref()) else {
+        return Err(vec![file.err(
+            program.span(),
+            format!(
+                "no program `{}` in object `{}`; its programs are {}",
+                program.get_ref(),
+                object.name,
+                object.program_names().join(", ")
+            ),
+        )]);
+    };
+    let prog_type = spec.kind.as_ref().map_or("unknown", |k| k.name).to_owned();
+
+    // Input.
+    let inputs = [c.packet.is_some(), c.pcap.is_some(), c.data.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if inputs > 1 {
+        errors.push(file.err(
+            case_span.clone(),
+            "give only one of `packet`, `pcap` and `data`",
+        ));
+    }
+    let mut datas: Vec<(String, Vec<u8>)> = Vec::new();
+    if let Some(p) = &c.packet {
+        match p.get_ref().build() {
+            Ok(bytes) => datas.push((String::new(), bytes)),
+            Err(e) => errors.push(file.err(p.span(), format!("packet: {e}"))),
+        }
+    } else if let Some(p) = &c.pcap {
+        let base = file.path.parent().unwrap_or(Path::new("."));
+        let path = base.join(p.get_ref().file.get_ref());
+        match crate::pcap::read_packets(&path) {
+            Ok(packets) => match p.get_ref().index {
+                Some(i) if i < packets.len() => datas.push((String::new(), packets[i].clone())),
+                Some(i) => errors.push(file.err(
+                    p.span(),
+                    format!(
+                        "{} has {} packets; index {i} does not exist",
+                        path.display(),
+                        packets.len()
+                    ),
+                )),
+                None if packets.len() == 1 => datas.push((String::new(), packets[0].clone())),
+                None => datas.extend(
+                    packets
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, b)| (format!(" #{i}"), b)),
+                ),
+            },
+            Err(e) => errors.push(file.err(p.get_ref().file.span(), e)),
+        }
+    } else if let Some(d) = &c.data {
+        datas.push((String::new(), d.get_ref().0.clone()));
+    } else if matches!(prog_type.as_str(), "raw_tracepoint" | "syscall" | "tracing") {
+        datas.push((String::new(), Vec::new()));
+    } else {
+        errors.push(file.err(
+            case_span.clone(),
+            format!("case has no input: {prog_type} programs need `packet`, `pcap` or `data`"),
+        ));
+    }
+    for (_, bytes) in &datas {
+        if !bytes.is_empty() && bytes.len() < 14 && prog_type != "raw_tracepoint" {
+            errors.push(file.err(case_span.clone(), format!(
+                "the input is {} bytes; BPF_PROG_TEST_RUN needs at least a 14-byte Ethernet header",
+                bytes.len()
+            )));
+        }
+    }
+
+    // Context.
+    let (ctx, ctx_type) = match &c.ctx {
+        None => (None, None),
+        Some(t) => match encode_ctx(object, &prog_type, t.get_ref()) {
+            Ok((bytes, ty)) => (Some(bytes), Some(ty)),
+            Err(e) => {
+                errors.push(file.err(t.span(), e));
+                (None, None)
+            }
+        },
+    };
+
+    // Requirements.
+    let mut requires = Vec::new();
+    for r in &c.requires {
+        if probe(r.get_ref()).is_none() {
+            let names: Vec<_> = PROBES.iter().map(|(n, _)| *n).collect();
+            errors.push(file.err(
+                r.span(),
+                format!(
+                    "unknown probe `{}`; known probes are {}",
+                    r.get_ref(),
+                    names.join(", ")
+                ),
+            ));
+        } else {
+            requires.push(r.get_ref().clone());
+        }
+    }
+
+    // Map setup.
+    let mut setup = Vec::new();
+    for (map_name, entries) in &c.maps {
+        let Some(map) = lookup_map(file, object, map_name, &mut errors) else {
+            continue;
+        };
+        for (i, entry) in entries.get_ref().iter().enumerate() {
+            match encode_write(
+                map,
+                entry.get_ref(),
+                &format!("maps.{}[{i}]", map_name.get_ref()),
+            ) {
+                Ok(w) => setup.push(w),
+                Err((span, e)) => errors.push(file.err(span.unwrap_or_else(|| entry.span()), e)),
+            }
+        }
+    }
+
+    // Expectations.
+    let mut expect = Expectations::default();
+    if let Some(r) = &c.expect.retval {
+        match r.get_ref() {
+            NameOrNumber::Number(n) => match i32::try_from(*n)
+                .map(|v| v as u32)
+                .or_else(|_| u32::try_from(*n))
+            {
+                Ok(v) => expect.retval = Some(v),
+                Err(_) => {
+                    errors.push(file.err(r.span(), format!("{n} is not a 32-bit return value")))
+                }
+            },
+            NameOrNumber::Name(n) => match retval::resolve(&prog_type, n) {
+                Ok(v) => expect.retval = Some(v),
+                Err(e) => errors.push(file.err(r.span(), e)),
+            },
+        }
+    }
+    match (&c.expect.packet, &c.expect.packet_hex) {
+        (Some(_), Some(h)) => errors.push(file.err(
+            h.span(),
+            "give either `expect.packet` or `expect.packet_hex`",
+        )),
+        (Some(p), None) => match p.get_ref() {
+            PacketExpect::Keyword(k) if k == "unchanged" => {
+                expect.packet = datas.first().map(|(_, b)| b.clone());
+            }
+            PacketExpect::Keyword(k) => errors.push(file.err(
+                p.span(),
+                format!("`{k}`: expected \"unchanged\" or a table of layers"),
+            )),
+            PacketExpect::Layers(layers) => match layers.build() {
+                Ok(b) => expect.packet = Some(b),
+                Err(e) => errors.push(file.err(p.span(), format!("expect.packet: {e}"))),
+            },
+        },
+        (None, Some(h)) => expect.packet = Some(h.get_ref().0.clone()),
+        (None, None) => {}
+    }
+    if let Some(t) = &c.expect.ctx {
+        match ctx_type
+            .clone()
+            .or_else(|| ctx_struct(object, &prog_type).ok())
+        {
+            Some(ty) => match encode(&ty, &Value::Table(t.get_ref().clone()), "expect.ctx") {
+                Ok(e) => expect.ctx = Some((ty, e)),
+                Err(e) => errors.push(file.err(t.span(), e)),
+            },
+            None => errors.push(file.err(
+                t.span(),
+                format!("{prog_type} programs have no context to check"),
+            )),
+        }
+    }
+    for (map_name, entries) in &c.expect.maps {
+        let Some(map) = lookup_map(file, object, map_name, &mut errors) else {
+            continue;
+        };
+        for (i, entry) in entries.get_ref().iter().enumerate() {
+            match encode_expectation(
+                map,
+                entry.get_ref(),
+                &format!("expect.maps.{}[{i}]", map_name.get_ref()),
+            ) {
+                Ok(e) => expect.maps.push(e),
+                Err((span, e)) => errors.push(file.err(span.unwrap_or_else(|| entry.span()), e)),
+            }
+        }
+    }
+    let percpu_sum = match c.percpu.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
+        None | Some(("sum", _)) => true,
+        Some(("each", _)) => false,
+        Some((other, span)) => {
+            errors.push(file.err(
+                span,
+                format!("percpu = \"{other}\": expected \"sum\" or \"each\""),
+            ));
+            true
+        }
+    };
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let repeat = c.repeat.as_ref().map_or(1, |r| *r.get_ref()).max(1);
+    let line = line_of(&file.source, case.span().start);
+    let stem = file
+        .path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ctx_out_size = ctx_type
+        .as_ref()
+        .or(expect.ctx.as_ref().map(|(t, _)| t))
+        .map_or(0, |t| t.size() as u32);
+    Ok(datas
+        .into_iter()
+        .map(|(suffix, data)| {
+            let name = format!("{}{suffix}", c.name.get_ref());
+            CompiledCase {
+                plan: CasePlan {
+                    id: format!("{stem}::{name}"),
+                    program: program.get_ref().clone(),
+                    setup: setup.clone(),
+                    input: RunInput {
+                        data_out_size: (data.len() + 256) as u32,
+                        data: data.into(),
+                        ctx: ctx.clone().map(Into::into),
+                        ctx_out_size,
+                        repeat,
+                        flags: 0,
+                    },
+                    requires: requires.clone(),
+                    dump_maps: true,
+                },
+                name,
+                file: file.path.clone(),
+                line,
+                object: object.name.clone(),
+                program: program.get_ref().clone(),
+                prog_type: prog_type.clone(),
+                expect: expect.clone(),
+                percpu_sum,
+                snapshot_maps: c.snapshot_maps.unwrap_or(true),
+            }
+        })
+        .collect())
+}
+
+fn lookup_map<'o>(
+    file: &ParsedFile,
+    object: &'o ObjectInfo,
+    name: &Spanned<String>,
+    errors: &mut Vec<CaseError>,
+) -> Option<&'o MapInfo> {
+    match object.maps.get(name.get_ref()) {
+        Some(m) if m.is_keyed() => Some(m),
+        Some(m) => {
+            errors.push(file.err(name.span(), format!(
+                "map `{}` is a {}; the harness sets and checks hash, array, per-CPU, LRU and LPM-trie maps",
+                name.get_ref(),
+                harness_bpf::map_type_name(m.spec.map_type)
+            )));
+            None
+        }
+        None => {
+            let names: Vec<_> = object.maps.keys().map(String::as_str).collect();
+            errors.push(file.err(
+                name.span(),
+                format!(
+                    "no map `{}` in object `{}`; its maps are {}",
+                    name.get_ref(),
+                    object.name,
+                    names.join(", ")
+                ),
+            ));
+            None
+        }
+    }
+}
+
+type SpannedErr = (Option<Range<usize>>, String);
+
+fn encode_spanned(ty: &TypeDesc, v: &Spanned<Value>, path: &str) -> Result<Encoded, SpannedErr> {
+    encode(ty, v.get_ref(), path).map_err(|e| (Some(v.span()), e))
+}
+
+fn encode_write(map: &MapInfo, e: &EntryDef, path: &str) -> Result<MapWrite, SpannedErr> {
+    let key = encode_spanned(&map.key, &e.key, &format!("{path}.key"))?.bytes;
+    let value = match (&e.value, &e.values) {
+        (Some(v), None) => MapValue::Single(
+            encode_spanned(&map.value, v, &format!("{path}.value"))?
+                .bytes
+                .into(),
+        ),
+        (None, Some(vs)) if map.is_per_cpu() => MapValue::PerCpu(
+            vs.get_ref()
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    encode(&map.value, v, &format!("{path}.values[{i}]")).map(|e| e.bytes.into())
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| (Some(vs.span()), e))?,
+        ),
+        (None, Some(vs)) => {
+            return Err((
+                Some(vs.span()),
+                format!(
+                    "{path}: `values` is for per-CPU maps; `{}` holds one value per key, use `value`",
+                    map.spec.name
+                ),
+            ));
+        }
+        (Some(_), Some(vs)) => {
+            return Err((
+                Some(vs.span()),
+                format!("{path}: give `value` or `values`, not both"),
+            ));
+        }
+        (None, None) => {
+            return Err((
+                Some(e.key.span()),
+                format!("{path}: entry has a key but no `value`"),
+            ));
+        }
+    };
+    Ok(MapWrite {
+        map: map.spec.name.clone(),
+        key: key.into(),
+        value,
+    })
+}
+
+fn encode_expectation(
+    map: &MapInfo,
+    e: &ExpectEntryDef,
+    path: &str,
+) -> Result<MapExpectation, SpannedErr> {
+    let key = encode_spanned(&map.key, &e.key, &format!("{path}.key"))?.bytes;
+    let key_text = format(&map.key, &key, &map.spec.name);
+    let want = match (e.absent, &e.value, &e.values) {
+        (true, None, None) => Want::Absent,
+        (true, _, _) => {
+            return Err((
+                Some(e.key.span()),
+                format!("{path}: an `absent` entry has no value"),
+            ));
+        }
+        (false, Some(v), None) => {
+            Want::Value(encode_spanned(&map.value, v, &format!("{path}.value"))?)
+        }
+        (false, None, Some(vs)) if map.is_per_cpu() => Want::PerCpu(
+            vs.get_ref()
+                .iter()
+                .enumerate()
+                .map(|(i, v)| encode(&map.value, v, &format!("{path}.values[{i}]")))
+                .collect::<Result<_, _>>()
+                .map_err(|e| (Some(vs.span()), e))?,
+        ),
+        (false, None, Some(vs)) => {
+            return Err((
+                Some(vs.span()),
+                format!("{path}: `values` is for per-CPU maps"),
+            ));
+        }
+        (false, Some(_), Some(vs)) => {
+            return Err((
+                Some(vs.span()),
+                format!("{path}: give `value` or `values`, not both"),
+            ));
+        }
+        (false, None, None) => {
+            return Err((
+                Some(e.key.span()),
+                format!("{path}: give `value`, `values` or `absent = true`"),
+            ));
+        }
+    };
+    Ok(MapExpectation {
+        map: map.spec.name.clone(),
+        key,
+        key_text,
+        want,
+    })
+}
+
+fn ctx_struct(object: &ObjectInfo, prog_type: &str) -> Result<TypeDesc, String> {
+    let Some((name, _)) = ctx_fields(prog_type) else {
+        return Err(format!(
+            "BPF_PROG_TEST_RUN takes no context fields for {prog_type} programs"
+        ));
+    };
+    object
+        .struct_type(name)
+        .ok_or_else(|| format!("the object's BTF has no `struct {name}` (compile with -g so the context type is recorded)"))
+}
+
+fn encode_ctx(
+    object: &ObjectInfo,
+    prog_type: &str,
+    table: &toml::Table,
+) -> Result<(Vec<u8>, TypeDesc), String> {
+    if matches!(prog_type, "raw_tracepoint") {
+        // The context of a raw tracepoint is its arguments, as u64s.
+        let Some(Value::Array(args)) = table.get("args") else {
+            return Err(
+                "raw tracepoint context is `{ args = [..] }` (up to 12 u64 arguments)".into(),
+            );
+        };
+        if table.len() != 1 || args.len() > 12 {
+            return Err(
+                "raw tracepoint context is `{ args = [..] }` (up to 12 u64 arguments)".into(),
+            );
+        }
+        let u64_ty = TypeDesc::Int {
+            name: "u64".into(),
+            size: 8,
+            signed: false,
+            big_endian: false,
+            is_bool: false,
+        };
+        let mut out = Vec::new();
+        for (i, a) in args.iter().enumerate() {
+            out.extend(encode(&u64_ty, a, &format!("ctx.args[{i}]"))?.bytes);
+        }
+        return Ok((out, TypeDesc::Bytes { size: 0 }));
+    }
+    let (_, allowed) = ctx_fields(prog_type).ok_or_else(|| {
+        format!("BPF_PROG_TEST_RUN takes no context fields for {prog_type} programs")
+    })?;
+    for key in table.keys() {
+        if !allowed.contains(&key.as_str()) {
+            return Err(format!(
+                "the kernel's BPF_PROG_TEST_RUN refuses `{key}` in the context of {prog_type} programs; it accepts {}",
+                allowed.join(", ")
+            ));
+        }
+    }
+    let ty = ctx_struct(object, prog_type)?;
+    let e = encode(&ty, &Value::Table(table.clone()), "ctx")?;
+    Ok((e.bytes, ty))
+}

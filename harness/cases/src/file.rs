@@ -1,0 +1,106 @@
+//! The test-case file format, as serde reads it. Everything a later error
+//! must point at is kept `Spanned`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::{Spanned, Value};
+
+use crate::packet::{Hex, NameOrNumber, PacketDef};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDef {
+    /// Object under `sample-programs/` (the `.bpf.c` stem).
+    pub object: Spanned<String>,
+    /// Program every case drives unless it names another.
+    pub program: Option<Spanned<String>>,
+    #[serde(default, rename = "case")]
+    pub cases: Vec<Spanned<CaseDef>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseDef {
+    pub name: Spanned<String>,
+    pub program: Option<Spanned<String>>,
+    /// Feature probes that must pass for the case to run on a kernel.
+    #[serde(default)]
+    pub requires: Vec<Spanned<String>>,
+    /// Input packet, layer by layer.
+    pub packet: Option<Spanned<PacketDef>>,
+    /// Input packet(s) from a capture file.
+    pub pcap: Option<Spanned<PcapDef>>,
+    /// Raw input bytes (`"de ad be ef"`), for programs that do not take a packet.
+    pub data: Option<Spanned<Hex>>,
+    /// Context fields (`struct xdp_md`, `struct __sk_buff`, raw tracepoint `args`).
+    pub ctx: Option<Spanned<toml::Table>>,
+    /// Map contents before the run; every other map starts empty.
+    #[serde(default)]
+    pub maps: BTreeMap<Spanned<String>, Spanned<Vec<Spanned<EntryDef>>>>,
+    /// Run the program this many times (the kernel's `repeat`).
+    pub repeat: Option<Spanned<u32>>,
+    /// How per-CPU values appear in the map snapshot: `sum` (default) or `each`.
+    pub percpu: Option<Spanned<String>>,
+    /// Snapshot the object's maps after the run (default true).
+    pub snapshot_maps: Option<bool>,
+    #[serde(default)]
+    pub expect: ExpectDef,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PcapDef {
+    /// Relative to the test-case file.
+    pub file: Spanned<String>,
+    /// Which packet (0-based); all packets when absent, one case run each.
+    pub index: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryDef {
+    pub key: Spanned<Value>,
+    /// The value (copied to every CPU of a per-CPU map).
+    pub value: Option<Spanned<Value>>,
+    /// Per-CPU values, CPU 0 first; CPUs not listed get zero.
+    pub values: Option<Spanned<Vec<Value>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectDef {
+    /// `"XDP_DROP"`, `"TC_ACT_SHOT"`, or a number.
+    #[serde(rename = "return")]
+    pub retval: Option<Spanned<NameOrNumber>>,
+    /// The output packet: layers, `"unchanged"`, or `{ hex = ... }` via `packet_hex`.
+    pub packet: Option<Spanned<PacketExpect>>,
+    pub packet_hex: Option<Spanned<Hex>>,
+    /// Context fields after the run (e.g. a `mark` the program set).
+    pub ctx: Option<Spanned<toml::Table>>,
+    /// Entries that must (or, with `absent = true`, must not) exist after the run.
+    #[serde(default)]
+    pub maps: BTreeMap<Spanned<String>, Spanned<Vec<Spanned<ExpectEntryDef>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PacketExpect {
+    /// `"unchanged"`: the output equals the input.
+    Keyword(String),
+    Layers(Box<PacketDef>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectEntryDef {
+    pub key: Spanned<Value>,
+    /// Expected value; for structs only the fields given are compared. For
+    /// per-CPU maps, compared with the sum over CPUs.
+    pub value: Option<Spanned<Value>>,
+    /// Expected per-CPU values, CPU 0 first.
+    pub values: Option<Spanned<Vec<Value>>>,
+    /// The key must not exist.
+    #[serde(default)]
+    pub absent: bool,
+}

@@ -1,0 +1,26 @@
+//! Declarative test cases for BPF programs.
+//!
+//! A case file (TOML) names an object and, per case, the program, the input
+//! packet layer by layer (or from a pcap), context fields, map contents as
+//! typed values, and what must hold afterwards: the return value by name,
+//! the output packet, context fields, map entries. This crate turns files
+//! into [`harness_protocol::CasePlan`]s using the object's ELF and BTF (never
+//! a kernel) and judges the kernel's answers.
+
+mod compile;
+mod diag;
+mod evaluate;
+mod file;
+mod object;
+pub mod packet;
+mod pcap;
+pub mod retval;
+pub mod values;
+
+pub use compile::{
+    CompiledCase, Expectations, MapExpectation, PROBES, ParsedFile, Want, compile, parse_file,
+    parse_str, probe,
+};
+pub use diag::CaseError;
+pub use evaluate::{CaseResult, Status, evaluate, format_dumps, sum};
+pub use object::{MapInfo, ObjectInfo};

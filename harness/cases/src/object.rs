@@ -1,0 +1,90 @@
+//! What the host knows about an object without a kernel: programs, maps and
+//! their BTF types.
+
+use std::collections::BTreeMap;
+
+use harness_bpf::{MapSpec, ObjectFile, ProgramSpec};
+
+use crate::values::{TypeDesc, from_btf};
+
+/// An object's programs and maps, with key/value types resolved.
+pub struct ObjectInfo {
+    pub name: String,
+    pub file: ObjectFile,
+    pub maps: BTreeMap<String, MapInfo>,
+    btf: Option<btf_rs::Btf>,
+}
+
+pub struct MapInfo {
+    pub spec: MapSpec,
+    pub key: TypeDesc,
+    pub value: TypeDesc,
+}
+
+impl MapInfo {
+    pub fn is_per_cpu(&self) -> bool {
+        // BPF_MAP_TYPE_PERCPU_HASH (5), PERCPU_ARRAY (6), LRU_PERCPU_HASH (10)
+        matches!(self.spec.map_type, 5 | 6 | 10)
+    }
+
+    /// Maps whose state the harness sets, resets and dumps.
+    pub fn is_keyed(&self) -> bool {
+        // hash, array, percpu hash/array, lru hash, lru percpu hash, lpm trie
+        matches!(self.spec.map_type, 1 | 2 | 5 | 6 | 9 | 10 | 11)
+    }
+}
+
+impl ObjectInfo {
+    pub fn new(name: &str, file: ObjectFile) -> Self {
+        let btf = file
+            .btf_section()
+            .and_then(|b| btf_rs::Btf::from_bytes(b).ok());
+        let maps = file
+            .maps()
+            .iter()
+            .map(|spec| {
+                let ty = |id: u32, size: u32| match (&btf, id) {
+                    (Some(btf), id) if id != 0 => from_btf(btf, id)
+                        .ok()
+                        .filter(|t| t.size() == size as usize)
+                        .unwrap_or_else(|| TypeDesc::sized(size as usize)),
+                    _ => TypeDesc::sized(size as usize),
+                };
+                let info = MapInfo {
+                    key: ty(spec.btf_key_type_id, spec.key_size),
+                    value: ty(spec.btf_value_type_id, spec.value_size),
+                    spec: spec.clone(),
+                };
+                (spec.name.clone(), info)
+            })
+            .collect();
+        Self {
+            name: name.to_owned(),
+            file,
+            maps,
+            btf,
+        }
+    }
+
+    pub fn program(&self, name: &str) -> Option<&ProgramSpec> {
+        self.file.programs().iter().find(|p| p.name == name)
+    }
+
+    pub fn program_names(&self) -> Vec<&str> {
+        self.file
+            .programs()
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect()
+    }
+
+    /// A struct by name from the object's BTF (e.g. `xdp_md`).
+    pub fn struct_type(&self, name: &str) -> Option<TypeDesc> {
+        let btf = self.btf.as_ref()?;
+        btf.resolve_ids_by_name(name)
+            .ok()?
+            .into_iter()
+            .filter_map(|id| from_btf(btf, id).ok())
+            .find(|t| matches!(t, TypeDesc::Struct { .. }))
+    }
+}
