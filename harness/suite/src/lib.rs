@@ -1,0 +1,55 @@
+//! The harness's main job: build the project's BPF programs, compile its
+//! test cases, run everything on each requested kernel (a QEMU VM per
+//! Debian kernel line or custom image, or the host kernel through
+//! `BPF_PROG_TEST_RUN` only), then judge, snapshot and summarise.
+//!
+//! `xtask` is a thin CLI over this crate; another project can call
+//! [`test`] with its own [`Project`] layout.
+
+mod error;
+mod prepare;
+pub mod prereq;
+mod project;
+mod report;
+mod run;
+mod targets;
+pub mod ui;
+
+pub use error::SuiteError;
+pub use prepare::{Prepared, PreparedObject, prepare};
+pub use project::Project;
+pub use report::{KernelSummary, Report, report};
+pub use run::{KernelRun, RunOptions, run_targets};
+pub use targets::{Target, resolve_targets};
+
+use std::sync::{Arc, atomic::AtomicBool};
+
+use harness_kernels::KernelRequest;
+use harness_vm::AccelChoice;
+
+/// Everything `cargo xtask test` takes.
+#[derive(Clone, Debug)]
+pub struct TestOptions {
+    pub kernels: Vec<KernelRequest>,
+    pub accel: AccelChoice,
+    /// Debian mirror; else `HARNESS_DEBIAN_MIRROR`, else apt's configuration.
+    pub mirror: Option<String>,
+    /// Verifier log level for the snapshots: 1 or 2 (stats are always on).
+    pub log_level: u32,
+    pub run: RunOptions,
+}
+
+/// Builds, runs on every kernel, and reports. The returned report says
+/// whether everything passed; errors are problems that stopped the run.
+pub fn test(
+    project: &Project,
+    opts: &TestOptions,
+    interrupt: Arc<AtomicBool>,
+) -> Result<Report, SuiteError> {
+    let prepared = prepare(project, opts.log_level)?;
+    let targets = resolve_targets(project, &opts.kernels, opts.mirror.as_deref())?;
+    let runs = run_targets(
+        project, &prepared, &targets, opts.accel, &opts.run, interrupt,
+    )?;
+    report(project, &prepared, &runs)
+}

@@ -1,0 +1,27 @@
+//! Status lines in cargo's style: a right-aligned verb, then the message.
+
+use std::io::{IsTerminal as _, Write as _};
+
+fn colored() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// `   Compiling xdp_firewall.bpf.c` in green (red for errors) on a terminal.
+pub fn status(verb: &str, message: &str) {
+    let (on, off) = if colored() {
+        (
+            if verb == "Failed" || verb == "Error" {
+                "\x1b[1;31m"
+            } else if verb == "Warning" {
+                "\x1b[1;33m"
+            } else {
+                "\x1b[1;32m"
+            },
+            "\x1b[0m",
+        )
+    } else {
+        ("", "")
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{on}{verb:>12}{off} {message}");
+}

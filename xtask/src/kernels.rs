@@ -1,0 +1,98 @@
+use std::process::ExitCode;
+
+use harness_kernels::{BarProgress, Cache, CacheStatus, LINES, LockFile, Mirror, UpdateOptions};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Show the pinned kernels and whether they are cached.
+    List,
+    /// Re-resolve the newest image per line from the mirror and rewrite kernels.lock.
+    Update {
+        /// Only these lines (comma-separated) [default: all].
+        #[arg(long, value_delimiter = ',')]
+        line: Vec<String>,
+        /// Debian mirror [default: from HARNESS_DEBIAN_MIRROR or apt's configuration].
+        #[arg(long)]
+        debian_mirror: Option<String>,
+    },
+}
+
+pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+    let project = crate::project()?;
+    match cmd {
+        Command::List => {
+            let lock = LockFile::load(&project.lock_file)?;
+            let cache = Cache::new(Cache::default_root());
+            println!(
+                "pinned in {} (cache: {})",
+                project.relative(&project.lock_file),
+                cache.root().display()
+            );
+            for k in &lock.kernels {
+                let status = match cache.status(k) {
+                    CacheStatus::Missing => "not downloaded",
+                    CacheStatus::Downloaded => "downloaded",
+                    CacheStatus::Unpacked => "cached",
+                };
+                println!(
+                    "  {:<5} {:<9} {:<50} {:<14} {:>6.1} MB  {status}",
+                    k.line,
+                    k.suite,
+                    k.package,
+                    k.version,
+                    k.size as f64 / 1e6
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Update {
+            line,
+            debian_mirror,
+        } => {
+            let mirror = Mirror::resolve(debian_mirror.as_deref())?;
+            let lines: Vec<&str> = if line.is_empty() {
+                LINES.iter().map(|l| l.line).collect()
+            } else {
+                line.iter().map(String::as_str).collect()
+            };
+            harness_suite::ui::status(
+                "Updating",
+                &format!(
+                    "{} from {} ({})",
+                    lines.join(", "),
+                    mirror.url(),
+                    mirror.origin()
+                ),
+            );
+            let progress = BarProgress::new();
+            let update = harness_kernels::update(
+                &mirror,
+                &lines,
+                &UpdateOptions {
+                    progress: &progress,
+                    ..UpdateOptions::default()
+                },
+            )?;
+            for note in &update.notes {
+                harness_suite::ui::status("Note", note);
+            }
+            let mut lock = LockFile::load(&project.lock_file).unwrap_or(LockFile {
+                kernels: Vec::new(),
+            });
+            for k in update.lock.kernels {
+                let old = lock.get(&k.line).map(|o| o.version.clone());
+                let msg = match old {
+                    Some(v) if v == k.version => {
+                        format!("{} {} {} (unchanged)", k.line, k.package, k.version)
+                    }
+                    Some(v) => format!("{} {} {v} -> {}", k.line, k.package, k.version),
+                    None => format!("{} {} {}", k.line, k.package, k.version),
+                };
+                harness_suite::ui::status("Pinned", &msg);
+                lock.insert(k);
+            }
+            lock.save(&project.lock_file)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! `cargo xtask`: parses arguments and hands over to the library crates.
+
+mod bench;
+mod build;
+mod kernels;
+mod test;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use harness_suite::Project;
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Build, run and snapshot BPF programs on real kernels"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile every sample-programs/*.bpf.c into target/bpf/ (only what changed).
+    Build(build::Options),
+    /// Run the test cases on one or more kernels and check snapshots.
+    Test(test::Options),
+    /// Show or refresh the pinned Debian kernels (kernels.lock).
+    #[command(subcommand)]
+    Kernels(kernels::Command),
+    /// Measure the harness.
+    #[command(subcommand)]
+    Bench(bench::Command),
+}
+
+/// Paths of this workspace, from cargo (respects CARGO_TARGET_DIR).
+fn project() -> anyhow::Result<Project> {
+    let meta = cargo_metadata::MetadataCommand::new().no_deps().exec()?;
+    Ok(Project::at(
+        &PathBuf::from(meta.workspace_root),
+        &PathBuf::from(meta.target_directory),
+    ))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build(o) => build::run(o),
+        Command::Test(o) => test::run(o),
+        Command::Kernels(c) => kernels::run(c),
+        Command::Bench(c) => bench::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
