@@ -56,6 +56,7 @@ fn main() -> ExitCode {
         power_off();
     }));
     let mounts = mount_filesystems();
+    attach_console();
     let outcome = run_as_init(mounts, mode == harness_protocol::INIT_MODE_PROBE);
     if let Err(e) = outcome {
         eprintln!("vm-runner: {e}");
@@ -69,6 +70,21 @@ fn power_off() -> ! {
     // Only reachable if reboot(2) failed; keep PID 1 alive for the host's timeout.
     loop {
         std::thread::park();
+    }
+}
+
+/// The initramfs has no /dev/console, so the kernel starts us without
+/// stdin/stdout/stderr; once devtmpfs is mounted, attach them to the console
+/// so our messages (and panics) reach the host's console log.
+fn attach_console() {
+    if let Ok(console) = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/console")
+    {
+        let _ = nix::unistd::dup2_stdin(&console);
+        let _ = nix::unistd::dup2_stdout(&console);
+        let _ = nix::unistd::dup2_stderr(&console);
     }
 }
 

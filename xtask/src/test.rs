@@ -75,6 +75,7 @@ pub fn run(o: Options) -> anyhow::Result<ExitCode> {
         accel: o.accel,
         mirror: o.debian_mirror,
         log_level: o.log_level,
+        snapshots: harness_snapshots::UpdateMode::from_env(),
         run: RunOptions {
             timeout: Duration::from_secs(o.timeout),
             jobs: o.jobs.unwrap_or(RunOptions::default().jobs),

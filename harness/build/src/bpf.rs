@@ -114,17 +114,41 @@ impl BpfBuild {
         flags
     }
 
+    /// `clang --version`, remembered in the output directory per clang
+    /// binary (path, size, mtime): starting clang costs ~0.4 s, paid on every
+    /// build otherwise.
     fn clang_version(&self) -> Result<String, BuildError> {
-        match Command::new(&self.clang).arg("--version").output() {
-            Ok(out) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(BuildError::ClangMissing {
-                clang: self.clang.display().to_string(),
-            }),
-            Err(error) => Err(BuildError::Io {
-                path: self.clang.clone(),
-                error,
-            }),
+        let missing = || BuildError::ClangMissing {
+            clang: self.clang.display().to_string(),
+        };
+        let resolved = find_executable(&self.clang).ok_or_else(missing)?;
+        let meta = fs::metadata(&resolved).map_err(io_err(&resolved))?;
+        let key = format!(
+            "{}\0{}\0{:?}\n",
+            resolved.display(),
+            meta.len(),
+            meta.modified()
+                .ok()
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        );
+        let memo = self.out_dir.join(".clang-version");
+        if let Ok(text) = fs::read_to_string(&memo)
+            && let Some(version) = text.strip_prefix(&key)
+        {
+            return Ok(version.to_owned());
         }
+        let out = match Command::new(&resolved).arg("--version").output() {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing()),
+            Err(error) => {
+                return Err(BuildError::Io {
+                    path: self.clang.clone(),
+                    error,
+                });
+            }
+        };
+        let _ = fs::write(&memo, format!("{key}{out}"));
+        Ok(out)
     }
 
     /// The `*.bpf.c` files, sorted.
@@ -145,6 +169,7 @@ impl BpfBuild {
     pub fn build_all(&self) -> Result<Vec<BuiltObject>, BuildError> {
         let sources = self.sources()?;
         fs::create_dir_all(&self.out_dir).map_err(io_err(&self.out_dir))?;
+        // (clang_version memoises into out_dir, so it comes after creating it.)
         let flags = self.cflags();
         let mut stamp = Sha256::new();
         stamp.update(self.clang_version()?);
@@ -226,6 +251,17 @@ impl BpfBuild {
             rebuilt: true,
         })
     }
+}
+
+/// The file `cmd` runs: itself if it has a slash, else the first match on PATH.
+fn find_executable(cmd: &Path) -> Option<PathBuf> {
+    if cmd.components().count() > 1 {
+        return cmd.is_file().then(|| cmd.to_owned());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(cmd))
+        .find(|p| p.is_file())
 }
 
 /// `fatal error: 'bpf/bpf_helpers.h' file not found`

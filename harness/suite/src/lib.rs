@@ -6,6 +6,7 @@
 //! `xtask` is a thin CLI over this crate; another project can call
 //! [`test`] with its own [`Project`] layout.
 
+mod bench;
 mod error;
 mod prepare;
 pub mod prereq;
@@ -15,6 +16,7 @@ mod run;
 mod targets;
 pub mod ui;
 
+pub use bench::{BootBench, bench_boot, median as bench_median};
 pub use error::SuiteError;
 pub use prepare::{Prepared, PreparedObject, prepare};
 pub use project::Project;
@@ -25,6 +27,7 @@ pub use targets::{Target, resolve_targets};
 use std::sync::{Arc, atomic::AtomicBool};
 
 use harness_kernels::KernelRequest;
+use harness_snapshots::UpdateMode;
 use harness_vm::AccelChoice;
 
 /// Everything `cargo xtask test` takes.
@@ -36,6 +39,8 @@ pub struct TestOptions {
     pub mirror: Option<String>,
     /// Verifier log level for the snapshots: 1 or 2 (stats are always on).
     pub log_level: u32,
+    /// What to do with snapshots that do not match.
+    pub snapshots: UpdateMode,
     pub run: RunOptions,
 }
 
@@ -46,10 +51,30 @@ pub fn test(
     opts: &TestOptions,
     interrupt: Arc<AtomicBool>,
 ) -> Result<Report, SuiteError> {
-    let prepared = prepare(project, opts.log_level)?;
-    let targets = resolve_targets(project, &opts.kernels, opts.mirror.as_deref())?;
+    // Building the in-VM runner (a cargo invocation) overlaps with compiling
+    // programs and verifying kernel images.
+    let needs_vm = opts
+        .kernels
+        .iter()
+        .any(|k| !matches!(k, KernelRequest::Host));
+    let (prepared, targets, runner) = std::thread::scope(|s| {
+        let runner = needs_vm.then(|| s.spawn(|| run::build_runner(project)));
+        let prepared = prepare(project, opts.log_level);
+        let targets = resolve_targets(project, &opts.kernels, opts.mirror.as_deref());
+        let runner = runner
+            .map(|h| h.join().expect("building the runner does not panic"))
+            .transpose();
+        (prepared, targets, runner)
+    });
+    let (prepared, targets, runner) = (prepared?, targets?, runner?);
     let runs = run_targets(
-        project, &prepared, &targets, opts.accel, &opts.run, interrupt,
+        project,
+        &prepared,
+        &targets,
+        runner.as_deref(),
+        opts.accel,
+        &opts.run,
+        interrupt,
     )?;
-    report(project, &prepared, &runs)
+    report(project, &prepared, &runs, opts.snapshots)
 }

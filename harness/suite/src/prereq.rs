@@ -28,8 +28,7 @@ pub const MIN_QEMU: (u32, u32) = (8, 0);
 
 /// `(major, minor)` of the installed QEMU, if any.
 pub fn qemu_version(qemu: &str) -> Option<(u32, u32)> {
-    let out = Command::new(qemu).arg("--version").output().ok()?;
-    parse_qemu_version(&String::from_utf8_lossy(&out.stdout))
+    parse_qemu_version(&harness_vm::qemu_version(Path::new(qemu)).ok()?)
 }
 
 /// "QEMU emulator version 7.2.22 (Debian ...)" -> (7, 2).

@@ -149,9 +149,14 @@ fn slug(s: &str) -> String {
     out.trim_matches('_').to_owned()
 }
 
+/// The last `n` lines, indented to sit under a failure line.
 fn tail(log: &str, n: usize) -> String {
     let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| format!("      {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Judges every run and checks snapshots across all of them at once (so a
@@ -160,6 +165,7 @@ pub fn report(
     project: &Project,
     prepared: &Prepared,
     runs: &[KernelRun],
+    mode: UpdateMode,
 ) -> Result<Report, SuiteError> {
     let mut rep = Report::default();
     let mut observations: Vec<(usize, Observation)> = Vec::new();
@@ -324,7 +330,7 @@ pub fn report(
         rep.kernels.push(sum);
     }
 
-    let store = SnapshotStore::new(project.snapshots_dir.clone(), UpdateMode::from_env());
+    let store = SnapshotStore::new(project.snapshots_dir.clone(), mode);
     let obs: Vec<Observation> = observations.iter().map(|(_, o)| o.clone()).collect();
     let outcomes = store.check(&obs).map_err(io_err(format!(
         "writing snapshots in {}",

@@ -75,15 +75,23 @@ pub fn guest_initramfs(prepared: &Prepared, runner: &Path) -> Result<Initramfs, 
     Ok(fs)
 }
 
-/// Builds the runner and the initramfs once; every VM boots the same one.
-pub fn build_guest(project: &Project, prepared: &Prepared) -> Result<PathBuf, SuiteError> {
+/// Builds the static in-VM runner (cargo decides whether anything changed).
+pub(crate) fn build_runner(project: &Project) -> Result<PathBuf, SuiteError> {
     ui::status("Building", "in-VM runner (static musl)");
-    let runner = harness_build::build_guest_runner(
+    Ok(harness_build::build_guest_runner(
         &project.root,
         &project.target_dir,
         &project.guest_package,
-    )?;
-    let initramfs = guest_initramfs(prepared, &runner)?;
+    )?)
+}
+
+/// Writes the initramfs every VM of this run boots.
+pub(crate) fn write_initramfs(
+    project: &Project,
+    prepared: &Prepared,
+    runner: &Path,
+) -> Result<PathBuf, SuiteError> {
+    let initramfs = guest_initramfs(prepared, runner)?;
     let dir = project.results_dir();
     fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
     let path = dir.join("initramfs.cpio");
@@ -115,7 +123,7 @@ fn vm_config(
 }
 
 /// Decides KVM or TCG, booting a probe VM the first time on this host.
-pub fn decide_accel(
+pub(crate) fn decide_accel(
     choice: AccelChoice,
     first_kernel: &Path,
     initramfs: &Path,
@@ -209,6 +217,7 @@ pub fn run_targets(
     project: &Project,
     prepared: &Prepared,
     targets: &[Target],
+    runner: Option<&Path>,
     accel: AccelChoice,
     opts: &RunOptions,
     interrupt: Arc<AtomicBool>,
@@ -219,7 +228,11 @@ pub fn run_targets(
         .collect();
     let mut guest = None;
     if let Some(Target::Vm { bzimage, .. }) = vms.first() {
-        let initramfs = build_guest(project, prepared)?;
+        let runner = match runner {
+            Some(r) => r.to_owned(),
+            None => build_runner(project)?,
+        };
+        let initramfs = write_initramfs(project, prepared, &runner)?;
         let accel = decide_accel(accel, bzimage, &initramfs, opts, &interrupt)?;
         guest = Some((initramfs, Mutex::new(accel)));
     }

@@ -1,6 +1,16 @@
 //! Status lines in cargo's style: a right-aligned verb, then the message.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::{
+    io::{IsTerminal as _, Write as _},
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Silences status lines (benchmarks run the suite many times).
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
 
 fn colored() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
@@ -8,6 +18,9 @@ fn colored() -> bool {
 
 /// `   Compiling xdp_firewall.bpf.c` in green (red for errors) on a terminal.
 pub fn status(verb: &str, message: &str) {
+    if QUIET.load(Ordering::Relaxed) {
+        return;
+    }
     let (on, off) = if colored() {
         (
             if verb == "Failed" || verb == "Error" {

@@ -510,8 +510,39 @@ pub fn time_boot(cfg: &VmConfig) -> Result<Duration, VmError> {
     }
 }
 
-/// `qemu-system-x86_64 --version`, first line.
+/// Identifies the QEMU binary `qemu` runs (path on PATH, size, mtime), so a
+/// remembered version is dropped when QEMU is upgraded.
+fn binary_identity(qemu: &std::path::Path) -> Option<String> {
+    let path = if qemu.components().count() > 1 {
+        qemu.to_owned()
+    } else {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|d| d.join(qemu))
+            .find(|p| p.is_file())?
+    };
+    let meta = std::fs::metadata(&path).ok()?;
+    Some(format!(
+        "{} {} {:?}",
+        path.display(),
+        meta.len(),
+        meta.modified().ok()
+    ))
+}
+
+/// `qemu-system-x86_64 --version`, first line; asked once per process and
+/// QEMU binary (starting QEMU costs ~0.1 s).
 pub fn qemu_version(qemu: &std::path::Path) -> Result<String, VmError> {
+    static SEEN: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let id = binary_identity(qemu);
+    if let Some(id) = &id
+        && let Some((_, v)) = SEEN
+            .lock()
+            .expect("unpoisoned")
+            .iter()
+            .find(|(k, _)| k == id)
+    {
+        return Ok(v.clone());
+    }
     let out = Command::new(qemu).arg("--version").output().map_err(|e| {
         if e.kind() == io::ErrorKind::NotFound {
             VmError::QemuMissing {
