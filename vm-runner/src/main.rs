@@ -57,6 +57,15 @@ fn main() -> ExitCode {
     }));
     let mounts = mount_filesystems();
     attach_console();
+    if mode == harness_protocol::INIT_MODE_HANG {
+        if let Ok(mut port) = open_results_port() {
+            let _ = port.write_all(encode_line(&Record::Hello(guest_info(mounts))).as_bytes());
+            let _ = port.flush();
+        }
+        loop {
+            std::thread::park();
+        }
+    }
     let outcome = run_as_init(mounts, mode == harness_protocol::INIT_MODE_PROBE);
     if let Err(e) = outcome {
         eprintln!("vm-runner: {e}");

@@ -3,6 +3,7 @@
 mod bench;
 mod build;
 mod kernels;
+mod setup;
 mod test;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -22,6 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Install what a fresh machine lacks (clang, BPF headers, QEMU >= 8, the musl target) and fetch the pinned kernels.
+    Setup(setup::Options),
     /// Compile every sample-programs/*.bpf.c into target/bpf/ (only what changed).
     Build(build::Options),
     /// Run the test cases on one or more kernels and check snapshots.
@@ -46,6 +49,7 @@ fn project() -> anyhow::Result<Project> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Setup(o) => setup::run(o),
         Command::Build(o) => build::run(o),
         Command::Test(o) => test::run(o),
         Command::Kernels(c) => kernels::run(c),

@@ -46,7 +46,7 @@ pub(crate) fn with_log<T>(
     opts: LogOptions,
     mut load: impl FnMut(u32, &mut [u8]) -> (io::Result<T>, u32),
 ) -> (io::Result<T>, VerifierLog) {
-    let mut size = opts.initial_size.max(4096).min(opts.max_size);
+    let mut size = opts.initial_size.max(128).min(opts.max_size);
     let mut attempts = 0;
     loop {
         attempts += 1;

@@ -80,10 +80,17 @@ pub struct Expectations {
     pub packet: Option<Vec<u8>>,
     pub ctx: Option<(TypeDesc, Encoded)>,
     pub maps: Vec<MapExpectation>,
+    /// Lines of `expect.return`, `expect.packet` and `expect.ctx`, so a
+    /// failure points at the expectation that failed.
+    pub retval_line: usize,
+    pub packet_line: usize,
+    pub ctx_line: usize,
 }
 
 #[derive(Clone, Debug)]
 pub struct MapExpectation {
+    /// Line of the entry in the case file.
+    pub line: usize,
     pub map: String,
     pub key: Vec<u8>,
     pub key_text: String,
@@ -375,6 +382,16 @@ fn compile_case(
 
     // Expectations.
     let mut expect = Expectations::default();
+    let line = |span: Range<usize>| line_of(&file.source, span.start);
+    expect.retval_line = c.expect.retval.as_ref().map_or(0, |r| line(r.span()));
+    expect.packet_line = c
+        .expect
+        .packet
+        .as_ref()
+        .map(|p| line(p.span()))
+        .or(c.expect.packet_hex.as_ref().map(|p| line(p.span())))
+        .unwrap_or(0);
+    expect.ctx_line = c.expect.ctx.as_ref().map_or(0, |t| line(t.span()));
     if let Some(r) = &c.expect.retval {
         match r.get_ref() {
             NameOrNumber::Number(n) => match i32::try_from(*n)
@@ -438,7 +455,10 @@ fn compile_case(
                 entry.get_ref(),
                 &format!("expect.maps.{}[{i}]", map_name.get_ref()),
             ) {
-                Ok(e) => expect.maps.push(e),
+                Ok(e) => expect.maps.push(MapExpectation {
+                    line: line(entry.span()),
+                    ..e
+                }),
                 Err((span, e)) => errors.push(file.err(span.unwrap_or_else(|| entry.span()), e)),
             }
         }
@@ -459,7 +479,7 @@ fn compile_case(
         return Err(errors);
     }
     let repeat = c.repeat.as_ref().map_or(1, |r| *r.get_ref()).max(1);
-    let line = line_of(&file.source, case.span().start);
+    let case_line = line_of(&file.source, case.span().start);
     let stem = file
         .path
         .file_stem()
@@ -491,7 +511,7 @@ fn compile_case(
                 },
                 name,
                 file: file.path.clone(),
-                line,
+                line: case_line,
                 object: object.name.clone(),
                 program: program.get_ref().clone(),
                 prog_type: prog_type.clone(),
@@ -634,6 +654,7 @@ fn encode_expectation(
         }
     };
     Ok(MapExpectation {
+        line: 0,
         map: map.spec.name.clone(),
         key,
         key_text,

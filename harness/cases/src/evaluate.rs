@@ -61,20 +61,25 @@ pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo)
         && want != ret
     {
         failures.push(format!(
-            "return value: expected {}, got {got}",
+            "line {}: return value: expected {}, got {got}",
+            case.expect.retval_line,
             retval::describe(&case.prog_type, want)
         ));
     }
     if let Some(want) = &case.expect.packet {
         for line in packet::diff(want, data_out) {
-            failures.push(format!("output packet: {line}"));
+            failures.push(format!(
+                "line {}: output packet: {line}",
+                case.expect.packet_line
+            ));
         }
     }
     if let Some((ty, want)) = &case.expect.ctx {
         match ctx_out {
             Some(got) if want.matches(got) => {}
             Some(got) => failures.push(format!(
-                "context after the run: expected {}, got {}",
+                "line {}: context after the run: expected {}, got {}",
+                case.expect.ctx_line,
                 format(ty, &want.bytes, "ctx"),
                 format(ty, got, "ctx")
             )),
@@ -89,7 +94,7 @@ pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo)
             .iter()
             .find(|d| d.name == e.map)
             .and_then(|d| d.entries.iter().find(|x| x.key.0 == e.key));
-        let what = format!("map `{}` key {}", e.map, e.key_text);
+        let what = format!("line {}: map `{}` key {}", e.line, e.map, e.key_text);
         match (&e.want, entry) {
             (Want::Absent, None) => {}
             (Want::Absent, Some(x)) => failures.push(format!(

@@ -28,6 +28,9 @@ pub const INIT_MODE_PROBE: &str = "probe";
 /// Init argument asking the guest runner to power off at once: the bare-boot
 /// baseline of `cargo xtask bench boot`.
 pub const INIT_MODE_POWEROFF: &str = "poweroff";
+/// Init argument asking the guest runner to hang after saying hello: lets
+/// the harness's own tests check that a hung guest is killed at the timeout.
+pub const INIT_MODE_HANG: &str = "hang";
 
 /// Encodes one record as a single line (no embedded newlines, terminated by `\n`).
 pub fn encode_line(record: &Record) -> String {

@@ -21,7 +21,7 @@ pub use error::SuiteError;
 pub use prepare::{Prepared, PreparedObject, prepare};
 pub use project::Project;
 pub use report::{KernelSummary, Report, report};
-pub use run::{KernelRun, RunOptions, run_targets};
+pub use run::{KernelRun, RunOptions, guest_initramfs, run_targets};
 pub use targets::{Target, resolve_targets};
 
 use std::sync::{Arc, atomic::AtomicBool};

@@ -62,7 +62,7 @@ impl Prepared {
 /// Compiles every program, then reads and compiles every test-case file.
 /// All case-file problems are reported together, before anything runs.
 pub fn prepare(project: &Project, log_level: u32) -> Result<Prepared, SuiteError> {
-    let build = BpfBuild::new(project.programs_dir.clone(), project.objects_dir());
+    let build = BpfBuild::new(project.programs_dir.clone(), project.objects_dir.clone());
     let built = build.build_all()?;
     for b in built.iter().filter(|b| b.rebuilt) {
         ui::status("Compiled", &project.relative(&b.source));

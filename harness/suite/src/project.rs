@@ -3,6 +3,8 @@ use std::path::{Path, PathBuf};
 /// Where a project keeps its programs, cases, snapshots and kernel pins.
 #[derive(Clone, Debug)]
 pub struct Project {
+    /// The cargo workspace (it builds the in-VM runner); paths in messages
+    /// are shown relative to it.
     pub root: PathBuf,
     /// `*.bpf.c` programs (and `include/`).
     pub programs_dir: PathBuf,
@@ -13,6 +15,10 @@ pub struct Project {
     /// Pinned kernel packages (`cargo xtask kernels update` writes it).
     pub lock_file: PathBuf,
     pub target_dir: PathBuf,
+    /// Compiled objects.
+    pub objects_dir: PathBuf,
+    /// Per-kernel outputs: records, console, full verifier logs.
+    pub results_dir: PathBuf,
     /// The workspace package built as the VM's PID 1.
     pub guest_package: String,
 }
@@ -28,18 +34,10 @@ impl Project {
             snapshots_dir: root.join("testcases").join("snapshots"),
             lock_file: root.join("kernels.lock"),
             target_dir: target_dir.to_owned(),
+            objects_dir: target_dir.join("bpf"),
+            results_dir: target_dir.join("harness"),
             guest_package: "vm-runner".into(),
         }
-    }
-
-    /// Compiled objects.
-    pub fn objects_dir(&self) -> PathBuf {
-        self.target_dir.join("bpf")
-    }
-
-    /// Per-kernel outputs: records, console, full verifier logs.
-    pub fn results_dir(&self) -> PathBuf {
-        self.target_dir.join("harness")
     }
 
     /// A path relative to the project root, for messages and snapshot headers.

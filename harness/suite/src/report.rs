@@ -203,7 +203,7 @@ pub fn report(
                     sum.programs += 1;
                     let log_path = project.relative(
                         &project
-                            .results_dir()
+                            .results_dir
                             .join(&label)
                             .join("verifier")
                             .join(&p.object)

@@ -92,7 +92,7 @@ pub(crate) fn write_initramfs(
     runner: &Path,
 ) -> Result<PathBuf, SuiteError> {
     let initramfs = guest_initramfs(prepared, runner)?;
-    let dir = project.results_dir();
+    let dir = project.results_dir.clone();
     fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
     let path = dir.join("initramfs.cpio");
     initramfs
@@ -168,7 +168,7 @@ fn write_outputs(
     run: &KernelRun,
     console: Option<&str>,
 ) -> Result<(), SuiteError> {
-    let dir = project.results_dir().join(run.target.label());
+    let dir = project.results_dir.clone().join(run.target.label());
     fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
     if let Ok(records) = &run.result {
         let text: String = records.iter().map(harness_protocol::encode_line).collect();

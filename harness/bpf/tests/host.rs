@@ -1,0 +1,254 @@
+//! Loading real objects on the host kernel (root): programs are loaded and
+//! run through BPF_PROG_TEST_RUN only, never attached, and freed on drop.
+
+use std::{fs, os::fd::AsFd as _};
+
+use harness_bpf::{LogOptions, ObjectFile, ProgramLoadError, TestRunInput};
+
+const PROGRAMS: &str = r#"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} hits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8);
+	__type(key, __u32);
+	__type(value, __u32);
+} verdicts SEC(".maps");
+
+SEC("xdp")
+int good(struct xdp_md *ctx)
+{
+	__u32 key = 1, *v;
+	__u64 *h = bpf_map_lookup_elem(&hits, &key);
+	if (h)
+		*h += 1;
+	v = bpf_map_lookup_elem(&verdicts, &key);
+	return v ? *v : XDP_PASS;
+}
+
+SEC("xdp")
+int bad(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	/* No bounds check: the verifier must refuse this. */
+	return *(unsigned char *)data;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"#;
+
+fn object() -> (tempfile::TempDir, ObjectFile) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("t.bpf.c"), PROGRAMS).unwrap();
+    let built = harness_build::BpfBuild::new(src, dir.path().join("out"))
+        .build_all()
+        .unwrap();
+    let obj = ObjectFile::parse(fs::read(&built[0].object).unwrap()).unwrap();
+    (dir, obj)
+}
+
+fn packet() -> Vec<u8> {
+    let mut p = vec![0u8; 64];
+    p[12] = 0x08; // IPv4 ethertype
+    p
+}
+
+#[test]
+fn every_program_loads_on_its_own_and_a_rejection_keeps_its_log() {
+    let (_dir, obj) = object();
+    let names: Vec<_> = obj.programs().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["bad", "good"]);
+    let loaded = obj
+        .load(LogOptions {
+            level: 2 | 4,
+            ..LogOptions::default()
+        })
+        .unwrap();
+
+    let good = loaded.program("good").unwrap();
+    assert!(good.error.is_none());
+    // Level 2 keeps the whole walk of an accepted program...
+    assert!(
+        good.log.text.contains("call bpf_map_lookup_elem"),
+        "{}",
+        good.log.text
+    );
+    assert!(good.log.text.contains("processed "), "{}", good.log.text);
+    let info = harness_bpf::prog_info(good.fd.as_ref().unwrap().as_fd()).unwrap();
+    assert!(info.xlated_len > 0 && info.id > 0);
+
+    let bad = loaded.program("bad").unwrap();
+    assert!(bad.fd.is_none());
+    assert!(
+        matches!(
+            bad.error,
+            Some(ProgramLoadError::Rejected { errno: 13, .. })
+        ),
+        "{:?}",
+        bad.error
+    );
+    assert!(
+        bad.log.text.contains("invalid access to packet"),
+        "{}",
+        bad.log.text
+    );
+}
+
+#[test]
+fn level_one_keeps_only_statistics_for_an_accepted_program() {
+    let (_dir, obj) = object();
+    let loaded = obj
+        .load(LogOptions {
+            level: 1 | 4,
+            ..LogOptions::default()
+        })
+        .unwrap();
+    let log = &loaded.program("good").unwrap().log.text;
+    assert!(log.contains("processed "), "{log}");
+    assert!(
+        !log.contains("call bpf_map_lookup_elem"),
+        "the kernel discards level-1 logs on success: {log}"
+    );
+}
+
+#[test]
+fn a_small_log_buffer_grows_until_the_log_is_complete() {
+    let (_dir, obj) = object();
+    let loaded = obj
+        .load(LogOptions {
+            level: 2 | 4,
+            initial_size: 256,
+            max_size: 64 << 20,
+        })
+        .unwrap();
+    let good = loaded.program("good").unwrap();
+    assert!(
+        good.error.is_none(),
+        "ENOSPC must not turn into a rejection: {:?}",
+        good.error
+    );
+    assert!(
+        good.log.attempts > 1,
+        "the level-2 log of this program exceeds 256 bytes"
+    );
+    assert!(good.log.text.len() > 256 && good.log.text.contains("processed "));
+    assert!(!good.log.truncated);
+}
+
+#[test]
+fn test_run_reads_maps_and_reset_restores_them() {
+    let (_dir, obj) = object();
+    let loaded = obj.load(LogOptions::default()).unwrap();
+    let fd = loaded.program("good").unwrap().fd.as_ref().unwrap().as_fd();
+    let verdicts = loaded.map("verdicts").unwrap();
+    verdicts
+        .update(&1u32.to_ne_bytes(), &[&1u32.to_ne_bytes()])
+        .unwrap();
+    let out = harness_bpf::test_run(
+        fd,
+        &TestRunInput {
+            data: &packet(),
+            data_out_size: 128,
+            repeat: 3,
+            ..TestRunInput::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(out.retval, 1, "the verdict from the map (XDP_DROP)");
+    assert_eq!(out.data_out, packet());
+
+    let hits = loaded.map("hits").unwrap();
+    assert!(hits.is_per_cpu());
+    let values = hits.lookup(&1u32.to_ne_bytes()).unwrap().unwrap();
+    assert_eq!(values.len(), harness_bpf::possible_cpus().unwrap());
+    let total: u64 = values
+        .iter()
+        .map(|v| u64::from_ne_bytes(v[..8].try_into().unwrap()))
+        .sum();
+    assert_eq!(total, 3, "repeat = 3 runs");
+
+    for m in &loaded.maps {
+        m.reset().unwrap();
+    }
+    assert!(verdicts.entries().unwrap().is_empty());
+    let values = hits.lookup(&1u32.to_ne_bytes()).unwrap().unwrap();
+    assert!(values.iter().all(|v| v.iter().all(|b| *b == 0)));
+}
+
+/// `BPF_PROG_GET_FD_BY_ID` fails with ENOENT once nothing holds the program.
+fn program_exists(id: u32) -> bool {
+    #[repr(C)]
+    struct Attr {
+        id: u32,
+        next_id: u32,
+        open_flags: u32,
+        _pad: [u32; 29],
+    }
+    let attr = Attr {
+        id,
+        next_id: 0,
+        open_flags: 0,
+        _pad: [0; 29],
+    };
+    // SAFETY: BPF_PROG_GET_FD_BY_ID (13) reads `attr` of the size we pass.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            13,
+            &attr as *const Attr,
+            std::mem::size_of::<Attr>(),
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: we own the fd the kernel just returned.
+        unsafe { libc::close(fd as i32) };
+    }
+    fd >= 0
+}
+
+#[test]
+fn dropping_an_object_frees_its_programs_and_attaches_nothing() {
+    let (_dir, obj) = object();
+    let loaded = obj.load(LogOptions::default()).unwrap();
+    let id = harness_bpf::prog_info(loaded.program("good").unwrap().fd.as_ref().unwrap().as_fd())
+        .unwrap()
+        .id;
+    assert!(program_exists(id));
+    drop(loaded);
+    // Freeing is deferred to an RCU grace period: give it a moment.
+    let gone = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        !program_exists(id)
+    });
+    assert!(
+        gone,
+        "program {id} is still loaded: something kept a reference"
+    );
+}
+
+#[test]
+fn parsing_does_not_need_a_kernel_and_lists_maps_with_btf() {
+    let (_dir, obj) = object();
+    let maps: Vec<_> = obj
+        .maps()
+        .iter()
+        .map(|m| (m.name.as_str(), m.key_size, m.value_size))
+        .collect();
+    assert_eq!(maps, [("hits", 4, 8), ("verdicts", 4, 4)]);
+    assert!(
+        obj.maps()
+            .iter()
+            .all(|m| m.btf_key_type_id != 0 && m.btf_value_type_id != 0)
+    );
+    assert!(obj.btf_section().is_some_and(|b| b.len() > 100));
+}

@@ -1,0 +1,81 @@
+//! clang builds in a scratch directory: incremental, and clear about what
+//! is missing.
+
+use std::{fs, thread, time::Duration};
+
+use harness_build::{BpfBuild, BuildError};
+
+const PROGRAM: &str = "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n#include \"local.h\"\n\
+SEC(\"xdp\") int p(struct xdp_md *ctx) { return VERDICT; }\nchar LICENSE[] SEC(\"license\") = \"GPL\";\n";
+
+fn setup() -> (tempfile::TempDir, BpfBuild) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("programs");
+    fs::create_dir_all(src.join("include")).unwrap();
+    fs::write(src.join("p.bpf.c"), PROGRAM).unwrap();
+    fs::write(src.join("include/local.h"), "#define VERDICT XDP_PASS\n").unwrap();
+    let build = BpfBuild::new(src, dir.path().join("out"));
+    (dir, build)
+}
+
+#[test]
+fn rebuilds_only_when_the_source_or_a_header_changed() {
+    let (dir, build) = setup();
+    let first = build.build_all().unwrap();
+    assert!(first[0].rebuilt);
+    assert!(fs::read(&first[0].object).unwrap().starts_with(b"\x7fELF"));
+    assert!(!build.build_all().unwrap()[0].rebuilt, "nothing changed");
+    // mtime granularity: make sure the header is strictly newer.
+    thread::sleep(Duration::from_millis(20));
+    fs::write(
+        dir.path().join("programs/include/local.h"),
+        "#define VERDICT XDP_DROP\n",
+    )
+    .unwrap();
+    assert!(
+        build.build_all().unwrap()[0].rebuilt,
+        "an included header changed"
+    );
+    assert!(!build.build_all().unwrap()[0].rebuilt);
+}
+
+#[test]
+fn a_missing_header_names_the_package() {
+    let (dir, build) = setup();
+    fs::write(
+        dir.path().join("programs/p.bpf.c"),
+        "#include <bpf/no_such_header.h>\n",
+    )
+    .unwrap();
+    match build.build_all().unwrap_err() {
+        e @ BuildError::HeaderMissing { .. } => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("bpf/no_such_header.h") && msg.contains("apt-get install libbpf-dev"),
+                "{msg}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    // A failed build leaves no object that could pass for current.
+    assert!(!dir.path().join("out/p.bpf.o").exists());
+}
+
+#[test]
+fn a_missing_clang_says_what_to_install() {
+    let (_dir, mut build) = setup();
+    build.clang = "/nonexistent/clang".into();
+    let msg = build.build_all().unwrap_err().to_string();
+    assert!(
+        msg.contains("/nonexistent/clang not found") && msg.contains("apt-get install clang"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn compile_errors_show_clangs_diagnostics() {
+    let (dir, build) = setup();
+    fs::write(dir.path().join("programs/p.bpf.c"), "int p( {\n").unwrap();
+    let msg = build.build_all().unwrap_err().to_string();
+    assert!(msg.contains("p.bpf.c") && msg.contains("error:"), "{msg}");
+}

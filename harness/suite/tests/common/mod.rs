@@ -1,0 +1,85 @@
+//! Helpers for tests that boot real kernels: a copy of the project's
+//! programs and cases in a temporary directory, and the pinned kernels.
+
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    sync::{Arc, atomic::AtomicBool},
+    time::Duration,
+};
+
+use harness_kernels::KernelRequest;
+use harness_snapshots::UpdateMode;
+use harness_suite::{Project, RunOptions, TestOptions};
+use harness_vm::AccelChoice;
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// The project's programs, cases and snapshots, copied so a test can change
+/// them; outputs go to the temporary directory too. The in-VM runner is
+/// still built from this workspace.
+pub fn project_copy() -> (tempfile::TempDir, Project) {
+    let ws = workspace();
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(
+        &ws.join("sample-programs"),
+        &tmp.path().join("sample-programs"),
+    );
+    copy_dir(&ws.join("testcases"), &tmp.path().join("testcases"));
+    let mut p = Project::at(&ws, &ws.join("target"));
+    p.programs_dir = tmp.path().join("sample-programs");
+    p.cases_dir = tmp.path().join("testcases");
+    p.snapshots_dir = tmp.path().join("testcases/snapshots");
+    p.objects_dir = tmp.path().join("bpf");
+    p.results_dir = tmp.path().join("results");
+    (tmp, p)
+}
+
+pub fn options(kernels: &str) -> TestOptions {
+    TestOptions {
+        kernels: harness_kernels::parse_kernel_list(kernels).unwrap(),
+        accel: AccelChoice::Auto,
+        mirror: None,
+        log_level: 2,
+        snapshots: UpdateMode::No,
+        run: RunOptions {
+            timeout: Duration::from_secs(300),
+            ..RunOptions::default()
+        },
+    }
+}
+
+pub fn no_interrupt() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
+/// A pinned kernel's bzImage, fetched into the shared cache if needed.
+pub fn kernel(line: &str) -> PathBuf {
+    let project = Project::at(&workspace(), &workspace().join("target"));
+    match &harness_suite::resolve_targets(&project, &[KernelRequest::Line(line.into())], None)
+        .unwrap()[0]
+    {
+        harness_suite::Target::Vm { bzimage, .. } => bzimage.clone(),
+        other => panic!("{other:?}"),
+    }
+}

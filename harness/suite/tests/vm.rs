@@ -1,0 +1,216 @@
+//! The spine end to end on real kernels: build, boot, run, judge, snapshot.
+
+mod common;
+
+use std::{fs, time::Duration};
+
+use common::{no_interrupt, options, project_copy};
+use harness_suite::Target;
+
+#[test]
+fn two_kernels_run_every_case_and_match_the_committed_snapshots() {
+    let (_tmp, project) = project_copy();
+    let report = harness_suite::test(&project, &options("6.1,6.12"), no_interrupt()).unwrap();
+    assert!(report.ok(), "{}", report.render());
+    assert_eq!(report.kernels.len(), 2);
+    for (k, line) in report.kernels.iter().zip(["6.1", "6.12"]) {
+        assert_eq!(k.label, line);
+        assert!(k.release.starts_with(line), "{} booted {}", line, k.release);
+        assert_eq!((k.programs_accepted, k.programs), (1, 1));
+        assert_eq!((k.passed, k.failed, k.skipped), (4, 0, 0));
+        assert_eq!((k.snapshots_new, k.snapshots_changed), (0, 0));
+        assert!(k.snapshots_matched >= 5);
+        assert!(k.boot.is_some());
+    }
+    // The full verifier log of every program lands on disk.
+    let log = fs::read_to_string(
+        project
+            .results_dir
+            .join("6.1/verifier/xdp_firewall/xdp_firewall.log"),
+    )
+    .unwrap();
+    assert!(
+        log.contains("processed") && log.contains("call bpf_map_lookup_elem"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_wrong_expectation_fails_the_run_and_says_where_and_why() {
+    let (_tmp, project) = project_copy();
+    let cases = project.cases_dir.join("xdp_firewall.toml");
+    let text = fs::read_to_string(&cases).unwrap();
+    // The first case expects XDP_DROP; claim the packet passes instead.
+    fs::write(
+        &cases,
+        text.replacen(
+            "expect.return = \"XDP_DROP\"",
+            "expect.return = \"XDP_PASS\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let report = harness_suite::test(&project, &options("6.1"), no_interrupt()).unwrap();
+    assert!(!report.ok());
+    assert_eq!((report.kernels[0].passed, report.kernels[0].failed), (3, 1));
+    let failure = report
+        .failures
+        .iter()
+        .find(|f| f.contains("blocked source is dropped"))
+        .expect("the failing case is reported");
+    assert!(
+        failure.contains("xdp_firewall.toml:6 `blocked source is dropped`"),
+        "{failure}"
+    );
+    assert!(
+        failure.contains("line 12: return value: expected XDP_PASS (2), got XDP_DROP (1)"),
+        "{failure}"
+    );
+}
+
+#[test]
+fn a_changed_program_shows_as_a_snapshot_diff() {
+    let (_tmp, project) = project_copy();
+    let src = project.programs_dir.join("xdp_firewall.bpf.c");
+    let text = fs::read_to_string(&src).unwrap();
+    // Count passes twice: same verdicts, different code and verifier log.
+    let changed = text.replacen(
+        "\tif (c)\n\t\t__sync_fetch_and_add(&c->passed, 1);",
+        "\tif (c) {\n\t\t__sync_fetch_and_add(&c->passed, 1);\n\t\t__sync_fetch_and_add(&c->passed, 0);\n\t}",
+        1,
+    );
+    assert_ne!(changed, text, "the edit applies");
+    fs::write(&src, changed).unwrap();
+    let report = harness_suite::test(&project, &options("6.1"), no_interrupt()).unwrap();
+    assert!(!report.ok());
+    assert_eq!(report.kernels[0].passed, 4);
+    assert!(
+        report.kernels[0].snapshots_changed >= 1,
+        "{}",
+        report.render()
+    );
+    assert!(
+        report
+            .snapshot_notes
+            .iter()
+            .any(|n| n.contains("verifier__xdp_firewall__xdp_firewall") && n.contains("+")),
+        "{:?}",
+        report.snapshot_notes
+    );
+    // CI mode: nothing pending was written into the project.
+    assert!(
+        !fs::read_dir(&project.snapshots_dir).unwrap().any(|e| e
+            .unwrap()
+            .path()
+            .to_string_lossy()
+            .ends_with(".new"))
+    );
+}
+
+#[test]
+fn the_host_runs_the_same_cases_without_attaching_anything() {
+    let (_tmp, project) = project_copy();
+    let report = harness_suite::test(&project, &options("host"), no_interrupt()).unwrap();
+    let k = &report.kernels[0];
+    assert_eq!(k.label, "host");
+    assert_eq!(
+        (k.programs_accepted, k.passed, k.failed),
+        (1, 4, 0),
+        "{}",
+        report.render()
+    );
+}
+
+#[test]
+fn a_custom_bzimage_is_keyed_by_its_version_line() {
+    let image = common::kernel("6.1");
+    let (tmp, project) = project_copy();
+    let custom = tmp.path().join("my-kernel");
+    fs::copy(&image, &custom).unwrap();
+    let targets = harness_suite::resolve_targets(
+        &project,
+        &harness_kernels::parse_kernel_list(custom.to_str().unwrap()).unwrap(),
+        None,
+    )
+    .unwrap();
+    match &targets[0] {
+        Target::Vm {
+            label,
+            line,
+            release,
+            ..
+        } => {
+            assert_eq!(label, "my-kernel");
+            assert_eq!(line, "6.1");
+            assert!(release.starts_with("6.1.0-"), "{release}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let report =
+        harness_suite::test(&project, &options(custom.to_str().unwrap()), no_interrupt()).unwrap();
+    assert!(report.ok(), "{}", report.render());
+}
+
+mod failures {
+    use super::*;
+    use harness_vm::{Accel, Initramfs, VmConfig, VmError};
+
+    fn config(initramfs: &std::path::Path, init_args: &[&str], timeout: Duration) -> VmConfig {
+        VmConfig {
+            qemu: "qemu-system-x86_64".into(),
+            kernel: common::kernel("6.1"),
+            initramfs: initramfs.to_owned(),
+            accel: Accel::Tcg,
+            memory_mb: 512,
+            cpus: 1,
+            cmdline_extra: Vec::new(),
+            init_args: init_args.iter().map(|s| (*s).to_owned()).collect(),
+            timeout,
+            interrupt: None,
+        }
+    }
+
+    #[test]
+    fn a_kernel_panic_fails_with_the_console_tail_not_a_timeout() {
+        // An initramfs without /init: the kernel panics ("No working init found").
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("empty.cpio");
+        Initramfs::new().dir("/dev").write_to(&path).unwrap();
+        let err = harness_vm::run(&config(&path, &[], Duration::from_secs(240)), &mut |_| {})
+            .unwrap_err();
+        match err {
+            VmError::KernelPanic { marker, tail, .. } => {
+                assert_eq!(marker, "Kernel panic - not syncing");
+                assert!(tail.contains("Kernel panic"), "{tail}");
+            }
+            other => panic!("expected a panic, got {other}"),
+        }
+    }
+
+    #[test]
+    fn a_hung_guest_is_killed_at_the_timeout() {
+        let (_tmp, project) = project_copy();
+        let prepared = harness_suite::prepare(&project, 1).unwrap();
+        let runner =
+            harness_build::build_guest_runner(&project.root, &project.target_dir, "vm-runner")
+                .unwrap();
+        let fs_image = harness_suite::guest_initramfs(&prepared, &runner).unwrap();
+        let path = project.results_dir.join("hang.cpio");
+        fs::create_dir_all(&project.results_dir).unwrap();
+        fs_image.write_to(&path).unwrap();
+        let mut hello = false;
+        let err = harness_vm::run(
+            &config(
+                &path,
+                &[harness_protocol::INIT_MODE_HANG],
+                Duration::from_secs(45),
+            ),
+            &mut |r| {
+                hello |= matches!(r, harness_protocol::Record::Hello(_));
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, VmError::Timeout { .. }), "{err}");
+        assert!(hello, "the guest booted and said hello before hanging");
+    }
+}
