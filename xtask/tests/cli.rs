@@ -135,11 +135,16 @@ fn ctrl_c_stops_qemu_and_removes_temporary_files() {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
     let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("Running") {
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        if line.contains("Running") {
+            break;
+        }
         line.clear();
     }
-    assert!(line.contains("Running 6.1"), "never started a VM: {line}");
+    assert!(line.contains("Running 6.1"), "never started a VM:\n{seen}");
     // Wait until QEMU is our child, then interrupt as a terminal would.
     let deadline = Instant::now() + Duration::from_secs(30);
     let qemu = loop {

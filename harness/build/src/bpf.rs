@@ -169,6 +169,11 @@ impl BpfBuild {
     pub fn build_all(&self) -> Result<Vec<BuiltObject>, BuildError> {
         let sources = self.sources()?;
         fs::create_dir_all(&self.out_dir).map_err(io_err(&self.out_dir))?;
+        // Concurrent builds into one directory take turns; the second then
+        // finds everything fresh. (The lock is released when `_lock` drops.)
+        let lock_path = self.out_dir.join(".build.lock");
+        let _lock = fs::File::create(&lock_path).map_err(io_err(&lock_path))?;
+        _lock.lock().map_err(io_err(&lock_path))?;
         // (clang_version memoises into out_dir, so it comes after creating it.)
         let flags = self.cflags();
         let mut stamp = Sha256::new();
@@ -206,7 +211,9 @@ impl BpfBuild {
         }
         // Compile to a temporary name so an interrupted or failed build never
         // leaves a half-written object that looks current.
-        let tmp = self.out_dir.join(format!(".{name}.bpf.o.tmp"));
+        let tmp = self
+            .out_dir
+            .join(format!(".{name}.bpf.o.tmp{}", std::process::id()));
         let out = Command::new(&self.clang)
             .args(flags)
             .arg("-MD")

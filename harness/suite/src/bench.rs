@@ -57,7 +57,7 @@ pub fn bench_boot(
         let bare_cfg = VmConfig {
             qemu: opts.run.qemu.clone(),
             kernel: bzimage.clone(),
-            initramfs: initramfs.clone(),
+            initramfs: initramfs.to_path_buf(),
             accel,
             memory_mb: opts.run.memory_mb,
             cpus: opts.run.cpus,

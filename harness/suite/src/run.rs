@@ -86,19 +86,38 @@ pub(crate) fn build_runner(project: &Project) -> Result<PathBuf, SuiteError> {
 }
 
 /// Writes the initramfs every VM of this run boots.
+/// Each run writes its own file (removed when dropped), so concurrent runs in
+/// one workspace never boot each other's half-written initramfs.
 pub(crate) fn write_initramfs(
     project: &Project,
     prepared: &Prepared,
     runner: &Path,
-) -> Result<PathBuf, SuiteError> {
+) -> Result<tempfile::TempPath, SuiteError> {
     let initramfs = guest_initramfs(prepared, runner)?;
     let dir = project.results_dir.clone();
     fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    let path = dir.join("initramfs.cpio");
+    let file = tempfile::Builder::new()
+        .prefix("initramfs-")
+        .suffix(".cpio")
+        .tempfile_in(&dir)
+        .map_err(io_err(format!(
+            "creating an initramfs in {}",
+            dir.display()
+        )))?;
+    let path = file.into_temp_path();
     initramfs
         .write_to(&path)
         .map_err(io_err(format!("writing {}", path.display())))?;
     Ok(path)
+}
+
+/// Writes through a temporary file and a rename, so readers never see a
+/// half-written file when runs overlap.
+fn write_atomic(path: &Path, data: &[u8]) -> Result<(), SuiteError> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    fs::write(&tmp, data)
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(io_err(format!("writing {}", path.display())))
 }
 
 fn vm_config(
@@ -172,19 +191,18 @@ fn write_outputs(
     fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
     if let Ok(records) = &run.result {
         let text: String = records.iter().map(harness_protocol::encode_line).collect();
-        fs::write(dir.join("records.jsonl"), text).map_err(io_err("writing records"))?;
+        write_atomic(&dir.join("records.jsonl"), text.as_bytes())?;
         // Full verifier logs, never truncated, one file per program.
         for r in records {
             if let Record::Program(p) = r {
                 let d = dir.join("verifier").join(&p.object);
                 fs::create_dir_all(&d).map_err(io_err(format!("creating {}", d.display())))?;
-                fs::write(d.join(format!("{}.log", p.program)), &p.log)
-                    .map_err(io_err("writing a verifier log"))?;
+                write_atomic(&d.join(format!("{}.log", p.program)), p.log.as_bytes())?;
             }
         }
     }
     if let Some(console) = console {
-        fs::write(dir.join("console.log"), console).map_err(io_err("writing the console log"))?;
+        write_atomic(&dir.join("console.log"), console.as_bytes())?;
     }
     Ok(())
 }
