@@ -1,0 +1,128 @@
+//! Bad input stops the run with one clear message; nothing is damaged.
+
+mod common;
+
+use std::fs;
+
+use common::{no_interrupt, options, project_copy};
+use harness_suite::SuiteError;
+
+#[test]
+fn case_file_mistakes_are_all_reported_with_file_line_and_column() {
+    let (_tmp, project) = project_copy();
+    fs::write(
+        project.cases_dir.join("mistakes.toml"),
+        r#"object = "xdp_firewall"
+
+[[case]]
+name = "missing program"
+program = "xdp_firewal"
+packet.ipv4 = { src = "10.0.0.1", dst = "10.0.0.2" }
+
+[[case]]
+name = "unknown map and return value"
+program = "xdp_firewall"
+maps.deny = [{ key = "10.0.0.1", value = 1 }]
+packet.ipv4 = { src = "10.0.0.1", dst = "10.0.0.2" }
+expect.return = "TC_ACT_SHOT"
+"#,
+    )
+    .unwrap();
+    let snapshots_before: Vec<_> = fs::read_dir(&project.snapshots_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let err = harness_suite::test(&project, &options("6.1"), no_interrupt()).unwrap_err();
+    let SuiteError::Cases(errors) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(errors.len(), 3, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("mistakes.toml:5:11")
+            && text.contains(
+                "no program `xdp_firewal` in object `xdp_firewall`; its programs are xdp_firewall"
+            ),
+        "{text}"
+    );
+    assert!(
+        text.contains("mistakes.toml:11:6")
+            && text.contains("no map `deny`")
+            && text.contains("its maps are deny_v4, stats"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mistakes.toml:13:17")
+            && text.contains("expected one of XDP_ABORTED, XDP_DROP"),
+        "{text}"
+    );
+    assert!(text.contains("nothing was run"), "{text}");
+    let snapshots_after: Vec<_> = fs::read_dir(&project.snapshots_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(snapshots_before, snapshots_after);
+}
+
+#[test]
+fn malformed_toml_points_at_the_spot() {
+    let (_tmp, project) = project_copy();
+    fs::write(
+        project.cases_dir.join("broken.toml"),
+        "object = \"xdp_firewall\"\n[[case]\nname = \"x\"\n",
+    )
+    .unwrap();
+    let text = harness_suite::test(&project, &options("6.1"), no_interrupt())
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("broken.toml:2:"), "{text}");
+}
+
+#[test]
+fn a_case_file_for_a_missing_object_lists_the_objects() {
+    let (_tmp, project) = project_copy();
+    fs::write(
+        project.cases_dir.join("ghost.toml"),
+        "object = \"ghost\"\n[[case]]\nname = \"x\"\ndata = \"00\"\n",
+    )
+    .unwrap();
+    let text = harness_suite::test(&project, &options("6.1"), no_interrupt())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("ghost.toml:1:10")
+            && text.contains("no object `ghost`")
+            && text.contains("objects are xdp_firewall"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_program_the_verifier_rejects_is_reported_with_its_log() {
+    let (_tmp, project) = project_copy();
+    fs::write(
+        project.programs_dir.join("unchecked.bpf.c"),
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n\
+         SEC(\"xdp\") int unchecked(struct xdp_md *ctx)\n{\n\
+         \treturn *(unsigned char *)(long)ctx->data; /* no bounds check */\n}\n\
+         char LICENSE[] SEC(\"license\") = \"GPL\";\n",
+    )
+    .unwrap();
+    let report = harness_suite::test(&project, &options("host"), no_interrupt()).unwrap();
+    assert!(!report.ok());
+    let k = &report.kernels[0];
+    assert_eq!((k.programs_accepted, k.programs), (1, 2));
+    let failure = report
+        .failures
+        .iter()
+        .find(|f| f.contains("unchecked/unchecked"))
+        .expect("the rejection is reported");
+    assert!(failure.contains("Permission denied, errno 13"), "{failure}");
+    assert!(failure.contains("invalid access to packet"), "{failure}");
+    assert!(
+        failure.contains("verifier/unchecked/unchecked.log"),
+        "{failure}"
+    );
+    // The other program's cases still ran.
+    assert_eq!(k.passed, 4);
+}
