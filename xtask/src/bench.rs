@@ -30,7 +30,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 kernels: harness_kernels::parse_kernel_list(&kernel)?,
                 accel,
                 mirror: None,
-                log_level: 2,
+                log_level: 1,
                 // Measuring must not write pending snapshots.
                 snapshots: harness_snapshots::UpdateMode::No,
                 run: RunOptions {

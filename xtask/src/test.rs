@@ -20,8 +20,8 @@ pub struct Options {
     /// Debian mirror for kernel downloads [default: from HARNESS_DEBIAN_MIRROR or apt's configuration].
     #[arg(long)]
     debian_mirror: Option<String>,
-    /// Verifier log level for snapshots: 2 logs every state (level 1 keeps only statistics of accepted programs).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=2))]
+    /// Verifier log level: 1 (the kernel keeps only statistics of accepted programs, and the full path of rejected ones) or 2 (every state of every program; large).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
     log_level: u32,
     /// Seconds a VM may take, boot included, before it is killed.
     #[arg(long, default_value_t = 300)]

@@ -25,7 +25,7 @@ pub use object::{
 pub use program::ProgramKind;
 pub mod probes {
     //! Feature probes, see [`crate::probe`].
-    pub use crate::probe::{ProbeResult, helper, map_type, prog_type};
+    pub use crate::probe::{ProbeResult, helper, map_type, prog_type, test_run_ctx};
 }
 pub use sys::{ProgInfo, possible_cpus, prog_info};
 pub use test_run::{TestRunInput, TestRunOutput, test_run};

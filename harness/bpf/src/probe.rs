@@ -97,3 +97,51 @@ pub fn helper(prog_type: u32, helper: u32) -> ProbeResult {
         (Err(e), _) => Err(format!("probe load failed without a log: {e}")),
     }
 }
+
+/// Does `BPF_PROG_TEST_RUN` accept a context for `prog_type`? Runs a trivial
+/// program on a minimal frame with a zeroed context (for XDP, `data_end` set
+/// to the frame's size, as the kernel requires).
+pub fn test_run_ctx(prog_type: u32) -> ProbeResult {
+    use aya_obj::generated::bpf_prog_type::*;
+    let prog = [insn(MOV64_IMM, 0, 0, 0, 0), insn(EXIT, 0, 0, 0, 0)];
+    let license = c"GPL";
+    let attrs = ProgLoadAttrs {
+        name: "harness_probe",
+        prog_type,
+        expected_attach_type: 0,
+        attach_btf_id: 0,
+        flags: 0,
+        insns: &prog,
+        license,
+        kern_version: 0,
+        btf_fd: None,
+        func_info: &[],
+        func_info_cnt: 0,
+        func_info_rec_size: 0,
+        line_info: &[],
+        line_info_cnt: 0,
+        line_info_rec_size: 0,
+    };
+    let (fd, _) = sys::prog_load(&attrs, 0, &mut []);
+    let fd = fd.map_err(|e| format!("loading a probe program of type {prog_type}: {e}"))?;
+    let data = [0u8; 64];
+    let mut ctx = if prog_type == BPF_PROG_TYPE_XDP as u32 {
+        vec![0u8; 24]
+    } else {
+        vec![0u8; 192]
+    };
+    if prog_type == BPF_PROG_TYPE_XDP as u32 {
+        ctx[4..8].copy_from_slice(&(data.len() as u32).to_ne_bytes());
+    }
+    let input = crate::TestRunInput {
+        data: &data,
+        ctx: Some(&ctx),
+        data_out_size: 128,
+        ..Default::default()
+    };
+    match crate::test_run(std::os::fd::AsFd::as_fd(&fd), &input) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(false),
+        Err(e) => Err(format!("test run with a context: {e}")),
+    }
+}

@@ -17,7 +17,7 @@ use crate::{
     object::{MapInfo, ObjectInfo},
     packet::NameOrNumber,
     retval,
-    values::{Encoded, TypeDesc, encode, format},
+    values::{Constants, Encoded, TypeDesc, encode, encode_with, format},
 };
 
 /// A parsed file, before it meets its object.
@@ -118,59 +118,6 @@ pub struct CompiledCase {
     pub expect: Expectations,
     pub percpu_sum: bool,
     pub snapshot_maps: bool,
-}
-
-/// Probe names a case may require, with what they test.
-pub const PROBES: &[(&str, &str)] = &[
-    ("lpm_trie", "map type BPF_MAP_TYPE_LPM_TRIE"),
-    ("lru_hash", "map type BPF_MAP_TYPE_LRU_HASH"),
-    ("percpu_hash", "map type BPF_MAP_TYPE_PERCPU_HASH"),
-    ("ringbuf", "map type BPF_MAP_TYPE_RINGBUF"),
-    ("bpf_loop", "helper bpf_loop from XDP programs"),
-    ("cgroup_skb", "program type BPF_PROG_TYPE_CGROUP_SKB"),
-    (
-        "xdp_adjust_tail",
-        "helper bpf_xdp_adjust_tail from XDP programs",
-    ),
-];
-
-/// The protocol probe behind a probe name.
-pub fn probe(name: &str) -> Option<harness_protocol::Probe> {
-    use harness_protocol::Probe;
-    let n = name.to_owned();
-    Some(match name {
-        "lpm_trie" => Probe::MapType {
-            name: n,
-            map_type: 11,
-        },
-        "lru_hash" => Probe::MapType {
-            name: n,
-            map_type: 9,
-        },
-        "percpu_hash" => Probe::MapType {
-            name: n,
-            map_type: 5,
-        },
-        "ringbuf" => Probe::MapType {
-            name: n,
-            map_type: 27,
-        },
-        "bpf_loop" => Probe::Helper {
-            name: n,
-            prog_type: 6,
-            helper: 181,
-        },
-        "cgroup_skb" => Probe::ProgType {
-            name: n,
-            prog_type: 8,
-        },
-        "xdp_adjust_tail" => Probe::Helper {
-            name: n,
-            prog_type: 6,
-            helper: 65,
-        },
-        _ => return None,
-    })
 }
 
 /// Context fields `BPF_PROG_TEST_RUN` accepts, per program type (from the
@@ -344,11 +291,14 @@ fn compile_case(
         },
     };
 
-    // Requirements.
+    // Requirements. An XDP context needs a kernel that takes one (5.13+).
     let mut requires = Vec::new();
+    if prog_type == "xdp" && ctx.is_some() {
+        requires.push("xdp_ctx".to_owned());
+    }
     for r in &c.requires {
-        if probe(r.get_ref()).is_none() {
-            let names: Vec<_> = PROBES.iter().map(|(n, _)| *n).collect();
+        if crate::features::feature(r.get_ref()).is_none() {
+            let names: Vec<_> = crate::features::FEATURES.iter().map(|f| f.name).collect();
             errors.push(file.err(
                 r.span(),
                 format!(
@@ -371,6 +321,7 @@ fn compile_case(
         for (i, entry) in entries.get_ref().iter().enumerate() {
             match encode_write(
                 map,
+                &object.constants,
                 entry.get_ref(),
                 &format!("maps.{}[{i}]", map_name.get_ref()),
             ) {
@@ -435,7 +386,12 @@ fn compile_case(
             .clone()
             .or_else(|| ctx_struct(object, &prog_type).ok())
         {
-            Some(ty) => match encode(&ty, &Value::Table(t.get_ref().clone()), "expect.ctx") {
+            Some(ty) => match encode_with(
+                &ty,
+                &Value::Table(t.get_ref().clone()),
+                "expect.ctx",
+                &object.constants,
+            ) {
                 Ok(e) => expect.ctx = Some((ty, e)),
                 Err(e) => errors.push(file.err(t.span(), e)),
             },
@@ -452,6 +408,7 @@ fn compile_case(
         for (i, entry) in entries.get_ref().iter().enumerate() {
             match encode_expectation(
                 map,
+                &object.constants,
                 entry.get_ref(),
                 &format!("expect.maps.{}[{i}]", map_name.get_ref()),
             ) {
@@ -500,11 +457,13 @@ fn compile_case(
                     setup: setup.clone(),
                     input: RunInput {
                         data_out_size: (data.len() + 256) as u32,
-                        data: data.into(),
-                        ctx: ctx.clone().map(Into::into),
+                        ctx: ctx
+                            .as_ref()
+                            .map(|c| with_data_end(c, ctx_type.as_ref(), data.len()).into()),
                         ctx_out_size,
                         repeat,
                         flags: 0,
+                        data: data.into(),
                     },
                     requires: requires.clone(),
                     dump_maps: true,
@@ -557,15 +516,25 @@ fn lookup_map<'o>(
 
 type SpannedErr = (Option<Range<usize>>, String);
 
-fn encode_spanned(ty: &TypeDesc, v: &Spanned<Value>, path: &str) -> Result<Encoded, SpannedErr> {
-    encode(ty, v.get_ref(), path).map_err(|e| (Some(v.span()), e))
+fn encode_spanned(
+    ty: &TypeDesc,
+    v: &Spanned<Value>,
+    path: &str,
+    k: &Constants,
+) -> Result<Encoded, SpannedErr> {
+    encode_with(ty, v.get_ref(), path, k).map_err(|e| (Some(v.span()), e))
 }
 
-fn encode_write(map: &MapInfo, e: &EntryDef, path: &str) -> Result<MapWrite, SpannedErr> {
-    let key = encode_spanned(&map.key, &e.key, &format!("{path}.key"))?.bytes;
+fn encode_write(
+    map: &MapInfo,
+    k: &Constants,
+    e: &EntryDef,
+    path: &str,
+) -> Result<MapWrite, SpannedErr> {
+    let key = encode_spanned(&map.key, &e.key, &format!("{path}.key"), k)?.bytes;
     let value = match (&e.value, &e.values) {
         (Some(v), None) => MapValue::Single(
-            encode_spanned(&map.value, v, &format!("{path}.value"))?
+            encode_spanned(&map.value, v, &format!("{path}.value"), k)?
                 .bytes
                 .into(),
         ),
@@ -574,7 +543,8 @@ fn encode_write(map: &MapInfo, e: &EntryDef, path: &str) -> Result<MapWrite, Spa
                 .iter()
                 .enumerate()
                 .map(|(i, v)| {
-                    encode(&map.value, v, &format!("{path}.values[{i}]")).map(|e| e.bytes.into())
+                    encode_with(&map.value, v, &format!("{path}.values[{i}]"), k)
+                        .map(|e| e.bytes.into())
                 })
                 .collect::<Result<_, _>>()
                 .map_err(|e| (Some(vs.span()), e))?,
@@ -610,10 +580,11 @@ fn encode_write(map: &MapInfo, e: &EntryDef, path: &str) -> Result<MapWrite, Spa
 
 fn encode_expectation(
     map: &MapInfo,
+    k: &Constants,
     e: &ExpectEntryDef,
     path: &str,
 ) -> Result<MapExpectation, SpannedErr> {
-    let key = encode_spanned(&map.key, &e.key, &format!("{path}.key"))?.bytes;
+    let key = encode_spanned(&map.key, &e.key, &format!("{path}.key"), k)?.bytes;
     let key_text = format(&map.key, &key, &map.spec.name);
     let want = match (e.absent, &e.value, &e.values) {
         (true, None, None) => Want::Absent,
@@ -624,13 +595,13 @@ fn encode_expectation(
             ));
         }
         (false, Some(v), None) => {
-            Want::Value(encode_spanned(&map.value, v, &format!("{path}.value"))?)
+            Want::Value(encode_spanned(&map.value, v, &format!("{path}.value"), k)?)
         }
         (false, None, Some(vs)) if map.is_per_cpu() => Want::PerCpu(
             vs.get_ref()
                 .iter()
                 .enumerate()
-                .map(|(i, v)| encode(&map.value, v, &format!("{path}.values[{i}]")))
+                .map(|(i, v)| encode_with(&map.value, v, &format!("{path}.values[{i}]"), k))
                 .collect::<Result<_, _>>()
                 .map_err(|e| (Some(vs.span()), e))?,
         ),
@@ -660,6 +631,22 @@ fn encode_expectation(
         key_text,
         want,
     })
+}
+
+/// The kernel insists that an XDP context's `data_end` equals the input's
+/// size; fill it in (the field is 0 for other context types' layouts).
+fn with_data_end(ctx: &[u8], ty: Option<&TypeDesc>, len: usize) -> Vec<u8> {
+    let mut ctx = ctx.to_vec();
+    if let Some(TypeDesc::Struct { name, members, .. }) = ty
+        && name == "xdp_md"
+        && let Some(m) = members.iter().find(|m| m.name == "data_end")
+    {
+        let at = (m.bit_offset / 8) as usize;
+        if let Some(slot) = ctx.get_mut(at..at + 4) {
+            slot.copy_from_slice(&(len as u32).to_ne_bytes());
+        }
+    }
+    ctx
 }
 
 fn ctx_struct(object: &ObjectInfo, prog_type: &str) -> Result<TypeDesc, String> {
@@ -715,6 +702,6 @@ fn encode_ctx(
         }
     }
     let ty = ctx_struct(object, prog_type)?;
-    let e = encode(&ty, &Value::Table(table.clone()), "ctx")?;
+    let e = encode_with(&ty, &Value::Table(table.clone()), "ctx", &object.constants)?;
     Ok((e.bytes, ty))
 }

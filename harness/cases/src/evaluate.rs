@@ -8,7 +8,7 @@ use crate::{
     compile::{CompiledCase, Want},
     object::ObjectInfo,
     packet, retval,
-    values::{TypeDesc, format},
+    values::{self, TypeDesc, format},
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,14 +76,19 @@ pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo)
     }
     if let Some((ty, want)) = &case.expect.ctx {
         match ctx_out {
-            Some(got) if want.matches(got) => {}
-            Some(got) => failures.push(format!(
-                "line {}: context after the run: expected {}, got {}",
-                case.expect.ctx_line,
-                format(ty, &want.bytes, "ctx"),
-                format(ty, got, "ctx")
+            Some(got) if want.matches_prefix(got) => {}
+            Some(got) => {
+                for m in values::mismatches(ty, want, got) {
+                    failures.push(format!(
+                        "line {}: context after the run: {m}",
+                        case.expect.ctx_line
+                    ));
+                }
+            }
+            None => failures.push(format!(
+                "line {}: context after the run: the kernel did not return it",
+                case.expect.ctx_line
             )),
-            None => failures.push("context after the run: the kernel did not return it".into()),
         }
     }
     for e in &case.expect.maps {
@@ -103,7 +108,7 @@ pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo)
                     &info.value,
                     &x.values.iter().map(|v| v.0.clone()).collect::<Vec<_>>(),
                     true,
-                    &e.map
+                    ""
                 )
             )),
             (_, None) => failures.push(format!("{what}: expected an entry, there is none")),
@@ -115,22 +120,20 @@ pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo)
                     values[0].clone()
                 };
                 if !want.matches(&got) {
-                    failures.push(format!(
-                        "{what}: expected {}, got {}",
-                        format(&info.value, &want.bytes, &e.map),
-                        format(&info.value, &got, &e.map)
-                    ));
+                    for m in values::mismatches(&info.value, want, &got) {
+                        failures.push(format!("{what}: {m}"));
+                    }
                 }
             }
             (Want::PerCpu(wants), Some(x)) => {
                 for (cpu, want) in wants.iter().enumerate() {
                     match x.values.get(cpu) {
                         Some(got) if want.matches(got) => {}
-                        Some(got) => failures.push(format!(
-                            "{what} on CPU {cpu}: expected {}, got {}",
-                            format(&info.value, &want.bytes, &e.map),
-                            format(&info.value, got, &e.map)
-                        )),
+                        Some(got) => {
+                            for m in values::mismatches(&info.value, want, got) {
+                                failures.push(format!("{what} on CPU {cpu}: {m}"));
+                            }
+                        }
                         None => failures.push(format!(
                             "{what}: expected a value on CPU {cpu}, the kernel has {} CPUs",
                             x.values.len()
@@ -237,6 +240,10 @@ pub fn format_dumps(dumps: &[MapDump], object: &ObjectInfo, percpu_sum: bool) ->
         let Some(info) = object.maps.get(&d.name) else {
             continue;
         };
+        // Read-only data cannot change: nothing to see after a run.
+        if info.spec.kind == harness_bpf::MapKind::Rodata {
+            continue;
+        }
         let nonzero: Vec<_> = d
             .entries
             .iter()
@@ -260,11 +267,7 @@ pub fn format_dumps(dumps: &[MapDump], object: &ObjectInfo, percpu_sum: bool) ->
             let key = format(&info.key, &e.key.0, &d.name);
             if info.is_per_cpu() && !percpu_sum {
                 for (cpu, v) in values.iter().enumerate() {
-                    let _ = writeln!(
-                        out,
-                        "  {key} [cpu{cpu}] => {}",
-                        format(&info.value, v, &d.name)
-                    );
+                    let _ = writeln!(out, "  {key} [cpu{cpu}] => {}", format(&info.value, v, ""));
                 }
             } else {
                 let v = if info.is_per_cpu() {
@@ -272,7 +275,7 @@ pub fn format_dumps(dumps: &[MapDump], object: &ObjectInfo, percpu_sum: bool) ->
                 } else {
                     values[0].clone()
                 };
-                let _ = writeln!(out, "  {key} => {}", format(&info.value, &v, &d.name));
+                let _ = writeln!(out, "  {key} => {}", format(&info.value, &v, ""));
             }
         }
     }

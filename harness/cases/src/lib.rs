@@ -10,6 +10,7 @@
 mod compile;
 mod diag;
 mod evaluate;
+pub mod features;
 mod file;
 mod object;
 pub mod packet;
@@ -18,8 +19,7 @@ pub mod retval;
 pub mod values;
 
 pub use compile::{
-    CompiledCase, Expectations, MapExpectation, PROBES, ParsedFile, Want, compile, parse_file,
-    parse_str, probe,
+    CompiledCase, Expectations, MapExpectation, ParsedFile, Want, compile, parse_file, parse_str,
 };
 pub use diag::CaseError;
 pub use evaluate::{CaseResult, Status, evaluate, format_dumps, sum};

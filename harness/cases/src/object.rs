@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 
 use harness_bpf::{MapSpec, ObjectFile, ProgramSpec};
 
-use crate::values::{TypeDesc, from_btf};
+use crate::values::{Constants, TypeDesc, from_btf};
 
 /// An object's programs and maps, with key/value types resolved.
 pub struct ObjectInfo {
     pub name: String,
+    /// Enumerators of the object's enums, usable as integer constants.
+    pub constants: Constants,
     pub file: ObjectFile,
     pub maps: BTreeMap<String, MapInfo>,
     btf: Option<btf_rs::Btf>,
@@ -60,6 +62,7 @@ impl ObjectInfo {
             .collect();
         Self {
             name: name.to_owned(),
+            constants: btf.as_ref().map(Constants::from_btf).unwrap_or_default(),
             file,
             maps,
             btf,

@@ -235,6 +235,17 @@ impl Encoded {
         Self { bytes, mask }
     }
 
+    /// Whether `got` matches wherever this value was specified; `got` may be
+    /// shorter (an older kernel's smaller context) as long as every specified
+    /// byte is there.
+    pub fn matches_prefix(&self, got: &[u8]) -> bool {
+        self.bytes
+            .iter()
+            .zip(&self.mask)
+            .enumerate()
+            .all(|(i, (e, m))| *m == 0 || got.get(i).is_some_and(|g| g & m == e & m))
+    }
+
     /// Whether `got` matches wherever this value was specified.
     pub fn matches(&self, got: &[u8]) -> bool {
         got.len() == self.bytes.len()
@@ -247,8 +258,49 @@ impl Encoded {
     }
 }
 
+/// Named integer constants: the enumerators of every enum in the object's
+/// BTF, so `key = "DROPPED_V4"` works for a `__u32` key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Constants(pub std::collections::BTreeMap<String, i64>);
+
+impl Constants {
+    /// Every enumerator of every enum in `btf`.
+    pub fn from_btf(btf: &Btf) -> Self {
+        let mut map = std::collections::BTreeMap::new();
+        use fallible_iterator::FallibleIterator as _;
+        let mut iter = btf.type_iter();
+        while let Ok(Some(t)) = iter.next() {
+            match &t {
+                Type::Enum(e) => {
+                    for m in &e.members {
+                        map.insert(name_of(btf, m), i64::from(m.val() as i32));
+                    }
+                }
+                Type::Enum64(e) => {
+                    for m in &e.members {
+                        map.insert(name_of(btf, m), m.val() as i64);
+                    }
+                }
+                _ => {}
+            }
+        }
+        map.remove("");
+        Self(map)
+    }
+}
+
 /// Encodes `value` as `ty`. `path` names the value in errors.
 pub fn encode(ty: &TypeDesc, value: &Value, path: &str) -> Result<Encoded, String> {
+    encode_with(ty, value, path, &Constants::default())
+}
+
+/// Like [`encode`], with named constants for integer fields.
+pub fn encode_with(
+    ty: &TypeDesc,
+    value: &Value,
+    path: &str,
+    k: &Constants,
+) -> Result<Encoded, String> {
     if let Value::Table(t) = value
         && let Some(h) = t.get("hex")
     {
@@ -269,7 +321,7 @@ pub fn encode(ty: &TypeDesc, value: &Value, path: &str) -> Result<Encoded, Strin
         return Ok(Encoded::full(bytes));
     }
     match ty {
-        TypeDesc::Int { .. } => encode_int(ty, value, path).map(Encoded::full),
+        TypeDesc::Int { .. } => encode_int(ty, value, path, k).map(Encoded::full),
         TypeDesc::Enum {
             name,
             size,
@@ -297,8 +349,8 @@ pub fn encode(ty: &TypeDesc, value: &Value, path: &str) -> Result<Encoded, Strin
             };
             Ok(Encoded::full(n.to_le_bytes()[..*size].to_vec()))
         }
-        TypeDesc::Array { elem, len } => encode_array(ty, elem, *len, value, path),
-        TypeDesc::Struct { members, size, .. } => encode_struct(ty, members, *size, value, path),
+        TypeDesc::Array { elem, len } => encode_array(ty, elem, *len, value, path, k),
+        TypeDesc::Struct { members, size, .. } => encode_struct(ty, members, *size, value, path, k),
         TypeDesc::Bytes { size } => {
             if let Some(bytes) = address_bytes(value, *size) {
                 return Ok(Encoded::full(bytes));
@@ -340,7 +392,7 @@ fn address_bytes(value: &Value, size: usize) -> Option<Vec<u8>> {
     }
 }
 
-fn encode_int(ty: &TypeDesc, value: &Value, path: &str) -> Result<Vec<u8>, String> {
+fn encode_int(ty: &TypeDesc, value: &Value, path: &str, k: &Constants) -> Result<Vec<u8>, String> {
     let TypeDesc::Int {
         name,
         size,
@@ -361,6 +413,14 @@ fn encode_int(ty: &TypeDesc, value: &Value, path: &str) -> Result<Vec<u8>, Strin
             if let Some(h) = s.strip_prefix("0x") {
                 i128::from_str_radix(h, 16)
                     .map_err(|_| format!("{path}: `{s}` is not a hex number"))?
+            } else if let Some(v) = k.0.get(s.as_str()) {
+                i128::from(*v)
+            } else if !k.0.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                let names: Vec<&str> = k.0.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "{path}: no constant `{s}` in the object's BTF; its enum constants are {}",
+                    names.join(", ")
+                ));
             } else {
                 let hint = match size {
                     4 => " or an IPv4 address",
@@ -405,6 +465,7 @@ fn encode_array(
     len: usize,
     value: &Value,
     path: &str,
+    k: &Constants,
 ) -> Result<Encoded, String> {
     let size = ty.size();
     if let Some(bytes) = address_bytes(value, size) {
@@ -433,7 +494,7 @@ fn encode_array(
             let mut out = Encoded::zero(size);
             let step = elem.size();
             for (i, item) in items.iter().enumerate() {
-                let e = encode(elem, item, &format!("{path}[{i}]"))?;
+                let e = encode_with(elem, item, &format!("{path}[{i}]"), k)?;
                 out.bytes[i * step..(i + 1) * step].copy_from_slice(&e.bytes);
                 out.mask[i * step..(i + 1) * step].copy_from_slice(&e.mask);
             }
@@ -466,6 +527,7 @@ fn encode_struct(
     size: usize,
     value: &Value,
     path: &str,
+    k: &Constants,
 ) -> Result<Encoded, String> {
     match value {
         Value::Table(t) => {
@@ -482,7 +544,7 @@ fn encode_struct(
                         names.join(", ")
                     )
                 })?;
-                let e = encode(&m.ty, v, &format!("{path}.{key}"))?;
+                let e = encode_with(&m.ty, v, &format!("{path}.{key}"), k)?;
                 put_member(&mut out, m, &e, &format!("{path}.{key}"))?;
             }
             Ok(out)
@@ -516,7 +578,7 @@ fn encode_struct(
                 ));
             }
             let mut out = Encoded::full(vec![0; size]);
-            let plen = encode_int(&p.ty, &Value::Integer(i64::from(prefix)), path)?;
+            let plen = encode_int(&p.ty, &Value::Integer(i64::from(prefix)), path, k)?;
             out.bytes[..4].copy_from_slice(&plen);
             out.bytes[4..4 + bytes.len()].copy_from_slice(&bytes);
             Ok(out)
@@ -563,6 +625,75 @@ fn put_member(out: &mut Encoded, m: &MemberDesc, e: &Encoded, path: &str) -> Res
         }
     }
     Ok(())
+}
+
+/// How `got` differs from `want`, naming only what `want` specified:
+/// `["mark: expected 4098, got 0"]` for a struct, `["expected 7, got 8"]`
+/// otherwise. Empty when they match.
+pub fn mismatches(ty: &TypeDesc, want: &Encoded, got: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    mismatches_into(ty, want, got, 0, "", &mut out);
+    out
+}
+
+fn mismatches_into(
+    ty: &TypeDesc,
+    want: &Encoded,
+    got: &[u8],
+    base: usize,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    let size = ty.size();
+    let range = base..base + size;
+    let specified = want
+        .mask
+        .get(range.clone())
+        .is_some_and(|m| m.iter().any(|b| *b != 0));
+    if !specified {
+        return;
+    }
+    let same = range.clone().all(|i| {
+        want.mask[i] == 0
+            || got
+                .get(i)
+                .is_some_and(|g| g & want.mask[i] == want.bytes[i] & want.mask[i])
+    });
+    if same {
+        return;
+    }
+    if let TypeDesc::Struct { members, .. } = ty
+        && members.iter().all(|m| m.bits.is_none())
+    {
+        for m in members {
+            let at = base + (m.bit_offset / 8) as usize;
+            let name = if path.is_empty() {
+                m.name.clone()
+            } else {
+                format!("{path}.{}", m.name)
+            };
+            mismatches_into(&m.ty, want, got, at, &name, out);
+        }
+        return;
+    }
+    let label = if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}: ")
+    };
+    if got.len() < range.end {
+        out.push(format!(
+            "{label}expected {}, but the kernel returned only {} bytes",
+            format(ty, &want.bytes[range.clone()], path),
+            got.len()
+        ));
+    } else {
+        out.push(format!(
+            "{label}expected {}, got {}",
+            format(ty, &want.bytes[range.clone()], path),
+            format(ty, &got[range], path)
+        ));
+    }
 }
 
 /// Formats bytes as `ty` for humans: `{ dropped: 1, passed: 3 }`.
@@ -866,6 +997,38 @@ mod tests {
         assert_eq!(
             err,
             "value: struct counters has no field `droped`; its fields are dropped, passed"
+        );
+    }
+
+    #[test]
+    fn mismatches_name_only_the_fields_that_were_specified_and_differ() {
+        let counters = TypeDesc::Struct {
+            name: "counters".into(),
+            size: 16,
+            members: vec![member("dropped", 0, u(8)), member("passed", 64, u(8))],
+            is_union: false,
+        };
+        let want = encode(&counters, &v("{ passed = 3 }"), "value").unwrap();
+        let mut got = vec![0u8; 16];
+        got[0] = 9; // not specified: never reported
+        got[8] = 4;
+        assert_eq!(
+            mismatches(&counters, &want, &got),
+            ["passed: expected 3, got 4"]
+        );
+        got[8] = 3;
+        assert!(mismatches(&counters, &want, &got).is_empty());
+        // A shorter answer (an older kernel's context) is fine when every
+        // specified byte is in it, and reported when one is not.
+        assert!(want.matches_prefix(&got[..16]));
+        assert!(!want.matches_prefix(&got[..8]));
+        assert_eq!(
+            mismatches(&counters, &want, &got[..8]),
+            ["passed: expected 3, but the kernel returned only 8 bytes"]
+        );
+        assert_eq!(
+            mismatches(&u(2), &encode(&u(2), &v("7"), "x").unwrap(), &[8, 0]),
+            ["expected 7, got 8"]
         );
     }
 

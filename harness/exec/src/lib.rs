@@ -17,6 +17,9 @@ use harness_protocol::{
 /// `emit` as soon as it exists. Returns the first error of `emit`; problems
 /// with the plan's contents are reported as records, not errors.
 pub fn execute(plan: &Plan, emit: &mut dyn FnMut(Record) -> io::Result<()>) -> io::Result<()> {
+    // Per-CPU map values land on the CPU that runs the program: pin to CPU 0
+    // so dumps do not depend on where the scheduler put us.
+    let _pinned = PinnedToCpu0::new();
     let mut probes = BTreeMap::new();
     for probe in &plan.probes {
         let report = run_probe(probe);
@@ -33,6 +36,29 @@ pub fn execute(plan: &Plan, emit: &mut dyn FnMut(Record) -> io::Result<()>) -> i
     Ok(())
 }
 
+/// Restores the thread's CPU affinity when dropped.
+struct PinnedToCpu0(Option<nix::sched::CpuSet>);
+
+impl PinnedToCpu0 {
+    fn new() -> Self {
+        use nix::{sched, unistd::Pid};
+        let before = sched::sched_getaffinity(Pid::from_raw(0)).ok();
+        let mut cpu0 = sched::CpuSet::new();
+        if cpu0.set(0).is_err() || sched::sched_setaffinity(Pid::from_raw(0), &cpu0).is_err() {
+            return Self(None);
+        }
+        Self(before)
+    }
+}
+
+impl Drop for PinnedToCpu0 {
+    fn drop(&mut self) {
+        if let Some(before) = &self.0 {
+            let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), before);
+        }
+    }
+}
+
 fn run_probe(probe: &Probe) -> ProbeReport {
     use harness_bpf::probes;
     let (result, what) = match probe {
@@ -42,6 +68,10 @@ fn run_probe(probe: &Probe) -> ProbeReport {
         Probe::ProgType { prog_type, .. } => (
             probes::prog_type(*prog_type),
             format!("program type {prog_type}"),
+        ),
+        Probe::TestRunCtx { prog_type, .. } => (
+            probes::test_run_ctx(*prog_type),
+            format!("BPF_PROG_TEST_RUN with a context for program type {prog_type}"),
         ),
         Probe::Helper {
             prog_type, helper, ..
@@ -201,9 +231,24 @@ fn try_run_case(object: &LoadedObject, case: &CasePlan) -> Result<CaseOutcome, S
         let map = object
             .map(&write.map)
             .ok_or_else(|| format!("no map `{}` in the object", write.map))?;
+        // Per-CPU values list CPU 0 first; CPUs not listed get zeros.
+        let zeros = vec![0u8; map.value_size as usize];
         let values: Vec<&[u8]> = match &write.value {
             MapValue::Single(v) => vec![&v.0],
-            MapValue::PerCpu(vs) => vs.iter().map(|v| v.0.as_slice()).collect(),
+            MapValue::PerCpu(vs) if vs.len() > map.value_count() => {
+                return Err(format!(
+                    "map `{}`: {} per-CPU values given, this kernel has {} possible CPUs",
+                    write.map,
+                    vs.len(),
+                    map.value_count()
+                ));
+            }
+            MapValue::PerCpu(vs) => vs
+                .iter()
+                .map(|v| v.0.as_slice())
+                .chain(std::iter::repeat(zeros.as_slice()))
+                .take(map.value_count())
+                .collect(),
         };
         map.update(&write.key, &values)
             .map_err(|e| format!("writing map `{}` before the run: {e}", write.map))?;

@@ -10,6 +10,7 @@
 mod bytes;
 mod plan;
 mod record;
+mod text;
 
 pub use bytes::Bytes;
 pub use plan::{CasePlan, MapValue, MapWrite, ObjectPlan, Plan, Probe, RunInput, VerifierOptions};

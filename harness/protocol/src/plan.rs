@@ -50,6 +50,9 @@ pub enum Probe {
         prog_type: u32,
         helper: u32,
     },
+    /// Does `BPF_PROG_TEST_RUN` take a context (`ctx_in`) for this program
+    /// type? (XDP: since 5.13.)
+    TestRunCtx { name: String, prog_type: u32 },
 }
 
 impl Probe {
@@ -57,7 +60,8 @@ impl Probe {
         match self {
             Self::MapType { name, .. }
             | Self::ProgType { name, .. }
-            | Self::Helper { name, .. } => name,
+            | Self::Helper { name, .. }
+            | Self::TestRunCtx { name, .. } => name,
         }
     }
 }

@@ -51,6 +51,7 @@ pub struct ProgramReport {
     pub prog_type: String,
     pub verdict: Verdict,
     /// The complete verifier log, never truncated by the runner.
+    #[serde(with = "crate::text")]
     pub log: String,
     pub log_level: u32,
     /// The kernel itself cut the log short (buffer limit reached).

@@ -148,7 +148,7 @@ pub fn prepare(project: &Project, log_level: u32) -> Result<Prepared, SuiteError
         .collect();
     let probes = required
         .into_iter()
-        .filter_map(harness_cases::probe)
+        .filter_map(|n| harness_cases::features::feature(n).map(|f| f.probe()))
         .collect();
     Ok(Prepared {
         objects,

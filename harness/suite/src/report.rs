@@ -44,6 +44,8 @@ pub struct Report {
     pub kernels: Vec<KernelSummary>,
     /// One entry per problem, ready to print.
     pub failures: Vec<String>,
+    /// Cases a kernel could not run, with the probe that said why.
+    pub skips: Vec<String>,
     /// Snapshot diffs and new snapshots, ready to print.
     pub snapshot_notes: Vec<String>,
     pub pending_snapshots: usize,
@@ -107,6 +109,12 @@ impl Report {
     /// Everything a user needs to see, in the order they need it.
     pub fn render(&self) -> String {
         let mut s = String::new();
+        for k in &self.skips {
+            let _ = writeln!(s, "\x20 - {k}");
+        }
+        if !self.skips.is_empty() {
+            s.push('\n');
+        }
         for f in &self.failures {
             let _ = writeln!(s, "\x20 ✗ {f}\n");
         }
@@ -193,6 +201,7 @@ pub fn report(
         };
         let line = run.target.line().to_owned();
         let mut seen_cases = std::collections::BTreeSet::new();
+        let mut probes: BTreeMap<String, harness_protocol::ProbeReport> = BTreeMap::new();
         for r in records {
             match r {
                 Record::Hello(h) => sum.release = h.release.clone(),
@@ -267,8 +276,32 @@ pub fn report(
                     match &result.status {
                         Status::Passed => sum.passed += 1,
                         Status::Skipped(reason) => {
-                            sum.skipped += 1;
-                            let _ = reason;
+                            // A feature the kernel should have but the probe
+                            // denies is a failure, not a skip.
+                            let should_have: Vec<String> = case
+                                .plan
+                                .requires
+                                .iter()
+                                .filter(|r| probes.get(*r).is_some_and(|p| !p.available))
+                                .filter_map(|r| harness_cases::features::feature(r))
+                                .filter(|f| f.expected_on(&line))
+                                .map(|f| {
+                                    format!(
+                                        "{} ({}, since {}.{})",
+                                        f.name, f.what, f.since.0, f.since.1
+                                    )
+                                })
+                                .collect();
+                            if should_have.is_empty() {
+                                sum.skipped += 1;
+                                rep.skips.push(format!("{label}: {at}: skipped: {reason}"));
+                            } else {
+                                sum.failed += 1;
+                                rep.failures.push(format!(
+                                    "{label}: {at}: skipped, but kernel {line} should support {}: {reason}",
+                                    should_have.join(", ")
+                                ));
+                            }
                         }
                         Status::Failed(lines) => {
                             sum.failed += 1;
@@ -313,7 +346,9 @@ pub fn report(
                         sum.error = Some(e.clone());
                     }
                 }
-                Record::Probe(_) => {}
+                Record::Probe(p) => {
+                    probes.insert(p.name.clone(), p.clone());
+                }
             }
         }
         for case in &prepared.cases {

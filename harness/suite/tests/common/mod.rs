@@ -60,7 +60,7 @@ pub fn options(kernels: &str) -> TestOptions {
         kernels: harness_kernels::parse_kernel_list(kernels).unwrap(),
         accel: AccelChoice::Auto,
         mirror: None,
-        log_level: 2,
+        log_level: 1,
         snapshots: UpdateMode::No,
         run: RunOptions {
             timeout: Duration::from_secs(300),
