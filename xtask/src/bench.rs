@@ -1,6 +1,6 @@
 use std::{process::ExitCode, time::Duration};
 
-use harness_suite::{RunOptions, TestOptions};
+use harness_suite::{RunOptions, TestOptions, bench_median};
 use harness_vm::AccelChoice;
 
 #[derive(clap::Subcommand)]
@@ -16,43 +16,57 @@ pub enum Command {
         #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
         accel: AccelChoice,
     },
+    /// Time that N generated packet cases add to one run, on the host and in a VM (target: <= 1 s per 1000 on the host).
+    Cases {
+        /// Where to measure: `host` (root) and/or kernel lines.
+        #[arg(long, short, default_value = "host,6.1")]
+        kernel: String,
+        #[arg(long, default_value_t = 1000)]
+        cases: usize,
+        /// Runs of each kind (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
+        accel: AccelChoice,
+    },
+}
+
+fn options(kernel: &str, accel: AccelChoice) -> anyhow::Result<TestOptions> {
+    Ok(TestOptions {
+        kernels: harness_kernels::parse_kernel_list(kernel)?,
+        accel,
+        mirror: None,
+        log_level: 1,
+        // Measuring must not write pending snapshots.
+        snapshots: harness_snapshots::UpdateMode::No,
+        run: RunOptions {
+            timeout: Duration::from_secs(600),
+            ..RunOptions::default()
+        },
+    })
 }
 
 pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     let project = crate::project()?;
+    let interrupt = crate::test::interrupt_flag()?;
     match cmd {
         Command::Boot {
             kernel,
             runs,
             accel,
         } => {
-            let opts = TestOptions {
-                kernels: harness_kernels::parse_kernel_list(&kernel)?,
-                accel,
-                mirror: None,
-                log_level: 1,
-                // Measuring must not write pending snapshots.
-                snapshots: harness_snapshots::UpdateMode::No,
-                run: RunOptions {
-                    timeout: Duration::from_secs(300),
-                    ..RunOptions::default()
-                },
-            };
             let results = harness_suite::bench_boot(
                 &project,
-                &opts,
+                &options(&kernel, accel)?,
                 runs.max(1),
-                crate::test::interrupt_flag()?,
+                interrupt,
             )?;
             println!(
                 "{:<8} {:>10} {:>10} {:>8}   (medians of {runs}; target <= 1.15x)",
                 "kernel", "bare boot", "harness", "ratio"
             );
             for b in &results {
-                let (bare, harness) = (
-                    harness_suite::bench_median(&b.bare),
-                    harness_suite::bench_median(&b.harness),
-                );
+                let (bare, harness) = (bench_median(&b.bare), bench_median(&b.harness));
                 println!(
                     "{:<8} {:>9.2}s {:>9.2}s {:>7.2}x",
                     b.label,
@@ -61,7 +75,41 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     b.ratio()
                 );
             }
-            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cases {
+            kernel,
+            cases,
+            runs,
+            accel,
+        } => {
+            let results = harness_suite::bench_cases(
+                &project,
+                &options(&kernel, accel)?,
+                cases,
+                runs.max(1),
+                interrupt,
+            )?;
+            println!(
+                "{:<8} {:>10} {:>12} {:>10} {:>12}   (medians of {runs})",
+                "kernel",
+                "1 case",
+                format!("{cases} cases"),
+                "added",
+                "per case"
+            );
+            for b in &results {
+                let added = b.added().as_secs_f64();
+                println!(
+                    "{:<8} {:>9.2}s {:>11.2}s {:>9.3}s {:>9.1} µs",
+                    b.label,
+                    b.baseline.as_secs_f64(),
+                    b.loaded.as_secs_f64(),
+                    added,
+                    added * 1e6 / b.cases as f64
+                );
+            }
+            println!("target: <= 1 s added per 1000 cases on the host");
         }
     }
+    Ok(ExitCode::SUCCESS)
 }

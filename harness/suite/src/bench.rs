@@ -111,3 +111,140 @@ fn kernel_request(target: &Target) -> harness_kernels::KernelRequest {
         Target::Host { .. } => harness_kernels::KernelRequest::Host,
     }
 }
+
+/// What `n` cases add to a run.
+#[derive(Clone, Debug)]
+pub struct CasesBench {
+    pub label: String,
+    pub cases: usize,
+    /// One run with a single case (medians over the runs).
+    pub baseline: Duration,
+    /// One run with `cases` cases.
+    pub loaded: Duration,
+}
+
+impl CasesBench {
+    pub fn added(&self) -> Duration {
+        self.loaded.saturating_sub(self.baseline)
+    }
+}
+
+/// `n` firewall cases cycling through realistic shapes: map setup, packets
+/// of several layers, return and map expectations.
+pub fn generated_cases(n: usize) -> String {
+    let mut s = String::from("object = \"xdp_firewall\"\nprogram = \"xdp_firewall\"\n");
+    for i in 0..n {
+        let (a, b) = (i % 250 + 1, i / 250 + 1);
+        let body = match i % 4 {
+            0 => format!(
+                "maps.deny_v4 = [{{ key = \"10.{b}.0.0/16\", value = {i} }}]\npacket.ipv4 = {{ src = \"10.{b}.3.{a}\", dst = \"192.0.2.1\" }}\n\
+                 packet.udp = {{ src = {}, dst = 53 }}\nexpect.return = \"XDP_DROP\"\nexpect.maps.stats = [{{ key = \"DROPPED_V4\", value = {{ packets = 1 }} }}]\n",
+                1024 + i
+            ),
+            1 => format!(
+                "maps.deny_ports = [{{ key = {{ proto = 6, port = {} }}, value = 1 }}]\npacket.ipv4 = {{ src = \"192.0.2.{a}\", dst = \"192.0.2.1\" }}\n\
+                 packet.tcp = {{ src = 40000, dst = {}, flags = \"SYN\" }}\nexpect.return = \"XDP_DROP\"\n",
+                1000 + i,
+                1000 + i
+            ),
+            2 => format!(
+                "maps.deny_v6 = [{{ key = \"2001:db8:{b:x}::/48\", value = 1 }}]\npacket.ipv6 = {{ src = \"2001:db8:{:x}::{a:x}\", dst = \"2001:db8::1\" }}\n\
+                 packet.udp = {{ src = 1, dst = 2 }}\nexpect.return = \"XDP_PASS\"\n",
+                b + 1
+            ),
+            _ => format!(
+                "packet.vlan = {{ id = {a} }}\npacket.arp = {{ sender_ip = \"192.0.2.{a}\", target_ip = \"192.0.2.1\" }}\nexpect.return = \"XDP_PASS\"\n"
+            ),
+        };
+        s.push_str(&format!("\n[[case]]\nname = \"case {i}\"\n{body}"));
+    }
+    s
+}
+
+/// Runs `opts.kernels` (one at a time) with one generated case and with `n`,
+/// in a copy of the project that holds only the firewall and those cases.
+pub fn bench_cases(
+    project: &Project,
+    opts: &TestOptions,
+    n: usize,
+    runs: usize,
+    interrupt: Arc<AtomicBool>,
+) -> Result<Vec<CasesBench>, SuiteError> {
+    let tmp = tempfile::tempdir().map_err(crate::error::io_err("creating a scratch project"))?;
+    let make = |name: &str, cases: usize| -> Result<Project, SuiteError> {
+        let root = tmp.path().join(name);
+        let programs = root.join("programs");
+        std::fs::create_dir_all(programs.join("include"))
+            .map_err(crate::error::io_err("creating a scratch project"))?;
+        for f in ["xdp_firewall.bpf.c", "include/parsing.h"] {
+            std::fs::copy(project.programs_dir.join(f), programs.join(f))
+                .map_err(crate::error::io_err(format!("copying {f}")))?;
+        }
+        std::fs::create_dir_all(root.join("cases"))
+            .map_err(crate::error::io_err("creating a scratch project"))?;
+        std::fs::write(root.join("cases/bench.toml"), generated_cases(cases))
+            .map_err(crate::error::io_err("writing generated cases"))?;
+        Ok(Project {
+            programs_dir: programs,
+            cases_dir: root.join("cases"),
+            snapshots_dir: root.join("snapshots"),
+            objects_dir: root.join("bpf"),
+            results_dir: root.join("results"),
+            ..project.clone()
+        })
+    };
+    let (one, many) = (make("one", 1)?, make("many", n)?);
+    let mut out = Vec::new();
+    crate::ui::set_quiet(true);
+    let result = (|| {
+        for request in &opts.kernels {
+            let single = TestOptions {
+                kernels: vec![request.clone()],
+                ..opts.clone()
+            };
+            let time = |p: &Project| -> Result<Duration, SuiteError> {
+                let start = Instant::now();
+                let report = crate::test(p, &single, interrupt.clone())?;
+                let elapsed = start.elapsed();
+                let ran: usize = report
+                    .kernels
+                    .iter()
+                    .map(|k| k.passed + k.failed + k.skipped)
+                    .sum();
+                if report
+                    .kernels
+                    .iter()
+                    .any(|k| k.error.is_some() || k.failed > 0)
+                {
+                    return Err(SuiteError::Io {
+                        what: "benchmark run".into(),
+                        error: std::io::Error::other(report.render()),
+                    });
+                }
+                debug_assert!(ran > 0);
+                Ok(elapsed)
+            };
+            // Warm caches (objects, runner, kernel image) before measuring.
+            time(&one)?;
+            time(&many)?;
+            let (mut base, mut loaded) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                base.push(time(&one)?);
+                loaded.push(time(&many)?);
+            }
+            out.push(CasesBench {
+                label: match request {
+                    harness_kernels::KernelRequest::Line(l) => l.clone(),
+                    harness_kernels::KernelRequest::Host => "host".into(),
+                    harness_kernels::KernelRequest::Image(p) => p.display().to_string(),
+                },
+                cases: n,
+                baseline: median(&base),
+                loaded: median(&loaded),
+            });
+        }
+        Ok(out)
+    })();
+    crate::ui::set_quiet(false);
+    result
+}

@@ -16,7 +16,9 @@ mod run;
 mod targets;
 pub mod ui;
 
-pub use bench::{BootBench, bench_boot, median as bench_median};
+pub use bench::{
+    BootBench, CasesBench, bench_boot, bench_cases, generated_cases, median as bench_median,
+};
 pub use error::SuiteError;
 pub use prepare::{Prepared, PreparedObject, prepare};
 pub use project::Project;

@@ -83,3 +83,18 @@ pub fn kernel(line: &str) -> PathBuf {
         other => panic!("{other:?}"),
     }
 }
+
+/// How many cases the project's case files define.
+pub fn case_count(project: &Project) -> usize {
+    harness_suite::prepare(project, 1).unwrap().cases.len()
+}
+
+/// How many programs the project's objects hold.
+pub fn program_count(project: &Project) -> usize {
+    harness_suite::prepare(project, 1)
+        .unwrap()
+        .objects
+        .iter()
+        .map(|o| o.info.file.programs().len())
+        .sum()
+}
