@@ -14,6 +14,7 @@ mod map;
 mod object;
 mod probe;
 mod program;
+mod sections;
 mod sys;
 mod test_run;
 

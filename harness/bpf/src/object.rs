@@ -36,6 +36,8 @@ pub enum ObjectError {
     Relocation(#[from] aya_obj::relocation::EbpfRelocationError),
     #[error("reading CPU topology: {0}")]
     Cpus(io::Error),
+    #[error("skipping unknown program sections: {0}")]
+    Sections(String),
 }
 
 fn log_suffix(log: &str) -> String {
@@ -91,9 +93,18 @@ pub struct ObjectFile {
 
 impl ObjectFile {
     pub fn parse(data: Vec<u8>) -> Result<Self, ObjectError> {
-        let obj = aya_obj::Object::parse(&data)?;
         let elf = object::File::parse(&*data)
             .map_err(|e| ObjectError::Parse(aya_obj::ParseError::ElfError(e)))?;
+        let unknown = crate::sections::unknown_program_sections(&elf);
+        let data = if unknown.is_empty() {
+            data
+        } else {
+            let indexes: Vec<usize> = unknown.iter().map(|u| u.index).collect();
+            crate::sections::hide(&data, &indexes).map_err(ObjectError::Sections)?
+        };
+        let elf = object::File::parse(&*data)
+            .map_err(|e| ObjectError::Parse(aya_obj::ParseError::ElfError(e)))?;
+        let obj = aya_obj::Object::parse(&data)?;
         let mut programs: Vec<ProgramSpec> = obj
             .programs
             .iter()
@@ -111,6 +122,15 @@ impl ObjectFile {
                 }
             })
             .collect();
+        for u in &unknown {
+            for f in &u.functions {
+                programs.push(ProgramSpec {
+                    name: f.clone(),
+                    section: u.name.clone(),
+                    kind: Err(crate::sections::reason(&u.name)),
+                });
+            }
+        }
         programs.sort_by(|a, b| a.name.cmp(&b.name));
         let mut maps: Vec<MapSpec> = obj
             .maps
@@ -237,8 +257,6 @@ impl ObjectFile {
         let kernel_version = aya::util::KernelVersion::current().map_or(0, |v| v.code());
         let mut programs = Vec::with_capacity(self.programs.len());
         for spec in &self.programs {
-            let prog = &obj.programs[&spec.name];
-            let function = &obj.functions[&prog.function_key()];
             let kind = match &spec.kind {
                 Ok(kind) => kind,
                 Err(reason) => {
@@ -246,6 +264,8 @@ impl ObjectFile {
                     continue;
                 }
             };
+            let prog = &obj.programs[&spec.name];
+            let function = &obj.functions[&prog.function_key()];
             let attach_btf_id = match &kind.attach_target {
                 None => 0,
                 Some((target, btf_kind)) => match kernel_btf().and_then(|btf| {
@@ -288,6 +308,23 @@ impl ObjectFile {
             });
             let (fd, error) = match res {
                 Ok(fd) => (Some(fd), None),
+                // EINVAL before the verifier said anything: ask whether the
+                // kernel knows the program type at all.
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EINVAL)
+                        && verifier_log.text.trim().is_empty()
+                        && crate::probe::prog_type(kind.prog_type) == Ok(false) =>
+                {
+                    (
+                        None,
+                        Some(ProgramLoadError::NotLoaded {
+                            reason: format!(
+                                "this kernel does not know {} programs (BPF_PROG_TYPE {})",
+                                kind.name, kind.prog_type
+                            ),
+                        }),
+                    )
+                }
                 Err(e) => (
                     None,
                     Some(ProgramLoadError::Rejected {
@@ -302,6 +339,7 @@ impl ObjectFile {
                 log: verifier_log,
                 error,
                 load_time,
+                insn_cnt: function.instructions.len() as u32,
             });
         }
 
@@ -383,6 +421,9 @@ pub struct LoadedProgram {
     pub error: Option<ProgramLoadError>,
     /// Duration of the `BPF_PROG_LOAD` call whose log we kept.
     pub load_time: Duration,
+    /// Instructions handed to the kernel (after relocation, subprograms
+    /// included): veristat's "program size".
+    pub insn_cnt: u32,
 }
 
 impl LoadedProgram {
@@ -396,6 +437,7 @@ impl LoadedProgram {
             },
             error: Some(ProgramLoadError::NotLoaded { reason }),
             load_time: Duration::ZERO,
+            insn_cnt: 0,
         }
     }
 }

@@ -73,6 +73,70 @@ impl ParsedFile {
     }
 }
 
+/// The `[[verifier]]` expectations of a file, as `(program, expectation)`.
+pub fn compile_expectations(
+    file: &ParsedFile,
+    object: &ObjectInfo,
+) -> Result<Vec<(String, harness_verifier::Expectation)>, Vec<CaseError>> {
+    use harness_verifier::{Expectation, ExpectedVerdict, KernelRange};
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for v in &file.def.verifier {
+        let v = v.get_ref();
+        if object.program(v.program.get_ref()).is_none() {
+            errors.push(file.err(
+                v.program.span(),
+                format!(
+                    "no program `{}` in object `{}`; its programs are {}",
+                    v.program.get_ref(),
+                    object.name,
+                    object.program_names().join(", ")
+                ),
+            ));
+            continue;
+        }
+        let kernels = match KernelRange::parse(v.kernels.get_ref()) {
+            Ok(k) => k,
+            Err(e) => {
+                errors.push(file.err(v.kernels.span(), e));
+                continue;
+            }
+        };
+        let verdict = match v.verdict.get_ref().as_str() {
+            "accepted" => ExpectedVerdict::Accepted,
+            "rejected" => ExpectedVerdict::Rejected,
+            other => {
+                errors.push(file.err(
+                    v.verdict.span(),
+                    format!("`{other}` is not a verdict; expected accepted or rejected"),
+                ));
+                continue;
+            }
+        };
+        let origin = format!(
+            "{}:{}",
+            file.path.display(),
+            line_of(&file.source, v.program.span().start)
+        );
+        match Expectation::new(
+            kernels,
+            verdict,
+            v.message.as_ref().map(|m| m.get_ref().as_str()),
+            origin,
+        ) {
+            Ok(e) => out.push((v.program.get_ref().clone(), e)),
+            Err(e) => {
+                errors.push(file.err(v.message.as_ref().map_or(v.program.span(), |m| m.span()), e))
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
 /// What must hold after a case ran.
 #[derive(Clone, Debug, Default)]
 pub struct Expectations {

@@ -17,6 +17,28 @@ pub struct FileDef {
     pub program: Option<Spanned<String>>,
     #[serde(default, rename = "case")]
     pub cases: Vec<Spanned<CaseDef>>,
+    /// Expected verifier outcomes per kernel range.
+    #[serde(default)]
+    pub verifier: Vec<Spanned<VerifierDef>>,
+}
+
+/// `[[verifier]]`: what the verifier should do with a program on which
+/// kernels, like the `__accepted`/`__rejected` macros in C.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierDef {
+    pub program: Spanned<String>,
+    /// `all`, `6.1`, `>=5.17`, `<5.17`, `5.10..6.1`.
+    #[serde(default = "all_kernels")]
+    pub kernels: Spanned<String>,
+    /// `accepted` or `rejected`.
+    pub verdict: Spanned<String>,
+    /// Regular expression the log must match.
+    pub message: Option<Spanned<String>>,
+}
+
+fn all_kernels() -> Spanned<String> {
+    Spanned::new(0..0, "all".to_owned())
 }
 
 #[derive(Debug, Deserialize)]

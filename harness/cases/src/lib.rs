@@ -19,7 +19,8 @@ pub mod retval;
 pub mod values;
 
 pub use compile::{
-    CompiledCase, Expectations, MapExpectation, ParsedFile, Want, compile, parse_file, parse_str,
+    CompiledCase, Expectations, MapExpectation, ParsedFile, Want, compile, compile_expectations,
+    parse_file, parse_str,
 };
 pub use diag::CaseError;
 pub use evaluate::{CaseResult, Status, evaluate, format_dumps, sum};

@@ -69,6 +69,44 @@ impl ObjectInfo {
         }
     }
 
+    /// Verifier expectations declared in the C source with the `__accepted`
+    /// and `__rejected` macros (BTF decl tags on the program's function),
+    /// as `(program, expectation)`; malformed tags are errors.
+    pub fn declared_expectations(
+        &self,
+        source: &str,
+    ) -> Vec<(String, Result<harness_verifier::Expectation, String>)> {
+        use btf_rs::{BtfType as _, Type};
+        use fallible_iterator::FallibleIterator as _;
+        let Some(btf) = &self.btf else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut iter = btf.type_iter();
+        while let Ok(Some(t)) = iter.next() {
+            let Type::DeclTag(tag) = &t else { continue };
+            if tag.component_index().is_some() {
+                continue;
+            }
+            let Ok(text) = btf.resolve_name(tag) else {
+                continue;
+            };
+            let Some(target) = tag
+                .get_type_id()
+                .and_then(|id| btf.resolve_type_by_id(id).ok())
+            else {
+                continue;
+            };
+            let Type::Func(func) = &target else { continue };
+            let program = btf.resolve_name(func).unwrap_or_default();
+            let origin = format!("{source}, {program}");
+            if let Some(e) = harness_verifier::parse_decl_tag(&text, &origin) {
+                out.push((program, e));
+            }
+        }
+        out
+    }
+
     pub fn program(&self, name: &str) -> Option<&ProgramSpec> {
         self.file.programs().iter().find(|p| p.name == name)
     }

@@ -158,6 +158,7 @@ fn run_object(
                 tag: i.tag.iter().map(|b| format!("{b:02x}")).collect(),
             }),
             load_ns: program.load_time.as_nanos() as u64,
+            insn_cnt: program.insn_cnt,
         }))?;
     }
 

@@ -65,6 +65,7 @@ mod tests {
             log_truncated: false,
             info: None,
             load_ns: 12,
+            insn_cnt: 2,
         });
         let line = encode_line(&record);
         assert_eq!(line.matches('\n').count(), 1, "{line}");

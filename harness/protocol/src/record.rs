@@ -60,6 +60,9 @@ pub struct ProgramReport {
     pub info: Option<ProgInfo>,
     /// Wall time of the successful `BPF_PROG_LOAD` call.
     pub load_ns: u64,
+    /// Instructions handed to the kernel (veristat's "program size").
+    #[serde(default)]
+    pub insn_cnt: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,8 +2,6 @@
 //! review` works on them, stored once where every kernel agrees and per
 //! kernel line (`name@6.1.snap`) only where one differs.
 
-mod normalize;
 mod store;
 
-pub use normalize::normalize_verifier_log;
 pub use store::{Observation, Outcome, SnapshotStore, UpdateMode};

@@ -10,6 +10,7 @@ mod bench;
 mod error;
 mod prepare;
 pub mod prereq;
+pub mod programs;
 mod project;
 mod report;
 mod run;
@@ -20,7 +21,7 @@ pub use bench::{
     BootBench, CasesBench, bench_boot, bench_cases, generated_cases, median as bench_median,
 };
 pub use error::SuiteError;
-pub use prepare::{Prepared, PreparedObject, prepare};
+pub use prepare::{Prepared, PreparedObject, ProgramExpectation, prepare};
 pub use project::Project;
 pub use report::{KernelSummary, Report, report};
 pub use run::{KernelRun, RunOptions, guest_initramfs, run_targets};

@@ -18,12 +18,21 @@ pub struct PreparedObject {
     pub info: ObjectInfo,
 }
 
+/// What the verifier should do with one program on some kernels.
+pub struct ProgramExpectation {
+    pub object: String,
+    pub program: String,
+    pub expectation: harness_verifier::Expectation,
+}
+
 /// Compiled programs and cases, ready to run on any kernel.
 pub struct Prepared {
     pub objects: Vec<PreparedObject>,
     pub cases: Vec<CompiledCase>,
     pub verifier: VerifierOptions,
     pub probes: Vec<Probe>,
+    /// From `__accepted`/`__rejected` in C and `[[verifier]]` in case files.
+    pub expectations: Vec<ProgramExpectation>,
 }
 
 impl Prepared {
@@ -48,6 +57,25 @@ impl Prepared {
                 })
                 .collect(),
         }
+    }
+
+    /// Expectations about `object/program` that apply to kernel `line`.
+    pub fn expectations_for(
+        &self,
+        object: &str,
+        program: &str,
+        line: &str,
+    ) -> Vec<&harness_verifier::Expectation> {
+        let Some(version) = harness_verifier::KernelVersion::parse(line) else {
+            return Vec::new();
+        };
+        self.expectations
+            .iter()
+            .filter(|e| {
+                e.object == object && e.program == program && e.expectation.applies_to(version)
+            })
+            .map(|e| &e.expectation)
+            .collect()
     }
 
     pub fn case(&self, id: &str) -> Option<&CompiledCase> {
@@ -101,6 +129,21 @@ pub fn prepare(project: &Project, log_level: u32) -> Result<Prepared, SuiteError
     files.sort();
     let names: Vec<String> = objects.iter().map(|o| o.name.clone()).collect();
     let mut errors = Vec::new();
+    let mut expectations = Vec::new();
+    for o in &objects {
+        for (program, e) in o.info.declared_expectations(&project.relative(&o.source)) {
+            match e {
+                Ok(expectation) => expectations.push(ProgramExpectation {
+                    object: o.name.clone(),
+                    program,
+                    expectation,
+                }),
+                Err(message) => {
+                    errors.push(harness_cases::CaseError::new(&o.source, "", None, message))
+                }
+            }
+        }
+    }
     let mut cases = Vec::new();
     for path in files {
         let shown = PathBuf::from(project.relative(&path));
@@ -123,6 +166,21 @@ pub fn prepare(project: &Project, log_level: u32) -> Result<Prepared, SuiteError
         let mut parsed = parsed;
         let shown = parsed.path.clone();
         parsed.path = path.clone();
+        match harness_cases::compile_expectations(&parsed, &object.info) {
+            Ok(found) => expectations.extend(found.into_iter().map(|(program, expectation)| {
+                ProgramExpectation {
+                    object: object.name.clone(),
+                    program,
+                    expectation,
+                }
+            })),
+            Err(mut e) => {
+                for err in &mut e {
+                    err.file = shown.clone();
+                }
+                errors.append(&mut e);
+            }
+        }
         match harness_cases::compile(&parsed, &object.info) {
             Ok(mut c) => {
                 for case in &mut c {
@@ -158,5 +216,6 @@ pub fn prepare(project: &Project, log_level: u32) -> Result<Prepared, SuiteError
             stats: true,
         },
         probes,
+        expectations,
     })
 }

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use harness_cases::Status;
 use harness_protocol::{CaseOutcome, Record, Verdict};
-use harness_snapshots::{Observation, Outcome, SnapshotStore, UpdateMode, normalize_verifier_log};
+use harness_snapshots::{Observation, Outcome, SnapshotStore, UpdateMode};
 
 use crate::{KernelRun, Prepared, Project, SuiteError, Target, error::io_err};
 
@@ -18,6 +18,8 @@ pub struct KernelSummary {
     pub boot: Option<Duration>,
     pub total: Duration,
     pub programs_accepted: usize,
+    /// Rejected on this kernel, as an expectation says it should be.
+    pub programs_rejected_as_expected: usize,
     pub programs: usize,
     pub passed: usize,
     pub failed: usize,
@@ -35,7 +37,7 @@ impl KernelSummary {
             && self.failed == 0
             && self.snapshots_new == 0
             && self.snapshots_changed == 0
-            && self.programs_accepted == self.programs
+            && self.programs_accepted + self.programs_rejected_as_expected == self.programs
     }
 }
 
@@ -86,7 +88,14 @@ impl Report {
                 k.boot
                     .map_or_else(|| "-".into(), |b| format!("{:.1}s", b.as_secs_f64())),
                 format!("{:.1}s", k.total.as_secs_f64()),
-                format!("{}/{} accepted", k.programs_accepted, k.programs),
+                if k.programs_rejected_as_expected > 0 {
+                    format!(
+                        "{}/{} accepted, {} rejected as expected",
+                        k.programs_accepted, k.programs, k.programs_rejected_as_expected
+                    )
+                } else {
+                    format!("{}/{} accepted", k.programs_accepted, k.programs)
+                },
                 cases,
                 match (k.snapshots_new, k.snapshots_changed) {
                     (0, 0) => format!("{} ok", k.snapshots_matched),
@@ -201,6 +210,7 @@ pub fn report(
         };
         let line = run.target.line().to_owned();
         let mut seen_cases = std::collections::BTreeSet::new();
+        let mut expected_rejections = std::collections::BTreeSet::new();
         let mut probes: BTreeMap<String, harness_protocol::ProbeReport> = BTreeMap::new();
         for r in records {
             match r {
@@ -210,54 +220,38 @@ pub fn report(
                 )),
                 Record::Program(p) => {
                     sum.programs += 1;
-                    let log_path = project.relative(
-                        &project
-                            .results_dir
-                            .join(&label)
-                            .join("verifier")
-                            .join(&p.object)
-                            .join(format!("{}.log", p.program)),
-                    );
-                    let verdict = match &p.verdict {
-                        Verdict::Accepted => {
-                            sum.programs_accepted += 1;
-                            "accepted".to_owned()
-                        }
-                        Verdict::Rejected { errno, message } => {
-                            rep.failures.push(format!(
-                                "{label}: the verifier rejected {}/{} ({message}, errno {errno}); last lines of its log:\n{}\n    full log: {log_path}",
-                                p.object,
-                                p.program,
+                    let judgement = crate::programs::judge(prepared, p, &line);
+                    if matches!(p.verdict, Verdict::Accepted) {
+                        sum.programs_accepted += 1;
+                    }
+                    if judgement.expected_rejection {
+                        sum.programs_rejected_as_expected += 1;
+                        expected_rejections.insert((p.object.clone(), p.program.clone()));
+                    }
+                    if let Some(problem) = &judgement.problem {
+                        let log_path = project.relative(
+                            &project
+                                .results_dir
+                                .join(&label)
+                                .join("verifier")
+                                .join(&p.object)
+                                .join(format!("{}.log", p.program)),
+                        );
+                        let excerpt = if p.log.trim().is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; last lines of its log:\n{}\n    full log: {log_path}",
                                 tail(&p.log, 15)
-                            ));
-                            format!("rejected: {message} (errno {errno})")
-                        }
-                        Verdict::NotLoaded { reason } => {
-                            rep.failures.push(format!(
-                                "{label}: {}/{} was not loaded: {reason}",
-                                p.object, p.program
-                            ));
-                            format!("not loaded: {reason}")
-                        }
-                    };
-                    let source = prepared
-                        .object(&p.object)
-                        .map_or_else(String::new, |o| project.relative(&o.source));
-                    let level = if p.log_level & 3 == 2 { "2" } else { "1" };
-                    observations.push((k, Observation {
-                        name: format!("verifier__{}__{}", p.object, p.program),
-                        line: line.clone(),
-                        content: format!(
-                            "program: {}/{} ({}, section \"{}\")\nverdict: {verdict}\nlog: level {level} with stats; timings, kernel addresses and ids replaced\n\n{}",
-                            p.object,
-                            p.program,
-                            p.prog_type,
-                            p.section,
-                            normalize_verifier_log(&p.log)
-                        ),
-                        source,
-                        expression: format!("verifier verdict and log of {}/{}", p.object, p.program),
-                    }));
+                            )
+                        };
+                        rep.failures.push(format!(
+                            "{label}: {}/{}: {problem}{excerpt}",
+                            p.object, p.program
+                        ));
+                    }
+                    observations
+                        .push((k, crate::programs::observation(project, prepared, p, &line)));
                 }
                 Record::Case(c) => {
                     seen_cases.insert(c.id.clone());
@@ -271,8 +265,18 @@ pub fn report(
                     let Some(object) = prepared.object(&case.object) else {
                         continue;
                     };
-                    let result = harness_cases::evaluate(case, &c.outcome, &object.info);
                     let at = format!("{}:{} `{}`", case.file.display(), case.line, case.name);
+                    // A program the verifier is expected to reject here has
+                    // nothing to run: its cases are skipped, with the reason.
+                    if expected_rejections.contains(&(case.object.clone(), case.program.clone())) {
+                        sum.skipped += 1;
+                        rep.skips.push(format!(
+                            "{label}: {at}: skipped: {}/{} is rejected on {line}, as expected",
+                            case.object, case.program
+                        ));
+                        continue;
+                    }
+                    let result = harness_cases::evaluate(case, &c.outcome, &object.info);
                     match &result.status {
                         Status::Passed => sum.passed += 1,
                         Status::Skipped(reason) => {

@@ -1,0 +1,103 @@
+//! The statistics at the end of a verifier log (requested with log level
+//! bit 4), parsed as veristat parses them.
+
+use serde::{Deserialize, Serialize};
+
+/// What the verifier reports about its work on one program.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifierStats {
+    /// "processed N insns": instructions the verifier walked, revisits included.
+    pub insns: u64,
+    pub max_states_per_insn: u64,
+    pub total_states: u64,
+    pub peak_states: u64,
+    /// Longest chain of read marks (veristat's "mark_read").
+    pub mark_read: u64,
+    /// Stack depth of each subprogram ("stack depth 8+16").
+    pub stack_depth: Vec<u64>,
+    /// "verification time N usec"; varies run to run.
+    pub duration_us: Option<u64>,
+}
+
+impl VerifierStats {
+    /// Parses the statistics lines; `None` when the log has none (the
+    /// kernel stopped before verifying, or stats were not requested).
+    pub fn parse(log: &str) -> Option<Self> {
+        let mut stats = Self::default();
+        let mut found = false;
+        // The statistics come last; like veristat, look at the final lines.
+        let lines: Vec<&str> = log.lines().collect();
+        for line in lines[lines.len().saturating_sub(100)..].iter().rev() {
+            let line = line.trim();
+            if let Some(rest) = line.strip_prefix("verification time ") {
+                stats.duration_us = rest.strip_suffix(" usec").and_then(|n| n.parse().ok());
+            } else if let Some(rest) = line.strip_prefix("stack depth ") {
+                stats.stack_depth = rest
+                    .split('+')
+                    .filter_map(|n| n.trim().parse().ok())
+                    .collect();
+            } else if let Some(rest) = line.strip_prefix("processed ") {
+                let words: Vec<&str> = rest.split_whitespace().collect();
+                let number_after = |key: &str| {
+                    words
+                        .iter()
+                        .position(|w| *w == key)
+                        .and_then(|i| words.get(i + 1))
+                        .and_then(|n| n.parse().ok())
+                };
+                if let Some(insns) = words.first().and_then(|n| n.parse().ok()) {
+                    stats.insns = insns;
+                    stats.max_states_per_insn = number_after("max_states_per_insn").unwrap_or(0);
+                    stats.total_states = number_after("total_states").unwrap_or(0);
+                    stats.peak_states = number_after("peak_states").unwrap_or(0);
+                    stats.mark_read = number_after("mark_read").unwrap_or(0);
+                    found = true;
+                }
+            }
+        }
+        found.then_some(stats)
+    }
+
+    /// Total stack depth, as veristat sums it.
+    pub fn stack(&self) -> u64 {
+        self.stack_depth.iter().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_tail_of_a_log() {
+        let log = "0: (b7) r0 = 0\n1: (95) exit\nverification time 4608 usec\nstack depth 8+16+0\n\
+                   processed 45 insns (limit 1000000) max_states_per_insn 2 total_states 4 peak_states 3 mark_read 1\n";
+        let s = VerifierStats::parse(log).unwrap();
+        assert_eq!(
+            s,
+            VerifierStats {
+                insns: 45,
+                max_states_per_insn: 2,
+                total_states: 4,
+                peak_states: 3,
+                mark_read: 1,
+                stack_depth: vec![8, 16, 0],
+                duration_us: Some(4608),
+            }
+        );
+        assert_eq!(s.stack(), 24);
+    }
+
+    #[test]
+    fn a_log_without_statistics_has_none() {
+        assert_eq!(VerifierStats::parse("invalid func unknown#181\n"), None);
+        assert_eq!(VerifierStats::parse(""), None);
+    }
+
+    #[test]
+    fn a_rejected_program_still_reports_what_was_processed() {
+        let log = "1: (71) r1 = *(u8 *)(r1 +0)\ninvalid access to packet, off=0 size=1, R1(id=0,off=0,r=0)\n\
+                   R1 offset is outside of the packet\nprocessed 2 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n";
+        assert_eq!(VerifierStats::parse(log).unwrap().insns, 2);
+    }
+}
