@@ -46,6 +46,12 @@ pub(crate) fn with_log<T>(
     opts: LogOptions,
     mut load: impl FnMut(u32, &mut [u8]) -> (io::Result<T>, u32),
 ) -> (io::Result<T>, VerifierLog) {
+    // Level 0 (no log at all) takes no buffer: the kernel refuses a buffer
+    // without a level.
+    if opts.level == 0 {
+        let (res, _) = load(0, &mut []);
+        return (res, VerifierLog::default());
+    }
     let mut size = opts.initial_size.max(128).min(opts.max_size);
     let mut attempts = 0;
     loop {

@@ -165,6 +165,19 @@ impl ObjectFile {
         &self.programs
     }
 
+    /// Loads `program` as another kind than its section says (a section name
+    /// the loader reads differently from libbpf, a type being probed).
+    /// Returns false when there is no such program.
+    pub fn set_program_kind(&mut self, program: &str, kind: ProgramKind) -> bool {
+        match self.programs.iter_mut().find(|p| p.name == program) {
+            Some(p) => {
+                p.kind = Ok(kind);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Maps sorted by name, including the global data sections.
     pub fn maps(&self) -> &[MapSpec] {
         &self.maps
@@ -300,12 +313,37 @@ impl ObjectFile {
                 line_info_rec_size: function.line_info_rec_size as u32,
             };
             let mut load_time = Duration::ZERO;
-            let (res, verifier_log) = with_log(log, |level, buf| {
-                let start = Instant::now();
-                let out = sys::prog_load(&attrs, level, buf);
-                load_time = start.elapsed();
-                out
-            });
+            let mut attempt = |opts: LogOptions| {
+                with_log(opts, |level, buf| {
+                    let start = Instant::now();
+                    let out = sys::prog_load(&attrs, level, buf);
+                    load_time = start.elapsed();
+                    out
+                })
+            };
+            // At level 1 the kernel formats every instruction and then
+            // discards it all when the program is accepted, keeping only the
+            // statistics: ask for those alone first (3-4x faster, as
+            // veristat does) and for the walk only if the program fails.
+            let (res, verifier_log) = if log.level & 3 == 1 {
+                let stats_only = LogOptions {
+                    level: log.level & 4,
+                    initial_size: 64 << 10,
+                    ..log
+                };
+                match attempt(stats_only) {
+                    (Ok(fd), quick) => (
+                        Ok(fd),
+                        VerifierLog {
+                            level: log.level,
+                            ..quick
+                        },
+                    ),
+                    (Err(_), _) => attempt(log),
+                }
+            } else {
+                attempt(log)
+            };
             let (fd, error) = match res {
                 Ok(fd) => (Some(fd), None),
                 // EINVAL before the verifier said anything: ask whether the

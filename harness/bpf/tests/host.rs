@@ -252,3 +252,99 @@ fn parsing_does_not_need_a_kernel_and_lists_maps_with_btf() {
     );
     assert!(obj.btf_section().is_some_and(|b| b.len() > 100));
 }
+
+#[test]
+fn a_program_type_the_kernel_does_not_know_is_named_not_rejected() {
+    let (_dir, mut obj) = object();
+    let mut kind = obj
+        .programs()
+        .iter()
+        .find(|p| p.name == "good")
+        .unwrap()
+        .kind
+        .clone()
+        .unwrap();
+    kind.prog_type = 999;
+    kind.name = "made_up";
+    assert!(obj.set_program_kind("good", kind));
+    let loaded = obj.load(LogOptions::default()).unwrap();
+    match &loaded.program("good").unwrap().error {
+        Some(ProgramLoadError::NotLoaded { reason }) => {
+            assert!(
+                reason.contains("does not know made_up programs (BPF_PROG_TYPE 999)"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The object's other programs are unaffected.
+    assert!(loaded.program("bad").unwrap().error.is_some());
+}
+
+const WITH_UNKNOWN_SECTION: &str = r#"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("tc") int libbpf_style(struct __sk_buff *skb) { return 0; }
+SEC("netfilter") int nf(void *ctx) { return 1; }
+SEC("xdp") int fine(struct xdp_md *ctx) { return XDP_PASS; }
+char LICENSE[] SEC("license") = "GPL";
+"#;
+
+#[test]
+fn unknown_sections_are_reported_per_program_and_the_rest_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("mixed.bpf.c"), WITH_UNKNOWN_SECTION).unwrap();
+    let built = harness_build::BpfBuild::new(src, dir.path().join("out"))
+        .build_all()
+        .unwrap();
+    let obj = ObjectFile::parse(fs::read(&built[0].object).unwrap()).unwrap();
+    let names: Vec<_> = obj
+        .programs()
+        .iter()
+        .map(|p| (p.name.as_str(), p.section.as_str(), p.kind.is_ok()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("fine", "xdp", true),
+            ("libbpf_style", "tc", false),
+            ("nf", "netfilter", false)
+        ]
+    );
+    let loaded = obj.load(LogOptions::default()).unwrap();
+    assert!(loaded.program("fine").unwrap().fd.is_some());
+    match &loaded.program("libbpf_style").unwrap().error {
+        Some(ProgramLoadError::NotLoaded { reason }) => assert!(
+            reason.contains("section `tc`") && reason.contains("SEC(\"classifier\")"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        &loaded.program("nf").unwrap().error,
+        Some(ProgramLoadError::NotLoaded { .. })
+    ));
+}
+
+#[test]
+fn an_object_without_programs_parses_and_loads_its_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(
+        src.join("maps_only.bpf.c"),
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nstruct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); } shared SEC(\".maps\");\nchar LICENSE[] SEC(\"license\") = \"GPL\";\n",
+    )
+    .unwrap();
+    let built = harness_build::BpfBuild::new(src, dir.path().join("out"))
+        .build_all()
+        .unwrap();
+    let obj = ObjectFile::parse(fs::read(&built[0].object).unwrap()).unwrap();
+    assert!(obj.programs().is_empty());
+    let loaded = obj.load(LogOptions::default()).unwrap();
+    assert!(loaded.programs.is_empty());
+    assert!(loaded.map("shared").is_some());
+}
