@@ -121,6 +121,13 @@ impl SnapshotStore {
         snap.contents().as_text().map(|t| t.to_string())
     }
 
+    /// The committed content `name` is judged against on kernel `line`: its
+    /// own snapshot if it has one, else the shared one.
+    pub fn expected(&self, name: &str, line: &str) -> Option<String> {
+        self.read(&file_name(name, Some(line)))
+            .or_else(|| self.read(&file_name(name, None)))
+    }
+
     fn write(&self, file: &str, obs: &Observation) -> io::Result<PathBuf> {
         fs::create_dir_all(&self.dir)?;
         let path = self.dir.join(file);
