@@ -5,6 +5,7 @@ mod build;
 mod kernels;
 mod setup;
 mod test;
+mod verify;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -29,6 +30,8 @@ enum Command {
     Build(build::Options),
     /// Run the test cases on one or more kernels and check snapshots.
     Test(test::Options),
+    /// Load every program on each kernel: verdicts and verifier cost, compared and gated.
+    Verify(verify::Options),
     /// Show or refresh the pinned Debian kernels (kernels.lock).
     #[command(subcommand)]
     Kernels(kernels::Command),
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Setup(o) => setup::run(o),
         Command::Build(o) => build::run(o),
         Command::Test(o) => test::run(o),
+        Command::Verify(o) => verify::run(o),
         Command::Kernels(c) => kernels::run(c),
         Command::Bench(c) => bench::run(c),
     };

@@ -16,16 +16,19 @@ mod report;
 mod run;
 mod targets;
 pub mod ui;
+mod verify;
 
 pub use bench::{
-    BootBench, CasesBench, bench_boot, bench_cases, generated_cases, median as bench_median,
+    BootBench, CasesBench, VerifyBench, bench_boot, bench_cases, bench_verify, generated_cases,
+    median as bench_median,
 };
 pub use error::SuiteError;
-pub use prepare::{Prepared, PreparedObject, ProgramExpectation, prepare};
+pub use prepare::{Prepared, PreparedObject, ProgramExpectation, prepare, prepare_with};
 pub use project::Project;
 pub use report::{KernelSummary, Report, report};
 pub use run::{KernelRun, RunOptions, guest_initramfs, run_targets};
 pub use targets::{Target, resolve_targets};
+pub use verify::{Gate, Row as VerifyRow, VerifyOptions, VerifyReport, verify};
 
 use std::sync::{Arc, atomic::AtomicBool};
 

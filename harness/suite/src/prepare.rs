@@ -90,6 +90,16 @@ impl Prepared {
 /// Compiles every program, then reads and compiles every test-case file.
 /// All case-file problems are reported together, before anything runs.
 pub fn prepare(project: &Project, log_level: u32) -> Result<Prepared, SuiteError> {
+    prepare_with(project, log_level, true)
+}
+
+/// Like [`prepare`]; without `cases`, case files are read only for their
+/// `[[verifier]]` expectations (what `verify` needs).
+pub fn prepare_with(
+    project: &Project,
+    log_level: u32,
+    cases_too: bool,
+) -> Result<Prepared, SuiteError> {
     let build = BpfBuild::new(project.programs_dir.clone(), project.objects_dir.clone());
     let built = build.build_all()?;
     for b in built.iter().filter(|b| b.rebuilt) {
@@ -147,6 +157,11 @@ pub fn prepare(project: &Project, log_level: u32) -> Result<Prepared, SuiteError
     let mut cases = Vec::new();
     for path in files {
         let shown = PathBuf::from(project.relative(&path));
+        // Without cases, only `[[verifier]]` tables matter; a file that never
+        // says "verifier" has none, and `test` checks the rest of it.
+        if !cases_too && fs::read_to_string(&path).is_ok_and(|text| !text.contains("verifier")) {
+            continue;
+        }
         let parsed = match harness_cases::parse_file(&path) {
             Ok(mut p) => {
                 p.path = shown;
@@ -180,6 +195,9 @@ pub fn prepare(project: &Project, log_level: u32) -> Result<Prepared, SuiteError
                 }
                 errors.append(&mut e);
             }
+        }
+        if !cases_too {
+            continue;
         }
         match harness_cases::compile(&parsed, &object.info) {
             Ok(mut c) => {

@@ -1,0 +1,109 @@
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use harness_suite::{Gate, RunOptions, VerifyOptions};
+use harness_vm::AccelChoice;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2), `host`, or a bzImage path; comma-separated.
+    #[arg(long, short, default_value = "5.10,6.1,6.12,7.2")]
+    kernel: String,
+    /// Verifier log level: 1 (statistics of accepted programs, the full path of rejected ones) or 2 (every state).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
+    log_level: u32,
+    /// What to print: the matrix, or every program × kernel as CSV or JSON.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Also write the CSV or JSON rows here (the format follows the extension).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Compare with this CSV/JSON from an earlier run instead of the committed snapshots.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Fail when a program's processed instructions grow by more than this percentage.
+    #[arg(long, default_value_t = 10.0)]
+    max_insns_increase: f64,
+    /// Fail when total states grow by more than this percentage [default: not gated].
+    #[arg(long)]
+    max_states_increase: Option<f64>,
+    /// Do not fail when a verdict differs from the baseline.
+    #[arg(long)]
+    allow_verdict_change: bool,
+    #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
+    accel: AccelChoice,
+    #[arg(long)]
+    debian_mirror: Option<String>,
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+}
+
+pub fn run(o: Options) -> anyhow::Result<ExitCode> {
+    let project = crate::project()?;
+    let kernels = harness_kernels::parse_kernel_list(&o.kernel)?;
+    let needs_vm = kernels
+        .iter()
+        .any(|k| !matches!(k, harness_kernels::KernelRequest::Host));
+    harness_suite::prereq::install(&harness_suite::prereq::missing(needs_vm))
+        .map_err(anyhow::Error::msg)?;
+    let opts = VerifyOptions {
+        kernels,
+        accel: o.accel,
+        mirror: o.debian_mirror,
+        log_level: o.log_level,
+        run: RunOptions {
+            timeout: Duration::from_secs(o.timeout),
+            ..RunOptions::default()
+        },
+        snapshots: harness_snapshots::UpdateMode::from_env(),
+        baseline: o.baseline,
+        gate: Gate {
+            max_insns_increase_pct: o.max_insns_increase,
+            max_states_increase_pct: o.max_states_increase,
+            allow_verdict_change: o.allow_verdict_change,
+        },
+    };
+    let report = match harness_suite::verify(&project, &opts, crate::test::interrupt_flag()?) {
+        Ok(r) => r,
+        Err(e @ harness_suite::SuiteError::Cases(_)) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(harness_suite::SuiteError::Interrupted) => {
+            eprintln!("interrupted: QEMU stopped, temporary files removed");
+            return Ok(ExitCode::from(130));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(path) = &o.output {
+        let text = if path.extension().is_some_and(|e| e == "json") {
+            report.json()
+        } else {
+            report.csv()?
+        };
+        std::fs::write(path, text)?;
+        harness_suite::ui::status("Wrote", &path.display().to_string());
+    }
+    match o.format {
+        Format::Table => print!("{}", report.render()),
+        Format::Csv => {
+            print!("{}", report.csv()?);
+            eprint!("{}", report.render());
+        }
+        Format::Json => {
+            println!("{}", report.json());
+            eprint!("{}", report.render());
+        }
+    }
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
