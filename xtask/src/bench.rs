@@ -29,6 +29,20 @@ pub enum Command {
         #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
         accel: AccelChoice,
     },
+    /// Time to verify every sample object on the host kernel (root), against veristat on the same objects (target: <= 1.2x).
+    Verify {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// veristat binary to compare with [default: `veristat` on PATH, if any].
+        #[arg(long)]
+        veristat: Option<std::path::PathBuf>,
+    },
+}
+
+fn on_path(cmd: &str) -> Option<std::path::PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(cmd))
+        .find(|p| p.is_file())
 }
 
 fn options(kernel: &str, accel: AccelChoice) -> anyhow::Result<TestOptions> {
@@ -109,6 +123,27 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 );
             }
             println!("target: <= 1 s added per 1000 cases on the host");
+        }
+        Command::Verify { runs, veristat } => {
+            let veristat = veristat.or_else(|| on_path("veristat"));
+            let b =
+                harness_suite::bench_verify(&project, runs.max(1), veristat.as_deref(), interrupt)?;
+            println!(
+                "host: {} programs in {} objects verified in {:.1} ms (median of {runs})",
+                b.programs,
+                b.objects,
+                b.harness.as_secs_f64() * 1e3
+            );
+            match b.veristat {
+                Some(v) => println!(
+                    "veristat on the same objects: {:.1} ms; ratio {:.2}x (target <= 1.2x)",
+                    v.as_secs_f64() * 1e3,
+                    b.harness.as_secs_f64() / v.as_secs_f64()
+                ),
+                None => println!(
+                    "no veristat to compare with: pass --veristat PATH or put veristat on PATH"
+                ),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -248,3 +248,76 @@ pub fn bench_cases(
     crate::ui::set_quiet(false);
     result
 }
+
+/// `bench verify`: verification of every sample object on the host kernel.
+#[derive(Clone, Debug)]
+pub struct VerifyBench {
+    pub objects: usize,
+    pub programs: usize,
+    pub harness: Duration,
+    /// veristat on the same objects, when a veristat binary was given.
+    pub veristat: Option<Duration>,
+}
+
+/// Times `verify --kernel host` (medians of `runs`) and, given a veristat
+/// binary, veristat on the same compiled objects.
+pub fn bench_verify(
+    project: &Project,
+    runs: usize,
+    veristat: Option<&std::path::Path>,
+    interrupt: Arc<AtomicBool>,
+) -> Result<VerifyBench, SuiteError> {
+    let opts = crate::VerifyOptions {
+        kernels: vec![harness_kernels::KernelRequest::Host],
+        accel: harness_vm::AccelChoice::Auto,
+        mirror: None,
+        log_level: 1,
+        run: crate::RunOptions::default(),
+        snapshots: harness_snapshots::UpdateMode::No,
+        baseline: None,
+        gate: crate::Gate::default(),
+    };
+    let prepared = prepare(project, 1)?;
+    let objects: Vec<std::path::PathBuf> =
+        prepared.objects.iter().map(|o| o.path.clone()).collect();
+    let programs = prepared
+        .objects
+        .iter()
+        .map(|o| o.info.file.programs().len())
+        .sum();
+    crate::ui::set_quiet(true);
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    let result = (|| {
+        for _ in 0..runs {
+            let start = Instant::now();
+            crate::verify(project, &opts, interrupt.clone())?;
+            ours.push(start.elapsed());
+            if let Some(v) = veristat {
+                let start = Instant::now();
+                let out = std::process::Command::new(v)
+                    .args(&objects)
+                    .output()
+                    .map_err(crate::error::io_err(format!("running {}", v.display())))?;
+                theirs.push(start.elapsed());
+                if !out.status.success() {
+                    return Err(SuiteError::Io {
+                        what: format!("running {}", v.display()),
+                        error: std::io::Error::other(
+                            String::from_utf8_lossy(&out.stderr).into_owned(),
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    })();
+    crate::ui::set_quiet(false);
+    result?;
+    Ok(VerifyBench {
+        objects: objects.len(),
+        programs,
+        harness: median(&ours),
+        veristat: veristat.map(|_| median(&theirs)),
+    })
+}
