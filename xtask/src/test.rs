@@ -14,33 +14,66 @@ pub struct Options {
     /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2), `host`, or a bzImage path; comma-separated.
     #[arg(long, short, default_value = "6.1", value_parser = parse_kernels)]
     kernel: Kernels,
-    /// KVM or TCG; `auto` probes KVM once per host and remembers the answer.
-    #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
-    accel: AccelChoice,
-    /// Debian mirror for kernel downloads [default: from HARNESS_DEBIAN_MIRROR or apt's configuration].
-    #[arg(long)]
-    debian_mirror: Option<String>,
     /// Verifier log level: 1 (the kernel keeps only statistics of accepted programs, and the full path of rejected ones) or 2 (every state of every program; large).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
     log_level: u32,
+    #[command(flatten)]
+    vm: VmArgs,
+}
+
+/// How kernels are fetched and VMs run; shared by `test` and `verify`.
+#[derive(clap::Args)]
+pub struct VmArgs {
+    /// KVM or TCG; `auto` probes KVM once per host and remembers the answer.
+    #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
+    pub accel: AccelChoice,
+    /// Debian mirror for kernel downloads [default: from HARNESS_DEBIAN_MIRROR or apt's configuration].
+    #[arg(long)]
+    pub debian_mirror: Option<String>,
     /// Seconds a VM may take, boot included, before it is killed.
     #[arg(long, default_value_t = 300)]
-    timeout: u64,
+    pub timeout: u64,
     /// VMs to run at once [default: number of CPUs].
     #[arg(long)]
-    jobs: Option<usize>,
+    pub jobs: Option<usize>,
     /// QEMU binary.
     #[arg(long, default_value = "qemu-system-x86_64")]
-    qemu: PathBuf,
+    pub qemu: PathBuf,
     /// Do not install missing system packages; fail instead.
     #[arg(long)]
-    no_install: bool,
+    pub no_install: bool,
+}
+
+impl VmArgs {
+    /// Installs what running on `kernels` needs, unless told not to.
+    pub fn prepare_machine(&self, kernels: &[KernelRequest]) -> anyhow::Result<()> {
+        let needs_vm = kernels.iter().any(|k| !matches!(k, KernelRequest::Host));
+        let missing = harness_suite::prereq::missing(needs_vm);
+        if self.no_install && !missing.is_empty() {
+            let names: Vec<_> = missing.iter().map(|m| m.package).collect();
+            anyhow::bail!(
+                "missing packages: {} (run `apt-get install {}`)",
+                names.join(", "),
+                names.join(" ")
+            );
+        }
+        harness_suite::prereq::install(&missing).map_err(anyhow::Error::msg)
+    }
+
+    pub fn run_options(&self) -> RunOptions {
+        RunOptions {
+            timeout: Duration::from_secs(self.timeout),
+            jobs: self.jobs.unwrap_or(RunOptions::default().jobs),
+            qemu: self.qemu.clone(),
+            ..RunOptions::default()
+        }
+    }
 }
 
 #[derive(Clone)]
-struct Kernels(Vec<KernelRequest>);
+pub struct Kernels(pub Vec<KernelRequest>);
 
-fn parse_kernels(s: &str) -> Result<Kernels, String> {
+pub fn parse_kernels(s: &str) -> Result<Kernels, String> {
     harness_kernels::parse_kernel_list(s)
         .map(Kernels)
         .map_err(|e| e.to_string())
@@ -59,29 +92,14 @@ pub fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
 pub fn run(o: Options) -> anyhow::Result<ExitCode> {
     let project = crate::project()?;
     let kernels = o.kernel.0;
-    let needs_vm = kernels.iter().any(|k| !matches!(k, KernelRequest::Host));
-    let missing = harness_suite::prereq::missing(needs_vm);
-    if o.no_install && !missing.is_empty() {
-        let names: Vec<_> = missing.iter().map(|m| m.package).collect();
-        anyhow::bail!(
-            "missing packages: {} (run `apt-get install {}`)",
-            names.join(", "),
-            names.join(" ")
-        );
-    }
-    harness_suite::prereq::install(&missing).map_err(anyhow::Error::msg)?;
+    o.vm.prepare_machine(&kernels)?;
     let opts = TestOptions {
         kernels,
-        accel: o.accel,
-        mirror: o.debian_mirror,
+        accel: o.vm.accel,
+        mirror: o.vm.debian_mirror.clone(),
         log_level: o.log_level,
         snapshots: harness_snapshots::UpdateMode::from_env(),
-        run: RunOptions {
-            timeout: Duration::from_secs(o.timeout),
-            jobs: o.jobs.unwrap_or(RunOptions::default().jobs),
-            qemu: o.qemu,
-            ..RunOptions::default()
-        },
+        run: o.vm.run_options(),
     };
     match harness_suite::test(&project, &opts, interrupt_flag()?) {
         Ok(report) => {

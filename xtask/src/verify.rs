@@ -1,7 +1,6 @@
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode};
 
-use harness_suite::{Gate, RunOptions, VerifyOptions};
-use harness_vm::AccelChoice;
+use harness_suite::{Gate, VerifyOptions};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
@@ -13,8 +12,8 @@ enum Format {
 #[derive(clap::Args)]
 pub struct Options {
     /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2), `host`, or a bzImage path; comma-separated.
-    #[arg(long, short, default_value = "5.10,6.1,6.12,7.2")]
-    kernel: String,
+    #[arg(long, short, default_value = "5.10,6.1,6.12,7.2", value_parser = crate::test::parse_kernels)]
+    kernel: crate::test::Kernels,
     /// Verifier log level: 1 (statistics of accepted programs, the full path of rejected ones) or 2 (every state).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
     log_level: u32,
@@ -36,31 +35,20 @@ pub struct Options {
     /// Do not fail when a verdict differs from the baseline.
     #[arg(long)]
     allow_verdict_change: bool,
-    #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
-    accel: AccelChoice,
-    #[arg(long)]
-    debian_mirror: Option<String>,
-    #[arg(long, default_value_t = 300)]
-    timeout: u64,
+    #[command(flatten)]
+    vm: crate::test::VmArgs,
 }
 
 pub fn run(o: Options) -> anyhow::Result<ExitCode> {
     let project = crate::project()?;
-    let kernels = harness_kernels::parse_kernel_list(&o.kernel)?;
-    let needs_vm = kernels
-        .iter()
-        .any(|k| !matches!(k, harness_kernels::KernelRequest::Host));
-    harness_suite::prereq::install(&harness_suite::prereq::missing(needs_vm))
-        .map_err(anyhow::Error::msg)?;
+    let kernels = o.kernel.0;
+    o.vm.prepare_machine(&kernels)?;
     let opts = VerifyOptions {
         kernels,
-        accel: o.accel,
-        mirror: o.debian_mirror,
+        accel: o.vm.accel,
+        mirror: o.vm.debian_mirror.clone(),
         log_level: o.log_level,
-        run: RunOptions {
-            timeout: Duration::from_secs(o.timeout),
-            ..RunOptions::default()
-        },
+        run: o.vm.run_options(),
         snapshots: harness_snapshots::UpdateMode::from_env(),
         baseline: o.baseline,
         gate: Gate {

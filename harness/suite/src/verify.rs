@@ -58,7 +58,9 @@ pub struct VerifyOptions {
 }
 
 /// One program on one kernel, flat for CSV and JSON.
+/// Columns missing from an older baseline file read as empty.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Row {
     pub object: String,
     pub program: String,
@@ -75,7 +77,10 @@ pub struct Row {
     pub peak_states: Option<u64>,
     pub max_states_per_insn: Option<u64>,
     pub mark_read: Option<u64>,
+    /// Total stack depth, as veristat reports it.
     pub stack_depth: Option<u64>,
+    /// Stack depth of each subprogram, main first ("40+0").
+    pub subprog_stack: String,
     pub duration_us: Option<u64>,
     /// Instructions handed to the kernel (veristat's prog_size).
     pub prog_size: u32,
@@ -115,6 +120,13 @@ fn row(p: &ProgramReport, kernel: &str, line: &str, expectation: String) -> Row 
         max_states_per_insn: stats.as_ref().map(|s| s.max_states_per_insn),
         mark_read: stats.as_ref().map(|s| s.mark_read),
         stack_depth: stats.as_ref().map(VerifierStats::stack),
+        subprog_stack: stats.as_ref().map_or_else(String::new, |s| {
+            s.stack_depth
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join("+")
+        }),
         duration_us: stats.as_ref().and_then(|s| s.duration_us),
         prog_size: p.insn_cnt,
         xlated_bytes: p.info.as_ref().map(|i| i.xlated_len),

@@ -94,7 +94,8 @@ fn a_case_file_for_a_missing_object_lists_the_objects() {
     assert!(
         text.contains("ghost.toml:1:10")
             && text.contains("no object `ghost`")
-            && text.contains("objects are cgroup_egress, dns_filter, flow_hash, tc_lb, xdp_firewall"),
+            && text
+                .contains("objects are cgroup_egress, dns_filter, flow_hash, tc_lb, xdp_firewall"),
         "{text}"
     );
 }
@@ -120,7 +121,10 @@ fn a_program_the_verifier_rejects_is_reported_with_its_log() {
         .iter()
         .find(|f| f.contains("unchecked/unchecked"))
         .expect("the rejection is reported");
-    assert!(failure.contains("Permission denied (errno 13)"), "{failure}");
+    assert!(
+        failure.contains("Permission denied (errno 13)"),
+        "{failure}"
+    );
     assert!(failure.contains("invalid access to packet"), "{failure}");
     assert!(
         failure.contains("verifier/unchecked/unchecked.log"),
