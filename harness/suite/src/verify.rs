@@ -308,6 +308,11 @@ fn load_baseline(path: &Path) -> Result<Baseline, SuiteError> {
             .collect::<Result<_, _>>()
             .map_err(|e| bad(format!("not the CSV `verify --format csv` writes: {e}")))?
     };
+    if rows.is_empty() {
+        return Err(bad(
+            "it holds no rows: write one with `cargo xtask verify --output FILE.csv`".into(),
+        ));
+    }
     Ok(rows
         .into_iter()
         .map(|r| ((r.object.clone(), r.program.clone(), r.line.clone()), r))
@@ -388,8 +393,14 @@ pub fn verify(
                             .expected(&observation.name, line)
                             .map(|text| SnapshotStats::parse(&text)),
                     };
-                    if let Some(b) = baseline {
-                        apply_baseline(&mut row, &b, &opts.gate, &mut report.failures);
+                    match baseline {
+                        Some(b) => apply_baseline(&mut row, &b, &opts.gate, &mut report.failures),
+                        // A missing snapshot is reported as new below.
+                        None if file_baseline.is_some() => report.notes.push(format!(
+                            "{}/{} on {label}: not in the baseline file, nothing to compare",
+                            p.object, p.program
+                        )),
+                        None => {}
                     }
                     report.rows.push(row);
                     observations.push(observation);
@@ -598,6 +609,11 @@ mod tests {
                 .to_string()
                 .contains("not the CSV")
         );
+        // A header without rows would compare nothing and pass.
+        let header = report.csv().unwrap().lines().next().unwrap().to_owned();
+        std::fs::write(dir.join("empty.csv"), header).unwrap();
+        let err = load_baseline(&dir.join("empty.csv")).unwrap_err().to_string();
+        assert!(err.contains("empty.csv") && err.contains("holds no rows"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
