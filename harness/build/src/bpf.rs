@@ -280,55 +280,9 @@ fn missing_header(stderr: &str) -> Option<String> {
     })
 }
 
-fn mtime(path: &Path) -> Option<SystemTime> {
-    fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
 fn up_to_date(object: &Path, depfile: &Path, stampfile: &Path, stamp: &str) -> bool {
-    let Some(built) = mtime(object) else {
-        return false;
-    };
-    if fs::read_to_string(stampfile).ok().as_deref() != Some(stamp) {
-        return false;
-    }
-    let Ok(deps) = fs::read_to_string(depfile) else {
-        return false;
-    };
-    let deps = parse_depfile(&deps);
-    !deps.is_empty()
-        && deps
-            .iter()
-            .all(|dep| mtime(Path::new(dep)).is_some_and(|t| t <= built))
-}
-
-/// Prerequisites of a make-style depfile (`obj: a.c b.h \` ...), with
-/// escaped spaces handled.
-fn parse_depfile(text: &str) -> Vec<String> {
-    let joined = text.replace("\\\n", " ");
-    let Some((_, prereqs)) = joined.split_once(": ") else {
-        return Vec::new();
-    };
-    let mut deps = Vec::new();
-    let mut cur = String::new();
-    let mut chars = prereqs.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&' ') => {
-                cur.push(' ');
-                chars.next();
-            }
-            c if c.is_whitespace() => {
-                if !cur.is_empty() {
-                    deps.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        deps.push(cur);
-    }
-    deps
+    fs::read_to_string(stampfile).ok().as_deref() == Some(stamp)
+        && crate::fresh::newer_than_deps(object, depfile, &[])
 }
 
 #[cfg(test)]
@@ -339,7 +293,7 @@ mod tests {
     fn depfile_prerequisites() {
         let d = "x.o: /a/x.bpf.c /usr/include/linux/bpf.h \\\n  /b/my\\ dir/h.h\n";
         assert_eq!(
-            parse_depfile(d),
+            crate::fresh::parse_depfile(d),
             ["/a/x.bpf.c", "/usr/include/linux/bpf.h", "/b/my dir/h.h"]
         );
     }

@@ -40,6 +40,11 @@ pub fn build_guest_runner(
     target_dir: &Path,
     package: &str,
 ) -> Result<PathBuf, GuestBuildError> {
+    let binary = target_dir.join(GUEST_TARGET).join("release").join(package);
+    let cargo = std::env::var_os("CARGO").map(PathBuf::from);
+    if cargo.is_some_and(|cargo| runner_is_fresh(workspace, &binary, &cargo)) {
+        return Ok(binary);
+    }
     if target_installed() == Some(false) {
         eprintln!("note: installing the Rust target {GUEST_TARGET} for the in-VM runner");
         let out = Command::new("rustup")
@@ -73,5 +78,95 @@ pub fn build_guest_runner(
             status: status.to_string(),
         });
     }
-    Ok(target_dir.join(GUEST_TARGET).join("release").join(package))
+    Ok(binary)
+}
+
+/// Whether the runner binary is newer than its sources (cargo's dep-info),
+/// the manifests, the lock file, cargo's configuration and the toolchain:
+/// then asking cargo (70-100 ms with rustup) can be skipped.
+fn runner_is_fresh(workspace: &Path, binary: &Path, cargo: &Path) -> bool {
+    let depfile = binary.with_extension("d");
+    let Ok(text) = std::fs::read_to_string(&depfile) else {
+        return false;
+    };
+    // Each local crate's manifest sits above its `src/`.
+    let mut manifests: Vec<PathBuf> = crate::fresh::parse_depfile(&text)
+        .iter()
+        .filter_map(|dep| {
+            Path::new(dep)
+                .ancestors()
+                .find(|d| d.file_name().is_some_and(|n| n == "src"))
+                .and_then(Path::parent)
+                .map(|crate_dir| crate_dir.join("Cargo.toml"))
+        })
+        .collect();
+    manifests.sort();
+    manifests.dedup();
+    let mut extra: Vec<PathBuf> = vec![
+        workspace.join("Cargo.toml"),
+        workspace.join("Cargo.lock"),
+        cargo.to_owned(),
+    ];
+    extra.extend(manifests);
+    // Optional files count only when present.
+    for optional in [
+        ".cargo/config.toml",
+        "rust-toolchain.toml",
+        "rust-toolchain",
+    ] {
+        let p = workspace.join(optional);
+        if p.exists() {
+            extra.push(p);
+        }
+    }
+    let extra: Vec<&Path> = extra.iter().map(PathBuf::as_path).collect();
+    crate::fresh::newer_than_deps(binary, &depfile, &extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{fs, thread::sleep, time::Duration};
+
+    use super::*;
+
+    #[test]
+    fn the_runner_is_rebuilt_when_a_source_or_manifest_changes() {
+        let ws = tempfile::tempdir().unwrap();
+        let w = ws.path();
+        for f in [
+            "Cargo.toml",
+            "Cargo.lock",
+            "runner/Cargo.toml",
+            "runner/src/main.rs",
+            "cargo",
+        ] {
+            let p = w.join(f);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, "x").unwrap();
+        }
+        let binary = w.join("target/release/runner");
+        let cargo = w.join("cargo");
+        assert!(!runner_is_fresh(w, &binary, &cargo), "never built");
+        sleep(Duration::from_millis(20));
+        fs::create_dir_all(binary.parent().unwrap()).unwrap();
+        fs::write(&binary, "elf").unwrap();
+        assert!(!runner_is_fresh(w, &binary, &cargo), "no dep-info");
+        let main = w.join("runner/src/main.rs");
+        fs::write(
+            binary.with_extension("d"),
+            format!("{}: {}\n", binary.display(), main.display()),
+        )
+        .unwrap();
+        assert!(runner_is_fresh(w, &binary, &cargo));
+        for changed in ["runner/src/main.rs", "runner/Cargo.toml", "Cargo.lock"] {
+            sleep(Duration::from_millis(20));
+            fs::write(w.join(changed), "y").unwrap();
+            assert!(!runner_is_fresh(w, &binary, &cargo), "{changed} changed");
+            sleep(Duration::from_millis(20));
+            fs::write(&binary, "elf").unwrap();
+            assert!(runner_is_fresh(w, &binary, &cargo));
+        }
+        fs::remove_file(&main).unwrap();
+        assert!(!runner_is_fresh(w, &binary, &cargo), "a source is gone");
+    }
 }

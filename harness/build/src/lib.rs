@@ -2,6 +2,7 @@
 //! runner.
 
 mod bpf;
+mod fresh;
 mod guest;
 
 pub use bpf::{BpfBuild, BuildError, BuiltObject, header_package};
