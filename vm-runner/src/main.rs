@@ -2,32 +2,30 @@
 //!
 //! It mounts what BPF programs expect (proc, sys, bpffs, debugfs, tracefs,
 //! cgroup2, securityfs), reads the plan the host put in the initramfs, runs it
-//! with `harness-exec`, writes every record as a JSON line to the second
-//! serial port (the kernel console stays on the first), and powers off. The
-//! host trusts only a stream that ends in a `done` record.
+//! with `harness-exec`, writes every record as a JSON line to QEMU's debug
+//! console (or the second serial port; the kernel console stays on the
+//! first), and powers off. The host trusts only a stream that ends in a
+//! `done` record.
 //!
 //! Run outside PID 1 (`vm-runner PLAN.json`), it executes the plan on the
 //! current kernel and prints the records to stdout, which helps debugging.
 
+mod port;
+
 use std::{
-    fs::{self, File, OpenOptions},
+    fs::{self, OpenOptions},
     io::{self, BufWriter, Write as _},
-    os::fd::AsFd as _,
     path::Path,
     process::ExitCode,
+    sync::{Mutex, PoisonError},
 };
 
-use harness_protocol::{Done, GuestInfo, Plan, Record, encode_line};
+use harness_protocol::{Done, GuestInfo, Plan, Record, RecordWriter, encode_line};
 use nix::{
     mount::{MsFlags, mount},
-    sys::{
-        reboot::{RebootMode, reboot},
-        termios::{self, SetArg},
-    },
+    sys::reboot::{RebootMode, reboot},
 };
-
-/// The port the host reads records from (`-serial` #2 in QEMU).
-const RESULTS_PORT: &str = "/dev/ttyS1";
+use port::ResultsPort;
 
 fn main() -> ExitCode {
     if std::process::id() != 1 {
@@ -43,24 +41,23 @@ fn main() -> ExitCode {
     // host would see a crash instead of our report.
     std::panic::set_hook(Box::new(|info| {
         eprintln!("vm-runner: {info}");
-        if let Ok(mut port) = open_results_port() {
-            let _ = port.write_all(
-                encode_line(&Record::Done(Done {
-                    error: Some(format!("the in-VM runner panicked: {info}")),
-                }))
-                .as_bytes(),
-            );
-            let _ = port.flush();
-            let _ = termios::tcdrain(port.get_ref().as_fd());
+        // A panic inside `emit` holds the stream mid-record: then the host
+        // sees no `done` and shows the console, which has the message.
+        if let Ok(mut results) = RESULTS.try_lock()
+            && let Some(results) = results.as_mut()
+        {
+            let _ = results.emit(&Record::Done(Done {
+                error: Some(format!("the in-VM runner panicked: {info}")),
+            }));
+            let _ = results.get_ref().get_ref().drain();
         }
         power_off();
     }));
     let mounts = mount_filesystems();
     attach_console();
     if mode == harness_protocol::INIT_MODE_HANG {
-        if let Ok(mut port) = open_results_port() {
-            let _ = port.write_all(encode_line(&Record::Hello(guest_info(mounts))).as_bytes());
-            let _ = port.flush();
+        if let Ok(port) = open_results() {
+            let _ = emit(&Record::Hello(guest_info(mounts, port)));
         }
         loop {
             std::thread::park();
@@ -127,16 +124,7 @@ fn mount_filesystems() -> Vec<String> {
         .collect()
 }
 
-fn open_results_port() -> io::Result<BufWriter<File>> {
-    let port = OpenOptions::new().write(true).open(RESULTS_PORT)?;
-    // Raw mode: no newline translation, no echo, 8-bit clean.
-    let mut attrs = termios::tcgetattr(port.as_fd())?;
-    termios::cfmakeraw(&mut attrs);
-    termios::tcsetattr(port.as_fd(), SetArg::TCSANOW, &attrs)?;
-    Ok(BufWriter::with_capacity(64 << 10, port))
-}
-
-fn guest_info(mounts: Vec<String>) -> GuestInfo {
+fn guest_info(mounts: Vec<String>, results_port: &str) -> GuestInfo {
     let uts = nix::sys::utsname::uname().ok();
     let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
         uts.as_ref()
@@ -153,6 +141,7 @@ fn guest_info(mounts: Vec<String>) -> GuestInfo {
             .trim()
             .to_owned(),
         mounts,
+        results_port: results_port.to_owned(),
     }
 }
 
@@ -166,29 +155,47 @@ fn harness_bpf_cpus() -> u32 {
         .unwrap_or(1)
 }
 
-fn run_as_init(mounts: Vec<String>, probe_only: bool) -> io::Result<()> {
-    let mut port = open_results_port()?;
-    let mut emit = |record: Record| -> io::Result<()> {
-        port.write_all(encode_line(&record).as_bytes())?;
-        // Flush per record so a crash mid-run still leaves complete lines.
-        port.flush()
-    };
-    emit(Record::Hello(guest_info(mounts)))?;
+/// The record stream to the host, global so the panic hook can end it.
+static RESULTS: Mutex<Option<RecordWriter<BufWriter<ResultsPort>>>> = Mutex::new(None);
 
+/// Opens the stream to the host; returns the port's name.
+fn open_results() -> io::Result<&'static str> {
+    let port = ResultsPort::open()?;
+    let name = port.get_ref().name();
+    *RESULTS.lock().unwrap_or_else(PoisonError::into_inner) = Some(RecordWriter::new(port)?);
+    Ok(name)
+}
+
+/// Sends one record to the host.
+fn emit(record: &Record) -> io::Result<()> {
+    let mut results = RESULTS.lock().unwrap_or_else(PoisonError::into_inner);
+    let results = results
+        .as_mut()
+        .ok_or_else(|| io::Error::other("the results port is not open"))?;
+    // Each record is flushed, so a crash mid-run still leaves whole records.
+    results.emit(record)
+}
+
+fn run_as_init(mounts: Vec<String>, probe_only: bool) -> io::Result<()> {
+    let port = open_results()?;
+    emit(&Record::Hello(guest_info(mounts, port)))?;
     let error = if probe_only {
         None
     } else {
         match read_plan(Path::new(harness_protocol::GUEST_PLAN_PATH)) {
-            Ok(plan) => harness_exec::execute(&plan, &mut emit)
+            Ok(plan) => harness_exec::execute(&plan, &mut |r| emit(&r))
                 .err()
                 .map(|e| e.to_string()),
             Err(e) => Some(e),
         }
     };
-    emit(Record::Done(Done { error }))?;
-    // Every byte must have left the UART before we power off.
-    termios::tcdrain(port.get_ref().as_fd())?;
-    Ok(())
+    emit(&Record::Done(Done { error }))?;
+    // Every byte must have reached QEMU before we power off.
+    let results = RESULTS.lock().unwrap_or_else(PoisonError::into_inner);
+    match results.as_ref() {
+        Some(r) => r.get_ref().get_ref().drain(),
+        None => Ok(()),
+    }
 }
 
 fn read_plan(path: &Path) -> Result<Plan, String> {

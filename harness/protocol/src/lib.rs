@@ -6,10 +6,13 @@
 //! pretty-printing or expectations. The executor answers with a stream of
 //! [`Record`]s, one JSON object per line, ending in exactly one
 //! [`Record::Done`]; a stream without it is incomplete and must not be trusted.
+//! Between a VM and the host the lines travel compressed ([`RecordWriter`],
+//! [`RecordReader`]).
 
 mod bytes;
 mod plan;
 mod record;
+mod stream;
 mod text;
 
 pub use bytes::Bytes;
@@ -18,6 +21,7 @@ pub use record::{
     CaseOutcome, CaseReport, Done, GuestInfo, MapDump, MapEntry, ProbeReport, ProgInfo,
     ProgramReport, Record, Verdict,
 };
+pub use stream::{RecordReader, RecordWriter, StreamError};
 
 /// Where the host places the plan inside the guest's initramfs.
 pub const GUEST_PLAN_PATH: &str = "/harness/plan.json";

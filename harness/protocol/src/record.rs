@@ -32,6 +32,9 @@ pub struct GuestInfo {
     pub lsm: String,
     /// Filesystems the runner mounted; failures are listed with their reason.
     pub mounts: Vec<String>,
+    /// The device records travel on (`debugcon`, or `ttyS1` as a fallback).
+    #[serde(default)]
+    pub results_port: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

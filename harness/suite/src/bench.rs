@@ -65,6 +65,7 @@ pub fn bench_boot(
             init_args: vec![INIT_MODE_POWEROFF.to_owned()],
             timeout: opts.run.timeout,
             interrupt: Some(interrupt.clone()),
+            debugcon: true,
         };
         let single = TestOptions {
             kernels: vec![kernel_request(target)],

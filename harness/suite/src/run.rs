@@ -150,6 +150,7 @@ fn vm_config(
         init_args: Vec::new(),
         timeout: opts.timeout,
         interrupt: Some(interrupt.clone()),
+        debugcon: true,
     }
 }
 

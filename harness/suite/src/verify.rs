@@ -612,8 +612,13 @@ mod tests {
         // A header without rows would compare nothing and pass.
         let header = report.csv().unwrap().lines().next().unwrap().to_owned();
         std::fs::write(dir.join("empty.csv"), header).unwrap();
-        let err = load_baseline(&dir.join("empty.csv")).unwrap_err().to_string();
-        assert!(err.contains("empty.csv") && err.contains("holds no rows"), "{err}");
+        let err = load_baseline(&dir.join("empty.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("empty.csv") && err.contains("holds no rows"),
+            "{err}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

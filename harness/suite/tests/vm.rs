@@ -167,7 +167,7 @@ fn a_custom_bzimage_is_keyed_by_its_version_line() {
     assert!(report.ok(), "{}", report.render());
 }
 
-mod failures {
+mod single_vm {
     use super::*;
     use harness_vm::{Accel, Initramfs, VmConfig, VmError};
 
@@ -183,6 +183,7 @@ mod failures {
             init_args: init_args.iter().map(|s| (*s).to_owned()).collect(),
             timeout,
             interrupt: None,
+            debugcon: true,
         }
     }
 
@@ -203,17 +204,48 @@ mod failures {
         }
     }
 
-    #[test]
-    fn a_hung_guest_is_killed_at_the_timeout() {
-        let (_tmp, project) = project_copy();
-        let prepared = harness_suite::prepare(&project, 1).unwrap();
+    /// An initramfs with the real runner and the sample plan.
+    fn runner_initramfs(project: &harness_suite::Project, name: &str) -> std::path::PathBuf {
+        let prepared = harness_suite::prepare(project, 1).unwrap();
         let runner =
             harness_build::build_guest_runner(&project.root, &project.target_dir, "vm-runner")
                 .unwrap();
         let fs_image = harness_suite::guest_initramfs(&prepared, &runner).unwrap();
-        let path = project.results_dir.join("hang.cpio");
+        let path = project.results_dir.join(name);
         fs::create_dir_all(&project.results_dir).unwrap();
         fs_image.write_to(&path).unwrap();
+        path
+    }
+
+    #[test]
+    fn records_fall_back_to_the_uart_without_a_debug_console() {
+        let (_tmp, project) = project_copy();
+        let path = runner_initramfs(&project, "probe.cpio");
+        for (debugcon, port) in [(true, "debugcon"), (false, "ttyS1")] {
+            let mut cfg = config(
+                &path,
+                &[harness_protocol::INIT_MODE_PROBE],
+                Duration::from_secs(120),
+            );
+            cfg.debugcon = debugcon;
+            let out = harness_vm::run(&cfg, &mut |_| {}).unwrap();
+            match out.records.as_slice() {
+                [
+                    harness_protocol::Record::Hello(hello),
+                    harness_protocol::Record::Done(done),
+                ] => {
+                    assert_eq!(hello.results_port, port);
+                    assert_eq!(done.error, None);
+                }
+                other => panic!("expected hello and done, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_hung_guest_is_killed_at_the_timeout() {
+        let (_tmp, project) = project_copy();
+        let path = runner_initramfs(&project, "hang.cpio");
         let mut hello = false;
         let err = harness_vm::run(
             &config(

@@ -1,8 +1,9 @@
 //! Runs a kernel in QEMU with a generated initramfs and collects what the
 //! guest reports.
 //!
-//! The guest's PID 1 writes JSON records to the second serial port, which we
-//! read from a Unix socket; the first serial port is the kernel console, which
+//! The guest's PID 1 writes a compressed stream of JSON records to QEMU's ISA
+//! debug console (or, failing that, the second serial port), which we read
+//! from a Unix socket; the first serial port is the kernel console, which
 //! we watch for panics and oopses and keep for error reports. A VM either
 //! ends with a complete record stream or fails with a reason and the console
 //! tail: panic, timeout, QEMU error, interrupted, or a stream cut short.

@@ -36,11 +36,14 @@ pub struct VmConfig {
     pub timeout: Duration,
     /// Set by a Ctrl-C handler: the VM is killed and the run ends promptly.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// Give the guest QEMU's ISA debug console for its records (fast); without
+    /// it the guest falls back to the second UART.
+    pub debugcon: bool,
 }
 
 impl VmConfig {
-    /// The kernel command line: console on the first UART, records on the
-    /// second; fail fast (`panic=-1` + `-no-reboot` make QEMU exit on panic,
+    /// The kernel command line: console on the first UART (records go to the
+    /// debug console or the second UART); fail fast (`panic=-1` + `-no-reboot` make QEMU exit on panic,
     /// `oops=panic` turns an oops into one); the BPF LSM enabled for security
     /// programs.
     pub fn cmdline(&self) -> String {
@@ -87,11 +90,17 @@ impl VmConfig {
             "-serial",
             "chardev:console",
         ]);
+        // Records arrive on the ISA debug console (no interrupts, a whole
+        // record per `rep outsb`) or, where the guest cannot use it, the
+        // second UART; both feed the one socket.
         cmd.arg("-chardev").arg(format!(
-            "socket,id=results,path={}",
+            "socket,id=results,path={},mux=on",
             results_socket.display()
         ));
         cmd.args(["-serial", "chardev:results"]);
+        if self.debugcon {
+            cmd.args(["-device", "isa-debugcon,iobase=0xe9,chardev=results"]);
+        }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -307,19 +316,17 @@ pub fn run(cfg: &VmConfig, on_record: &mut dyn FnMut(&Record)) -> Result<VmOutco
                 Ok((stream, _)) => {
                     let results = results.clone();
                     thread::spawn(move || {
-                        let mut reader = BufReader::new(stream);
-                        let mut line = String::new();
-                        loop {
-                            line.clear();
-                            match reader.read_line(&mut line) {
-                                Ok(0) | Err(_) => return,
-                                Ok(_) => {
-                                    let rec = harness_protocol::decode_line(&line)
-                                        .map_err(|e| (line.trim_end().to_owned(), e.to_string()));
-                                    if results.send(Event::Record(rec)).is_err() {
-                                        return;
-                                    }
+                        for rec in harness_protocol::RecordReader::new(stream) {
+                            let rec = rec.map_err(|e| match e {
+                                harness_protocol::StreamError::Malformed { line, error } => {
+                                    (line, error)
                                 }
+                                corrupt @ harness_protocol::StreamError::Corrupt(_) => {
+                                    (String::new(), corrupt.to_string())
+                                }
+                            });
+                            if results.send(Event::Record(rec)).is_err() {
+                                return;
                             }
                         }
                     });
@@ -555,9 +562,13 @@ pub fn qemu_version(qemu: &std::path::Path) -> Result<String, VmError> {
             }
         }
     })?;
-    Ok(String::from_utf8_lossy(&out.stdout)
+    let version = String::from_utf8_lossy(&out.stdout)
         .lines()
         .next()
         .unwrap_or_default()
-        .to_owned())
+        .to_owned();
+    if let Some(id) = id {
+        SEEN.lock().expect("unpoisoned").push((id, version.clone()));
+    }
+    Ok(version)
 }
