@@ -110,15 +110,22 @@ pub fn run(o: Options) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Err(e) => exit_for(e),
+    }
+}
+
+/// How a run that could not complete ends the process.
+pub fn exit_for(e: SuiteError) -> anyhow::Result<ExitCode> {
+    match e {
         // Already rendered with file, line and column.
-        Err(e @ SuiteError::Cases(_)) => {
+        SuiteError::Cases(_) => {
             eprintln!("{e}");
             Ok(ExitCode::FAILURE)
         }
-        Err(SuiteError::Interrupted) => {
+        SuiteError::Interrupted => {
             eprintln!("interrupted: QEMU stopped, temporary files removed");
             Ok(ExitCode::from(130))
         }
-        Err(e) => Err(e.into()),
+        e => Err(e.into()),
     }
 }

@@ -59,15 +59,7 @@ pub fn run(o: Options) -> anyhow::Result<ExitCode> {
     };
     let report = match harness_suite::verify(&project, &opts, crate::test::interrupt_flag()?) {
         Ok(r) => r,
-        Err(e @ harness_suite::SuiteError::Cases(_)) => {
-            eprintln!("{e}");
-            return Ok(ExitCode::FAILURE);
-        }
-        Err(harness_suite::SuiteError::Interrupted) => {
-            eprintln!("interrupted: QEMU stopped, temporary files removed");
-            return Ok(ExitCode::from(130));
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => return crate::test::exit_for(e),
     };
     if let Some(path) = &o.output {
         let text = if path.extension().is_some_and(|e| e == "json") {
