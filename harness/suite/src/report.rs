@@ -118,26 +118,14 @@ impl Report {
     /// Everything a user needs to see, in the order they need it.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        for k in &self.skips {
-            let _ = writeln!(s, "\x20 - {k}");
-        }
-        if !self.skips.is_empty() {
-            s.push('\n');
-        }
-        for f in &self.failures {
-            let _ = writeln!(s, "\x20 ✗ {f}\n");
-        }
-        for n in &self.snapshot_notes {
-            let _ = writeln!(s, "{n}\n");
-        }
-        if self.pending_snapshots > 0 {
-            let _ = writeln!(
-                s,
-                "{} snapshot{} pending: review with `cargo insta review` (or accept all with `cargo insta accept`)\n",
-                self.pending_snapshots,
-                if self.pending_snapshots == 1 { "" } else { "s" }
-            );
-        }
+        render_problems(
+            &mut s,
+            &self.skips,
+            &self.failures,
+            &self.snapshot_notes,
+            self.pending_snapshots,
+            "(or accept all with `cargo insta accept`)",
+        );
         let _ = writeln!(s, "{}", self.table());
         let (passed, failed, skipped) = self.kernels.iter().fold((0, 0, 0), |(p, f, sk), k| {
             (p + k.passed, f + k.failed, sk + k.skipped)
@@ -375,15 +363,27 @@ pub fn report(
         "writing snapshots in {}",
         project.snapshots_dir.display()
     )))?;
-    // Kernels sharing one snapshot file get one note naming them all.
-    let mut noted: BTreeMap<(String, String), (Vec<String>, String)> = BTreeMap::new();
-    for ((k, o), outcome) in observations.iter().zip(&outcomes) {
+    for ((k, _), outcome) in observations.iter().zip(&outcomes) {
         let sum = &mut rep.kernels[*k];
         match outcome {
             o if !o.is_failure() => sum.snapshots_matched += 1,
             Outcome::New { .. } => sum.snapshots_new += 1,
             _ => sum.snapshots_changed += 1,
         }
+    }
+    (rep.snapshot_notes, rep.pending_snapshots) = snapshot_notes(project, &obs, &outcomes);
+    Ok(rep)
+}
+
+/// One note per new or changed snapshot file (kernels sharing the file are
+/// named together), and how many files await review.
+pub(crate) fn snapshot_notes(
+    project: &Project,
+    observations: &[Observation],
+    outcomes: &[Outcome],
+) -> (Vec<String>, usize) {
+    let mut noted: BTreeMap<(String, String), (Vec<String>, String)> = BTreeMap::new();
+    for (o, outcome) in observations.iter().zip(outcomes) {
         let (key, text) = match outcome {
             Outcome::Matched { .. } => continue,
             Outcome::New { pending, accepted } => {
@@ -421,7 +421,7 @@ pub fn report(
             .or_insert_with(|| (Vec::new(), text));
         entry.0.push(o.line.clone());
     }
-    rep.pending_snapshots = outcomes
+    let pending = outcomes
         .iter()
         .filter_map(|o| match o {
             Outcome::New {
@@ -437,9 +437,40 @@ pub fn report(
         })
         .collect::<std::collections::BTreeSet<_>>()
         .len();
-    rep.snapshot_notes = noted
+    let notes = noted
         .into_iter()
         .map(|((_, name), (lines, text))| format!("snapshot {name} on {} {text}", lines.join(", ")))
         .collect();
-    Ok(rep)
+    (notes, pending)
+}
+
+/// The problems part of a report: notes, failures, snapshot notes and the
+/// pending-review line.
+pub(crate) fn render_problems(
+    s: &mut String,
+    notes: &[String],
+    failures: &[String],
+    snapshot_notes: &[String],
+    pending: usize,
+    pending_hint: &str,
+) {
+    for n in notes {
+        let _ = writeln!(s, "\x20 - {n}");
+    }
+    if !notes.is_empty() {
+        s.push('\n');
+    }
+    for f in failures {
+        let _ = writeln!(s, "\x20 ✗ {f}\n");
+    }
+    for n in snapshot_notes {
+        let _ = writeln!(s, "{n}\n");
+    }
+    if pending > 0 {
+        let _ = writeln!(
+            s,
+            "{pending} snapshot{} pending: review with `cargo insta review` {pending_hint}\n",
+            if pending == 1 { "" } else { "s" }
+        );
+    }
 }

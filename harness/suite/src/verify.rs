@@ -12,7 +12,7 @@ use std::{
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use harness_protocol::{ProgramReport, Record, Verdict};
-use harness_snapshots::{Outcome, SnapshotStore, UpdateMode};
+use harness_snapshots::{SnapshotStore, UpdateMode};
 use harness_verifier::VerifierStats;
 use serde::{Deserialize, Serialize};
 
@@ -224,23 +224,14 @@ impl VerifyReport {
 
     pub fn render(&self) -> String {
         let mut s = String::new();
-        for n in &self.notes {
-            let _ = writeln!(s, "\x20 - {n}");
-        }
-        for f in &self.failures {
-            let _ = writeln!(s, "\x20 ✗ {f}\n");
-        }
-        for n in &self.snapshot_notes {
-            let _ = writeln!(s, "{n}\n");
-        }
-        if self.pending_snapshots > 0 {
-            let _ = writeln!(
-                s,
-                "{} verifier snapshot{} pending: review with `cargo insta review` (differences alone do not fail `verify`; the gate does)\n",
-                self.pending_snapshots,
-                if self.pending_snapshots == 1 { "" } else { "s" }
-            );
-        }
+        crate::report::render_problems(
+            &mut s,
+            &self.notes,
+            &self.failures,
+            &self.snapshot_notes,
+            self.pending_snapshots,
+            "(differences alone do not fail `verify`; the gate does)",
+        );
         let _ = writeln!(s, "{}", self.matrix());
         let programs: BTreeSet<(&str, &str)> = self
             .rows
@@ -413,32 +404,8 @@ pub fn verify(
     let outcomes = store
         .check(&observations)
         .map_err(crate::error::io_err("writing verifier snapshots"))?;
-    let mut pending = BTreeSet::new();
-    for (o, outcome) in observations.iter().zip(&outcomes) {
-        match outcome {
-            Outcome::Matched { .. } => {}
-            Outcome::New { pending: p, .. } => {
-                if let Some(p) = p {
-                    pending.insert(p.clone());
-                }
-                report
-                    .snapshot_notes
-                    .push(format!("snapshot {} on {} is new", o.name, o.line));
-            }
-            Outcome::Changed {
-                pending: p, diff, ..
-            } => {
-                if let Some(p) = p {
-                    pending.insert(p.clone());
-                }
-                report.snapshot_notes.push(format!(
-                    "snapshot {} on {} differs:\n{diff}",
-                    o.name, o.line
-                ));
-            }
-        }
-    }
-    report.pending_snapshots = pending.len();
+    (report.snapshot_notes, report.pending_snapshots) =
+        crate::report::snapshot_notes(project, &observations, &outcomes);
     report.rows.sort_by(|a, b| {
         (&a.object, &a.program, &a.kernel).cmp(&(&b.object, &b.program, &b.kernel))
     });
