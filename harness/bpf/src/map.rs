@@ -8,7 +8,7 @@ use std::{
 
 use aya_obj::{EbpfSectionKind, generated::bpf_map_type::*};
 
-use crate::sys;
+use crate::{MapSpec, sys};
 
 /// Where a map came from: declared by the program, or one of the global data
 /// sections the compiler emitted.
@@ -36,15 +36,8 @@ pub type Entry = (Vec<u8>, Vec<Vec<u8>>);
 
 #[derive(Debug)]
 pub struct Map {
-    pub name: String,
-    pub map_type: u32,
-    pub key_size: u32,
-    pub value_size: u32,
-    pub max_entries: u32,
-    pub kind: MapKind,
-    /// BTF type ids of key and value in the object's BTF (0 when absent).
-    pub btf_key_type_id: u32,
-    pub btf_value_type_id: u32,
+    /// As the object declares it.
+    pub spec: MapSpec,
     /// Contents right after load, for global data sections.
     initial: Vec<u8>,
     data: aya::maps::MapData,
@@ -58,19 +51,8 @@ impl Map {
         data: aya::maps::MapData,
         possible_cpus: usize,
     ) -> Self {
-        let (btf_key_type_id, btf_value_type_id) = match obj {
-            aya_obj::Map::Btf(m) => (m.def.btf_key_type_id, m.def.btf_value_type_id),
-            aya_obj::Map::Legacy(_) => (0, 0),
-        };
         Self {
-            name,
-            map_type: obj.map_type(),
-            key_size: obj.key_size(),
-            value_size: obj.value_size(),
-            max_entries: obj.max_entries(),
-            kind: MapKind::from_section(obj.section_kind()),
-            btf_key_type_id,
-            btf_value_type_id,
+            spec: MapSpec::new(name, obj),
             initial: obj.data().to_vec(),
             data,
             possible_cpus,
@@ -89,12 +71,12 @@ impl Map {
             BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE_DEPRECATED,
         ]
         .iter()
-        .any(|t| *t as u32 == self.map_type)
+        .any(|t| *t as u32 == self.spec.map_type)
     }
 
     fn is_array(&self) -> bool {
-        self.map_type == BPF_MAP_TYPE_ARRAY as u32
-            || self.map_type == BPF_MAP_TYPE_PERCPU_ARRAY as u32
+        self.spec.map_type == BPF_MAP_TYPE_ARRAY as u32
+            || self.spec.map_type == BPF_MAP_TYPE_PERCPU_ARRAY as u32
     }
 
     /// Maps whose entries can be listed, set and cleared by key. Queues,
@@ -110,7 +92,7 @@ impl Map {
             BPF_MAP_TYPE_LPM_TRIE,
         ]
         .iter()
-        .any(|t| *t as u32 == self.map_type)
+        .any(|t| *t as u32 == self.spec.map_type)
     }
 
     /// Number of values per entry: one, or one per possible CPU.
@@ -125,23 +107,23 @@ impl Map {
     /// Per-CPU values are laid out at an 8-byte stride.
     fn stride(&self) -> usize {
         if self.is_per_cpu() {
-            (self.value_size as usize).div_ceil(8) * 8
+            (self.spec.value_size as usize).div_ceil(8) * 8
         } else {
-            self.value_size as usize
+            self.spec.value_size as usize
         }
     }
 
     fn check_key(&self, key: &[u8]) -> io::Result<()> {
-        if key.len() == self.key_size as usize {
+        if key.len() == self.spec.key_size as usize {
             Ok(())
         } else {
             Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
                     "map `{}`: key is {} bytes, the map's key_size is {}",
-                    self.name,
+                    self.spec.name,
                     key.len(),
-                    self.key_size
+                    self.spec.key_size
                 ),
             ))
         }
@@ -156,7 +138,7 @@ impl Map {
         }
         Ok(Some(
             buf.chunks(self.stride())
-                .map(|c| c[..self.value_size as usize].to_vec())
+                .map(|c| c[..self.spec.value_size as usize].to_vec())
                 .collect(),
         ))
     }
@@ -171,7 +153,7 @@ impl Map {
                 io::ErrorKind::InvalidInput,
                 format!(
                     "map `{}`: {} values given, the map holds {n} per key",
-                    self.name,
+                    self.spec.name,
                     values.len()
                 ),
             ));
@@ -179,14 +161,14 @@ impl Map {
         let mut buf = vec![0u8; self.stride() * n];
         for (i, chunk) in buf.chunks_mut(self.stride()).enumerate() {
             let v = values[if values.len() == 1 { 0 } else { i }];
-            if v.len() != self.value_size as usize {
+            if v.len() != self.spec.value_size as usize {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!(
                         "map `{}`: value is {} bytes, the map's value_size is {}",
-                        self.name,
+                        self.spec.name,
                         v.len(),
-                        self.value_size
+                        self.spec.value_size
                     ),
                 ));
             }
@@ -206,15 +188,15 @@ impl Map {
         if !self.is_keyed() {
             return Ok(keys);
         }
-        let mut next = vec![0u8; self.key_size as usize];
+        let mut next = vec![0u8; self.spec.key_size as usize];
         let mut prev: Option<Vec<u8>> = None;
         while sys::map_next_key(self.fd(), prev.as_deref(), &mut next)? {
             keys.push(next.clone());
             prev = Some(next.clone());
-            if keys.len() > self.max_entries as usize {
+            if keys.len() > self.spec.max_entries as usize {
                 return Err(io::Error::other(format!(
                     "map `{}` keeps yielding keys beyond max_entries",
-                    self.name
+                    self.spec.name
                 )));
             }
         }
@@ -238,17 +220,17 @@ impl Map {
     /// Restores the state right after load: arrays back to zero (global data
     /// back to its initial contents), every other keyed map emptied.
     pub fn reset(&self) -> io::Result<()> {
-        if self.kind == MapKind::Rodata || !self.is_keyed() {
+        if self.spec.kind == MapKind::Rodata || !self.is_keyed() {
             return Ok(());
         }
         if self.is_array() {
-            let zero = vec![0u8; self.value_size as usize];
-            let value: &[u8] = if self.initial.len() == self.value_size as usize {
+            let zero = vec![0u8; self.spec.value_size as usize];
+            let value: &[u8] = if self.initial.len() == self.spec.value_size as usize {
                 &self.initial
             } else {
                 &zero
             };
-            for index in 0..self.max_entries {
+            for index in 0..self.spec.max_entries {
                 self.update(&index.to_ne_bytes(), &[value])?;
             }
             return Ok(());
@@ -268,7 +250,7 @@ impl Map {
         if !self.initial.is_empty() {
             sys::map_update(self.fd(), &0u32.to_ne_bytes(), &self.initial, 0)?;
         }
-        if self.kind == MapKind::Rodata {
+        if self.spec.kind == MapKind::Rodata {
             sys::map_freeze(self.fd())?;
         }
         Ok(())

@@ -83,6 +83,25 @@ pub struct MapSpec {
     pub btf_value_type_id: u32,
 }
 
+impl MapSpec {
+    pub(crate) fn new(name: String, m: &aya_obj::Map) -> Self {
+        let (btf_key_type_id, btf_value_type_id) = match m {
+            aya_obj::Map::Btf(b) => (b.def.btf_key_type_id, b.def.btf_value_type_id),
+            aya_obj::Map::Legacy(_) => (0, 0),
+        };
+        Self {
+            name,
+            map_type: m.map_type(),
+            key_size: m.key_size(),
+            value_size: m.value_size(),
+            max_entries: m.max_entries(),
+            kind: MapKind::from_section(m.section_kind()),
+            btf_key_type_id,
+            btf_value_type_id,
+        }
+    }
+}
+
 /// A parsed object file. Parsing never touches the kernel.
 #[derive(Clone, Debug)]
 pub struct ObjectFile {
@@ -135,22 +154,7 @@ impl ObjectFile {
         let mut maps: Vec<MapSpec> = obj
             .maps
             .iter()
-            .map(|(name, m)| {
-                let (btf_key_type_id, btf_value_type_id) = match m {
-                    aya_obj::Map::Btf(b) => (b.def.btf_key_type_id, b.def.btf_value_type_id),
-                    aya_obj::Map::Legacy(_) => (0, 0),
-                };
-                MapSpec {
-                    name: name.clone(),
-                    map_type: m.map_type(),
-                    key_size: m.key_size(),
-                    value_size: m.value_size(),
-                    max_entries: m.max_entries(),
-                    kind: MapKind::from_section(m.section_kind()),
-                    btf_key_type_id,
-                    btf_value_type_id,
-                }
-            })
+            .map(|(name, m)| MapSpec::new(name.clone(), m))
             .collect();
         maps.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Self {
@@ -446,7 +450,7 @@ impl LoadedObject {
     }
 
     pub fn map(&self, name: &str) -> Option<&Map> {
-        self.maps.iter().find(|m| m.name == name)
+        self.maps.iter().find(|m| m.spec.name == name)
     }
 }
 

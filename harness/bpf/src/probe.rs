@@ -38,16 +38,16 @@ const MOV64_IMM: u8 = 0xb7;
 const CALL: u8 = 0x85;
 const EXIT: u8 = 0x95;
 
-fn try_load(prog_type: u32, insns: &[bpf_insn]) -> (io::Result<()>, String) {
-    let license = c"GPL";
-    let attrs = ProgLoadAttrs {
+/// A GPL program of `prog_type` with no BTF and no attach target.
+fn probe_attrs(prog_type: u32, insns: &[bpf_insn]) -> ProgLoadAttrs<'_> {
+    ProgLoadAttrs {
         name: "harness_probe",
         prog_type,
         expected_attach_type: 0,
         attach_btf_id: 0,
         flags: 0,
         insns,
-        license,
+        license: c"GPL",
         kern_version: aya::util::KernelVersion::current().map_or(0, |v| v.code()),
         btf_fd: None,
         func_info: &[],
@@ -56,7 +56,11 @@ fn try_load(prog_type: u32, insns: &[bpf_insn]) -> (io::Result<()>, String) {
         line_info: &[],
         line_info_cnt: 0,
         line_info_rec_size: 0,
-    };
+    }
+}
+
+fn try_load(prog_type: u32, insns: &[bpf_insn]) -> (io::Result<()>, String) {
+    let attrs = probe_attrs(prog_type, insns);
     let opts = LogOptions {
         level: 1,
         initial_size: 64 << 10,
@@ -104,25 +108,7 @@ pub fn helper(prog_type: u32, helper: u32) -> ProbeResult {
 pub fn test_run_ctx(prog_type: u32) -> ProbeResult {
     use aya_obj::generated::bpf_prog_type::*;
     let prog = [insn(MOV64_IMM, 0, 0, 0, 0), insn(EXIT, 0, 0, 0, 0)];
-    let license = c"GPL";
-    let attrs = ProgLoadAttrs {
-        name: "harness_probe",
-        prog_type,
-        expected_attach_type: 0,
-        attach_btf_id: 0,
-        flags: 0,
-        insns: &prog,
-        license,
-        kern_version: 0,
-        btf_fd: None,
-        func_info: &[],
-        func_info_cnt: 0,
-        func_info_rec_size: 0,
-        line_info: &[],
-        line_info_cnt: 0,
-        line_info_rec_size: 0,
-    };
-    let (fd, _) = sys::prog_load(&attrs, 0, &mut []);
+    let (fd, _) = sys::prog_load(&probe_attrs(prog_type, &prog), 0, &mut []);
     let fd = fd.map_err(|e| format!("loading a probe program of type {prog_type}: {e}"))?;
     let data = [0u8; 64];
     let mut ctx = if prog_type == BPF_PROG_TYPE_XDP as u32 {

@@ -226,14 +226,14 @@ fn try_run_case(object: &LoadedObject, case: &CasePlan) -> Result<CaseOutcome, S
 
     for map in &object.maps {
         map.reset()
-            .map_err(|e| format!("resetting map `{}`: {e}", map.name))?;
+            .map_err(|e| format!("resetting map `{}`: {e}", map.spec.name))?;
     }
     for write in &case.setup {
         let map = object
             .map(&write.map)
             .ok_or_else(|| format!("no map `{}` in the object", write.map))?;
         // Per-CPU values list CPU 0 first; CPUs not listed get zeros.
-        let zeros = vec![0u8; map.value_size as usize];
+        let zeros = vec![0u8; map.spec.value_size as usize];
         let values: Vec<&[u8]> = match &write.value {
             MapValue::Single(v) => vec![&v.0],
             MapValue::PerCpu(vs) if vs.len() > map.value_count() => {
@@ -286,12 +286,12 @@ fn try_run_case(object: &LoadedObject, case: &CasePlan) -> Result<CaseOutcome, S
             .map(|m| {
                 let entries = m
                     .entries()
-                    .map_err(|e| format!("dumping map `{}`: {e}", m.name))?;
+                    .map_err(|e| format!("dumping map `{}`: {e}", m.spec.name))?;
                 Ok(MapDump {
-                    name: m.name.clone(),
-                    map_type: m.map_type,
-                    key_size: m.key_size,
-                    value_size: m.value_size,
+                    name: m.spec.name.clone(),
+                    map_type: m.spec.map_type,
+                    key_size: m.spec.key_size,
+                    value_size: m.spec.value_size,
                     entries: entries
                         .into_iter()
                         .map(|(key, values)| MapEntry {

@@ -265,30 +265,36 @@ impl Drop for Guard {
     }
 }
 
-/// Boots the VM and returns its records, calling `on_record` as each arrives.
-pub fn run(cfg: &VmConfig, on_record: &mut dyn FnMut(&Record)) -> Result<VmOutcome, VmError> {
+/// A private directory holding the socket QEMU connects the results port to;
+/// the directory goes when the returned guard drops.
+fn results_socket() -> Result<(tempfile::TempDir, PathBuf, UnixListener), VmError> {
     let dir = tempfile::Builder::new()
         .prefix("harness-vm-")
         .tempdir()
         .map_err(VmError::Setup)?;
     let socket = dir.path().join("results.sock");
     let listener = UnixListener::bind(&socket).map_err(VmError::Setup)?;
+    Ok((dir, socket, listener))
+}
+
+fn spawn(cfg: &VmConfig, cmd: &mut Command) -> Result<Child, VmError> {
+    cmd.spawn().map_err(|error| {
+        let qemu = cfg.qemu.display().to_string();
+        if error.kind() == io::ErrorKind::NotFound {
+            VmError::QemuMissing { qemu }
+        } else {
+            VmError::Spawn { qemu, error }
+        }
+    })
+}
+
+/// Boots the VM and returns its records, calling `on_record` as each arrives.
+pub fn run(cfg: &VmConfig, on_record: &mut dyn FnMut(&Record)) -> Result<VmOutcome, VmError> {
+    let (_dir, socket, listener) = results_socket()?;
     listener.set_nonblocking(true).map_err(VmError::Setup)?;
 
-    let qemu_name = cfg.qemu.display().to_string();
     let start = Instant::now();
-    let mut child = match cfg.command(&socket).spawn() {
-        Ok(child) => child,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(VmError::QemuMissing { qemu: qemu_name });
-        }
-        Err(error) => {
-            return Err(VmError::Spawn {
-                qemu: qemu_name,
-                error,
-            });
-        }
-    };
+    let mut child = spawn(cfg, &mut cfg.command(&socket))?;
     let (tx, rx) = mpsc::channel();
     spawn_line_reader(
         child.stdout.take().expect("piped"),
@@ -458,28 +464,11 @@ fn describe(status: ExitStatus) -> String {
 /// bare-boot baseline (the guest's init powers off at once). Returns the time
 /// from spawn to exit.
 pub fn time_boot(cfg: &VmConfig) -> Result<Duration, VmError> {
-    let dir = tempfile::Builder::new()
-        .prefix("harness-vm-")
-        .tempdir()
-        .map_err(VmError::Setup)?;
-    let socket = dir.path().join("results.sock");
-    let listener = UnixListener::bind(&socket).map_err(VmError::Setup)?;
-    let qemu_name = cfg.qemu.display().to_string();
+    let (_dir, socket, listener) = results_socket()?;
     let start = Instant::now();
     let mut cmd = cfg.command(&socket);
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    let child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(VmError::QemuMissing { qemu: qemu_name });
-        }
-        Err(error) => {
-            return Err(VmError::Spawn {
-                qemu: qemu_name,
-                error,
-            });
-        }
-    };
+    let child = spawn(cfg, &mut cmd)?;
     let mut guard = Guard(child);
     loop {
         if let Some(status) = guard.0.try_wait().map_err(VmError::Setup)? {
