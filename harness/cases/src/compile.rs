@@ -8,6 +8,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use harness_packet::NameOrNumber;
 use harness_protocol::{CasePlan, MapValue, MapWrite, RunInput};
 use toml::{Spanned, Value};
 
@@ -15,7 +16,6 @@ use crate::{
     diag::CaseError,
     file::{CaseDef, EntryDef, ExpectEntryDef, FileDef, PacketExpect},
     object::{MapInfo, ObjectInfo},
-    packet::NameOrNumber,
     retval,
     values::{Constants, Encoded, TypeDesc, encode, encode_with, format},
 };
@@ -303,7 +303,7 @@ fn compile_case(
     } else if let Some(p) = &c.pcap {
         let base = file.path.parent().unwrap_or(Path::new("."));
         let path = base.join(p.get_ref().file.get_ref());
-        match crate::pcap::read_packets(&path) {
+        match harness_packet::read_packets(&path) {
             Ok(packets) => match p.get_ref().index {
                 Some(i) if i < packets.len() => datas.push((String::new(), packets[i].clone())),
                 Some(i) => errors.push(file.err(
@@ -322,7 +322,7 @@ fn compile_case(
                         .map(|(i, b)| (format!(" #{i}"), b)),
                 ),
             },
-            Err(e) => errors.push(file.err(p.get_ref().file.span(), e)),
+            Err(e) => errors.push(file.err(p.get_ref().file.span(), e.to_string())),
         }
     } else if let Some(d) = &c.data {
         datas.push((String::new(), d.get_ref().0.clone()));

@@ -7,7 +7,7 @@ use harness_protocol::{CaseOutcome, MapDump};
 use crate::{
     compile::{CompiledCase, Want},
     object::ObjectInfo,
-    packet, retval,
+    retval,
     values::{self, TypeDesc, format},
 };
 
@@ -67,7 +67,7 @@ pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo)
         ));
     }
     if let Some(want) = &case.expect.packet {
-        for line in packet::diff(want, data_out) {
+        for line in harness_packet::diff(want, data_out) {
             failures.push(format!(
                 "line {}: output packet: {line}",
                 case.expect.packet_line

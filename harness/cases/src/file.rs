@@ -3,10 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use harness_packet::{Hex, NameOrNumber, PacketDef};
 use serde::Deserialize;
 use toml::{Spanned, Value};
-
-use crate::packet::{Hex, NameOrNumber, PacketDef};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

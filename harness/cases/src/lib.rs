@@ -13,8 +13,6 @@ mod evaluate;
 pub mod features;
 mod file;
 mod object;
-pub mod packet;
-mod pcap;
 pub mod retval;
 pub mod values;
 

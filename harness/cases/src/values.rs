@@ -16,7 +16,7 @@ use std::{
 use btf_rs::{Btf, BtfType as _, Type};
 use toml::Value;
 
-use crate::packet::Mac;
+use harness_packet::{Mac, parse_hex};
 
 /// A C type reduced to what encoding and decoding need.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -310,7 +310,7 @@ pub fn encode_with(
         let Value::String(s) = h else {
             return Err(format!("{path}: `hex` must be a string"));
         };
-        let bytes = crate::packet::parse_hex(s).map_err(|e| format!("{path}: {e}"))?;
+        let bytes = parse_hex(s).map_err(|e| format!("{path}: {e}"))?;
         if bytes.len() != ty.size() {
             return Err(format!(
                 "{path}: {} hex bytes given, {ty} is {} bytes",

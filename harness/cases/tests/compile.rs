@@ -201,7 +201,7 @@ fn write_pcap(path: &Path, packets: &[Vec<u8>], ng: bool) {
 }
 
 fn built(layers: &str) -> Vec<u8> {
-    toml::from_str::<harness_cases::packet::PacketDef>(layers)
+    toml::from_str::<harness_packet::PacketDef>(layers)
         .unwrap()
         .build()
         .unwrap()

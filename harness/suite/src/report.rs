@@ -312,9 +312,9 @@ pub fn report(
                         let output = if data_out.0 == input.0 {
                             format!("unchanged ({} bytes)", data_out.len())
                         } else {
-                            let fields: Vec<String> = harness_cases::packet::describe(data_out)
-                                .into_iter()
-                                .map(|(k, v)| format!("  {k}: {v}"))
+                            let fields: Vec<String> = harness_packet::describe(data_out)
+                                .iter()
+                                .map(|f| format!("  {f}"))
                                 .collect();
                             format!(
                                 "{} bytes, rewritten:\n{}",
