@@ -8,6 +8,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use harness_btf_value::{Constants, Encoded, TypeDesc, encode, encode_with, format};
 use harness_packet::NameOrNumber;
 use harness_protocol::{CasePlan, MapValue, MapWrite, RunInput};
 use toml::{Spanned, Value};
@@ -17,7 +18,6 @@ use crate::{
     file::{CaseDef, EntryDef, ExpectEntryDef, FileDef, PacketExpect},
     object::{MapInfo, ObjectInfo},
     retval,
-    values::{Constants, Encoded, TypeDesc, encode, encode_with, format},
 };
 
 /// A parsed file, before it meets its object.
@@ -457,7 +457,7 @@ fn compile_case(
                 &object.constants,
             ) {
                 Ok(e) => expect.ctx = Some((ty, e)),
-                Err(e) => errors.push(file.err(t.span(), e)),
+                Err(e) => errors.push(file.err(t.span(), e.to_string())),
             },
             None => errors.push(file.err(
                 t.span(),
@@ -586,7 +586,7 @@ fn encode_spanned(
     path: &str,
     k: &Constants,
 ) -> Result<Encoded, SpannedErr> {
-    encode_with(ty, v.get_ref(), path, k).map_err(|e| (Some(v.span()), e))
+    encode_with(ty, v.get_ref(), path, k).map_err(|e| (Some(v.span()), e.to_string()))
 }
 
 fn encode_write(
@@ -611,7 +611,7 @@ fn encode_write(
                         .map(|e| e.bytes.into())
                 })
                 .collect::<Result<_, _>>()
-                .map_err(|e| (Some(vs.span()), e))?,
+                .map_err(|e| (Some(vs.span()), e.to_string()))?,
         ),
         (None, Some(vs)) => {
             return Err((
@@ -667,7 +667,7 @@ fn encode_expectation(
                 .enumerate()
                 .map(|(i, v)| encode_with(&map.value, v, &format!("{path}.values[{i}]"), k))
                 .collect::<Result<_, _>>()
-                .map_err(|e| (Some(vs.span()), e))?,
+                .map_err(|e| (Some(vs.span()), e.to_string()))?,
         ),
         (false, None, Some(vs)) => {
             return Err((
@@ -750,7 +750,11 @@ fn encode_ctx(
         };
         let mut out = Vec::new();
         for (i, a) in args.iter().enumerate() {
-            out.extend(encode(&u64_ty, a, &format!("ctx.args[{i}]"))?.bytes);
+            out.extend(
+                encode(&u64_ty, a, &format!("ctx.args[{i}]"))
+                    .map_err(|e| e.to_string())?
+                    .bytes,
+            );
         }
         return Ok((out, TypeDesc::Bytes { size: 0 }));
     }
@@ -766,6 +770,7 @@ fn encode_ctx(
         }
     }
     let ty = ctx_struct(object, prog_type)?;
-    let e = encode_with(&ty, &Value::Table(table.clone()), "ctx", &object.constants)?;
+    let e = encode_with(&ty, &Value::Table(table.clone()), "ctx", &object.constants)
+        .map_err(|e| e.to_string())?;
     Ok((e.bytes, ty))
 }

@@ -2,13 +2,13 @@
 
 use std::fmt::Write as _;
 
+use harness_btf_value::{TypeDesc, format, mismatches, sum};
 use harness_protocol::{CaseOutcome, MapDump};
 
 use crate::{
     compile::{CompiledCase, Want},
     object::ObjectInfo,
     retval,
-    values::{self, TypeDesc, format},
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo)
         match ctx_out {
             Some(got) if want.matches_prefix(got) => {}
             Some(got) => {
-                for m in values::mismatches(ty, want, got) {
+                for m in mismatches(ty, want, got) {
                     failures.push(format!(
                         "line {}: context after the run: {m}",
                         case.expect.ctx_line
@@ -120,7 +120,7 @@ pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo)
                     values[0].clone()
                 };
                 if !want.matches(&got) {
-                    for m in values::mismatches(&info.value, want, &got) {
+                    for m in mismatches(&info.value, want, &got) {
                         failures.push(format!("{what}: {m}"));
                     }
                 }
@@ -130,7 +130,7 @@ pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo)
                     match x.values.get(cpu) {
                         Some(got) if want.matches(got) => {}
                         Some(got) => {
-                            for m in values::mismatches(&info.value, want, got) {
+                            for m in mismatches(&info.value, want, got) {
                                 failures.push(format!("{what} on CPU {cpu}: {m}"));
                             }
                         }
@@ -154,63 +154,6 @@ pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo)
         },
         retval: Some(got),
         maps,
-    }
-}
-
-/// Adds per-CPU values field by field (counters are what per-CPU maps hold).
-pub fn sum(ty: &TypeDesc, values: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = values
-        .first()
-        .cloned()
-        .unwrap_or_else(|| vec![0; ty.size()]);
-    for v in values.iter().skip(1) {
-        add_into(ty, &mut out, v);
-    }
-    out
-}
-
-fn add_into(ty: &TypeDesc, acc: &mut [u8], v: &[u8]) {
-    match ty {
-        TypeDesc::Int {
-            size, big_endian, ..
-        } => {
-            let read = |b: &[u8]| {
-                let mut x = [0u8; 16];
-                let mut bytes = b[..*size].to_vec();
-                if *big_endian {
-                    bytes.reverse();
-                }
-                x[..*size].copy_from_slice(&bytes);
-                u128::from_le_bytes(x)
-            };
-            let total = read(acc).wrapping_add(read(v));
-            let mut bytes = total.to_le_bytes()[..*size].to_vec();
-            if *big_endian {
-                bytes.reverse();
-            }
-            acc[..*size].copy_from_slice(&bytes);
-        }
-        TypeDesc::Array { elem, len } => {
-            let s = elem.size();
-            for i in 0..*len {
-                add_into(elem, &mut acc[i * s..(i + 1) * s], &v[i * s..(i + 1) * s]);
-            }
-        }
-        TypeDesc::Struct {
-            members,
-            is_union: false,
-            ..
-        } => {
-            for m in members.iter().filter(|m| m.bits.is_none()) {
-                let start = (m.bit_offset / 8) as usize;
-                let end = start + m.ty.size();
-                if end <= acc.len() {
-                    add_into(&m.ty, &mut acc[start..end], &v[start..end]);
-                }
-            }
-        }
-        // Enums, unions and raw bytes are not counters: keep CPU 0's value.
-        _ => {}
     }
 }
 

@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 
 use harness_bpf::{MapSpec, ObjectFile, ProgramSpec};
-
-use crate::values::{Constants, TypeDesc, from_btf};
+use harness_btf_value::{Constants, ObjectBtf, TypeDesc};
 
 /// An object's programs and maps, with key/value types resolved.
 pub struct ObjectInfo {
@@ -14,7 +13,7 @@ pub struct ObjectInfo {
     pub constants: Constants,
     pub file: ObjectFile,
     pub maps: BTreeMap<String, MapInfo>,
-    btf: Option<btf_rs::Btf>,
+    btf: Option<ObjectBtf>,
 }
 
 pub struct MapInfo {
@@ -40,13 +39,14 @@ impl ObjectInfo {
     pub fn new(name: &str, file: ObjectFile) -> Self {
         let btf = file
             .btf_section()
-            .and_then(|b| btf_rs::Btf::from_bytes(b).ok());
+            .and_then(|b| ObjectBtf::from_bytes(b).ok());
         let maps = file
             .maps()
             .iter()
             .map(|spec| {
                 let ty = |id: u32, size: u32| match (&btf, id) {
-                    (Some(btf), id) if id != 0 => from_btf(btf, id)
+                    (Some(btf), id) if id != 0 => btf
+                        .type_desc(id)
                         .ok()
                         .filter(|t| t.size() == size as usize)
                         .unwrap_or_else(|| TypeDesc::sized(size as usize)),
@@ -62,7 +62,7 @@ impl ObjectInfo {
             .collect();
         Self {
             name: name.to_owned(),
-            constants: btf.as_ref().map(Constants::from_btf).unwrap_or_default(),
+            constants: btf.as_ref().map(ObjectBtf::constants).unwrap_or_default(),
             file,
             maps,
             btf,
@@ -76,32 +76,14 @@ impl ObjectInfo {
         &self,
         source: &str,
     ) -> Vec<(String, Result<harness_verifier::Expectation, String>)> {
-        use btf_rs::{BtfType as _, Type};
-        use fallible_iterator::FallibleIterator as _;
         let Some(btf) = &self.btf else {
             return Vec::new();
         };
         let mut out = Vec::new();
-        let mut iter = btf.type_iter();
-        while let Ok(Some(t)) = iter.next() {
-            let Type::DeclTag(tag) = &t else { continue };
-            if tag.component_index().is_some() {
-                continue;
-            }
-            let Ok(text) = btf.resolve_name(tag) else {
-                continue;
-            };
-            let Some(target) = tag
-                .get_type_id()
-                .and_then(|id| btf.resolve_type_by_id(id).ok())
-            else {
-                continue;
-            };
-            let Type::Func(func) = &target else { continue };
-            let program = btf.resolve_name(func).unwrap_or_default();
-            let origin = format!("{source}, {program}");
-            if let Some(e) = harness_verifier::parse_decl_tag(&text, &origin) {
-                out.push((program, e));
+        for tag in btf.func_decl_tags() {
+            let origin = format!("{source}, {}", tag.function);
+            if let Some(e) = harness_verifier::parse_decl_tag(&tag.text, &origin) {
+                out.push((tag.function, e));
             }
         }
         out
@@ -121,11 +103,6 @@ impl ObjectInfo {
 
     /// A struct by name from the object's BTF (e.g. `xdp_md`).
     pub fn struct_type(&self, name: &str) -> Option<TypeDesc> {
-        let btf = self.btf.as_ref()?;
-        btf.resolve_ids_by_name(name)
-            .ok()?
-            .into_iter()
-            .filter_map(|id| from_btf(btf, id).ok())
-            .find(|t| matches!(t, TypeDesc::Struct { .. }))
+        self.btf.as_ref()?.struct_type(name)
     }
 }
