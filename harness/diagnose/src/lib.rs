@@ -1,13 +1,28 @@
 //! Why the BPF verifier rejected a program, from its log.
 //!
+//! A verifier log (and, optionally, the program's C source) goes in; a
+//! [`Diagnosis`] comes out: the kernel's message, a stable [`Cause`] with a
+//! title and a fix, the failing instruction, its C line, the register state
+//! there and, for a leaked reference, where it was acquired. It renders like
+//! a compiler diagnostic ([`std::fmt::Display`]) and serialises to JSON.
+//!
 //! - [`Log`]: the log as typed lines (instructions, source notes, states,
-//!   bookkeeping, statistics), for kernels 5.10 to 7.2 at levels 1 and 2.
+//!   bookkeeping, statistics), for kernels 5.10 to 7.2 at levels 1 and 2;
+//! - [`diagnose`], [`diagnose_with`]: the diagnosis of a rejected program.
 //!
 //! This crate owns the reading of verifier logs for people. It is pure: no
 //! syscalls, no kernel, no files. It must not know how logs are captured,
 //! which kernel printed them, or anything of the other harness crates:
 //! callers pass text in and get values out.
 
+mod cause;
+mod diagnosis;
 mod log;
+mod render;
+mod state;
 
+pub use cause::Cause;
+pub use diagnosis::{
+    Diagnosis, Evidence, Insn, Origin, SourceFile, SourceLocation, diagnose, diagnose_with,
+};
 pub use log::{InsnLine, Line, LineKind, Log, SourceNote, StateAt, StateLine};
