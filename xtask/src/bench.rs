@@ -1,6 +1,7 @@
 use std::{process::ExitCode, time::Duration};
 
-use harness_suite::{RunOptions, TestOptions, bench_median};
+use harness_bench::median;
+use harness_suite::SuiteOptions;
 use harness_vm::AccelChoice;
 
 #[derive(clap::Subcommand)]
@@ -45,42 +46,44 @@ fn on_path(cmd: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn options(kernel: &str, accel: AccelChoice) -> anyhow::Result<TestOptions> {
-    Ok(TestOptions {
+fn options(kernel: &str, accel: AccelChoice) -> anyhow::Result<SuiteOptions> {
+    Ok(SuiteOptions {
         kernels: harness_kernels::parse_kernel_list(kernel)?,
-        accel,
         mirror: None,
         log_level: 1,
         // Measuring must not write pending snapshots.
         snapshots: harness_snapshots::UpdateMode::No,
-        run: RunOptions {
+        run: harness_matrix::RunOptions {
             timeout: Duration::from_secs(600),
-            ..RunOptions::default()
+            accel,
+            ..harness_matrix::RunOptions::default()
         },
     })
 }
 
 pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     let project = crate::project()?;
-    let interrupt = crate::test::interrupt_flag()?;
+    let interrupt = crate::run::interrupt_flag()?;
+    let status = harness_report::Status::new();
     match cmd {
         Command::Boot {
             kernel,
             runs,
             accel,
         } => {
-            let results = harness_suite::bench_boot(
+            let results = harness_bench::boot(
                 &project,
                 &options(&kernel, accel)?,
-                runs.max(1),
-                interrupt,
+                runs,
+                &status,
+                &interrupt,
             )?;
             println!(
                 "{:<8} {:>10} {:>10} {:>8}   (medians of {runs}; target <= 1.15x)",
                 "kernel", "bare boot", "harness", "ratio"
             );
             for b in &results {
-                let (bare, harness) = (bench_median(&b.bare), bench_median(&b.harness));
+                let (bare, harness) = (median(&b.bare), median(&b.harness));
                 println!(
                     "{:<8} {:>9.2}s {:>9.2}s {:>7.2}x",
                     b.label,
@@ -96,12 +99,13 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             runs,
             accel,
         } => {
-            let results = harness_suite::bench_cases(
+            let results = harness_bench::cases(
                 &project,
                 &options(&kernel, accel)?,
                 cases,
-                runs.max(1),
-                interrupt,
+                runs,
+                &status,
+                &interrupt,
             )?;
             println!(
                 "{:<8} {:>10} {:>12} {:>10} {:>12}   (medians of {runs})",
@@ -127,7 +131,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Verify { runs, veristat } => {
             let veristat = veristat.or_else(|| on_path("veristat"));
             let b =
-                harness_suite::bench_verify(&project, runs.max(1), veristat.as_deref(), interrupt)?;
+                harness_bench::verify(&project, runs, veristat.as_deref(), &status, &interrupt)?;
             println!(
                 "host: {} programs in {} objects verified in {:.1} ms (median of {runs})",
                 b.programs,

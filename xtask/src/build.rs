@@ -7,12 +7,12 @@ pub struct Options {}
 
 pub fn run(_: Options) -> anyhow::Result<ExitCode> {
     let project = crate::project()?;
-    harness_suite::prereq::install(&harness_suite::prereq::missing(false))
-        .map_err(anyhow::Error::msg)?;
+    let status = harness_report::Status::new();
+    harness_setup::install(&harness_setup::missing(false), &status)?;
     let build = BpfBuild::new(project.programs_dir.clone(), project.objects_dir.clone());
     for b in build.build_all()? {
         let verb = if b.rebuilt { "Compiled" } else { "Fresh" };
-        harness_suite::ui::status(
+        status.line(
             verb,
             &format!(
                 "{} -> {}",

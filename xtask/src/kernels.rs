@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use harness_kernels::{BarProgress, Cache, CacheStatus, LINES, LockFile, Mirror, UpdateOptions};
+use harness_kernels::{Cache, CacheStatus, LINES, LockFile, Mirror, UpdateOptions};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -10,7 +10,7 @@ pub enum Command {
     Update {
         /// Only these lines (comma-separated) [default: all].
         #[arg(long, value_delimiter = ',')]
-        line: Vec<String>,
+        line: Vec<harness_protocol::KernelVersion>,
         /// Debian mirror [default: from HARNESS_DEBIAN_MIRROR or apt's configuration].
         #[arg(long)]
         debian_mirror: Option<String>,
@@ -50,37 +50,38 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             debian_mirror,
         } => {
             let mirror = Mirror::resolve(debian_mirror.as_deref())?;
-            let lines: Vec<&str> = if line.is_empty() {
+            let lines: Vec<_> = if line.is_empty() {
                 LINES.iter().map(|l| l.line).collect()
             } else {
-                line.iter().map(String::as_str).collect()
+                line
             };
-            harness_suite::ui::status(
+            let shown: Vec<String> = lines.iter().map(ToString::to_string).collect();
+            let status = harness_report::Status::new();
+            status.line(
                 "Updating",
                 &format!(
                     "{} from {} ({})",
-                    lines.join(", "),
+                    shown.join(", "),
                     mirror.url(),
                     mirror.origin()
                 ),
             );
-            let progress = BarProgress::new();
             let update = harness_kernels::update(
                 &mirror,
                 &lines,
                 &UpdateOptions {
-                    progress: &progress,
+                    events: &status,
                     ..UpdateOptions::default()
                 },
             )?;
             for note in &update.notes {
-                harness_suite::ui::status("Note", note);
+                status.line("Note", note);
             }
             let mut lock = LockFile::load(&project.lock_file).unwrap_or(LockFile {
                 kernels: Vec::new(),
             });
             for k in update.lock.kernels {
-                let old = lock.get(&k.line).map(|o| o.version.clone());
+                let old = lock.get(k.line).map(|o| o.version.clone());
                 let msg = match old {
                     Some(v) if v == k.version => {
                         format!("{} {} {} (unchanged)", k.line, k.package, k.version)
@@ -88,7 +89,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     Some(v) => format!("{} {} {v} -> {}", k.line, k.package, k.version),
                     None => format!("{} {} {}", k.line, k.package, k.version),
                 };
-                harness_suite::ui::status("Pinned", &msg);
+                status.line("Pinned", &msg);
                 lock.insert(k);
             }
             lock.save(&project.lock_file)?;

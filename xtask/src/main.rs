@@ -3,6 +3,7 @@
 mod bench;
 mod build;
 mod kernels;
+mod run;
 mod setup;
 mod test;
 mod verify;
@@ -10,7 +11,7 @@ mod verify;
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use harness_suite::Project;
+use harness_project::Project;
 
 #[derive(Parser)]
 #[command(
@@ -62,7 +63,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            anstream::eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

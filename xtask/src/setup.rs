@@ -1,7 +1,5 @@
 use std::process::ExitCode;
 
-use harness_kernels::{BarProgress, Cache, LockFile, Mirror};
-
 #[derive(clap::Args)]
 pub struct Options {
     /// Debian mirror [default: from HARNESS_DEBIAN_MIRROR or apt's configuration].
@@ -13,15 +11,15 @@ pub struct Options {
 /// musl target of the in-VM runner, and the pinned kernels.
 pub fn run(o: Options) -> anyhow::Result<ExitCode> {
     let project = crate::project()?;
-    harness_suite::prereq::install(&harness_suite::prereq::missing(true))
-        .map_err(anyhow::Error::msg)?;
-    harness_build::build_guest_runner(&project.root, &project.target_dir, &project.guest_package)?;
-    let lock = LockFile::load(&project.lock_file)?;
-    let mirror = Mirror::resolve(o.debian_mirror.as_deref())?;
-    let cache = Cache::new(Cache::default_root());
-    for k in &lock.kernels {
-        let image = cache.kernel(k, &mirror, &BarProgress::new())?;
-        harness_suite::ui::status(
+    let status = harness_report::Status::new();
+    harness_setup::install(&harness_setup::missing(true), &status)?;
+    harness_suite::build_runner(&project, &status)?;
+    for (k, image) in harness_setup::fetch_pinned_kernels(
+        &project.lock_file,
+        o.debian_mirror.as_deref(),
+        &status,
+    )? {
+        status.line(
             "Kernel",
             &format!("{} {} ({})", k.line, image.release, image.bzimage.display()),
         );

@@ -1,6 +1,9 @@
 use std::{path::PathBuf, process::ExitCode};
 
-use harness_suite::{Gate, VerifyOptions};
+use harness_judge::Gate;
+use harness_suite::VerifyOptions;
+
+use crate::run::{Kernels, VmArgs, exit_for, interrupt_flag, parse_kernels};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
@@ -12,8 +15,8 @@ enum Format {
 #[derive(clap::Args)]
 pub struct Options {
     /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2), `host`, or a bzImage path; comma-separated.
-    #[arg(long, short, default_value = "5.10,6.1,6.12,7.2", value_parser = crate::test::parse_kernels)]
-    kernel: crate::test::Kernels,
+    #[arg(long, short, default_value = "5.10,6.1,6.12,7.2", value_parser = parse_kernels)]
+    kernel: Kernels,
     /// Verifier log level: 1 (statistics of accepted programs, the full path of rejected ones) or 2 (every state).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
     log_level: u32,
@@ -36,20 +39,15 @@ pub struct Options {
     #[arg(long)]
     allow_verdict_change: bool,
     #[command(flatten)]
-    vm: crate::test::VmArgs,
+    vm: VmArgs,
 }
 
 pub fn run(o: Options) -> anyhow::Result<ExitCode> {
     let project = crate::project()?;
-    let kernels = o.kernel.0;
-    o.vm.prepare_machine(&kernels)?;
-    let opts = VerifyOptions {
-        kernels,
-        accel: o.vm.accel,
-        mirror: o.vm.debian_mirror.clone(),
-        log_level: o.log_level,
-        run: o.vm.run_options(),
-        snapshots: harness_snapshots::UpdateMode::from_env(),
+    let status = harness_report::Status::new();
+    o.vm.prepare_machine(&o.kernel.0, &status)?;
+    let opts = o.vm.suite_options(o.kernel.0, o.log_level);
+    let verify = VerifyOptions {
         baseline: o.baseline,
         gate: Gate {
             max_insns_increase_pct: o.max_insns_increase,
@@ -57,31 +55,33 @@ pub fn run(o: Options) -> anyhow::Result<ExitCode> {
             allow_verdict_change: o.allow_verdict_change,
         },
     };
-    let report = match harness_suite::verify(&project, &opts, crate::test::interrupt_flag()?) {
-        Ok(r) => r,
-        Err(e) => return crate::test::exit_for(e),
-    };
+    let judgement =
+        match harness_suite::verify(&project, &opts, &verify, &status, &interrupt_flag()?) {
+            Ok(j) => j,
+            Err(e) => return exit_for(e),
+        };
     if let Some(path) = &o.output {
         let text = if path.extension().is_some_and(|e| e == "json") {
-            report.json()
+            harness_judge::to_json(&judgement.rows)
         } else {
-            report.csv()?
+            harness_judge::to_csv(&judgement.rows)?
         };
         std::fs::write(path, text)?;
-        harness_suite::ui::status("Wrote", &path.display().to_string());
+        status.line("Wrote", &path.display().to_string());
     }
+    let report = harness_report::verify_report(&judgement);
     match o.format {
-        Format::Table => print!("{}", report.render()),
+        Format::Table => anstream::print!("{report}"),
         Format::Csv => {
-            print!("{}", report.csv()?);
-            eprint!("{}", report.render());
+            print!("{}", harness_judge::to_csv(&judgement.rows)?);
+            anstream::eprint!("{report}");
         }
         Format::Json => {
-            println!("{}", report.json());
-            eprint!("{}", report.render());
+            println!("{}", harness_judge::to_json(&judgement.rows));
+            anstream::eprint!("{report}");
         }
     }
-    Ok(if report.ok() {
+    Ok(if judgement.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -6,7 +6,7 @@ use std::{
     os::fd::{AsFd as _, BorrowedFd},
 };
 
-use aya_obj::{EbpfSectionKind, generated::bpf_map_type::*};
+use aya_obj::EbpfSectionKind;
 
 use crate::{MapSpec, sys};
 
@@ -64,35 +64,16 @@ impl Map {
     }
 
     pub fn is_per_cpu(&self) -> bool {
-        [
-            BPF_MAP_TYPE_PERCPU_HASH,
-            BPF_MAP_TYPE_PERCPU_ARRAY,
-            BPF_MAP_TYPE_LRU_PERCPU_HASH,
-            BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE_DEPRECATED,
-        ]
-        .iter()
-        .any(|t| *t as u32 == self.spec.map_type)
+        self.spec.map_type.is_per_cpu()
     }
 
     fn is_array(&self) -> bool {
-        self.spec.map_type == BPF_MAP_TYPE_ARRAY as u32
-            || self.spec.map_type == BPF_MAP_TYPE_PERCPU_ARRAY as u32
+        self.spec.map_type.is_array()
     }
 
-    /// Maps whose entries can be listed, set and cleared by key. Queues,
-    /// ring buffers, perf arrays, storage maps and the like cannot.
+    /// Maps whose entries can be listed, set and cleared by key.
     pub fn is_keyed(&self) -> bool {
-        [
-            BPF_MAP_TYPE_HASH,
-            BPF_MAP_TYPE_ARRAY,
-            BPF_MAP_TYPE_PERCPU_HASH,
-            BPF_MAP_TYPE_PERCPU_ARRAY,
-            BPF_MAP_TYPE_LRU_HASH,
-            BPF_MAP_TYPE_LRU_PERCPU_HASH,
-            BPF_MAP_TYPE_LPM_TRIE,
-        ]
-        .iter()
-        .any(|t| *t as u32 == self.spec.map_type)
+        self.spec.map_type.is_keyed()
     }
 
     /// Number of values per entry: one, or one per possible CPU.

@@ -66,14 +66,20 @@ pub struct ProgramSpec {
     pub name: String,
     pub section: String,
     /// The kernel-side kind, or why the harness cannot load this section.
-    pub kind: Result<ProgramKind, String>,
+    pub kind: Result<ProgramKind, NotLoadable>,
 }
+
+/// Why the harness cannot hand a program to the kernel (an unknown section,
+/// a section without an attach target, ...).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotLoadable(pub String);
 
 /// A map as declared in the object (before any kernel sees it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapSpec {
     pub name: String,
-    pub map_type: u32,
+    pub map_type: harness_protocol::MapType,
     pub key_size: u32,
     pub value_size: u32,
     pub max_entries: u32,
@@ -91,7 +97,7 @@ impl MapSpec {
         };
         Self {
             name,
-            map_type: m.map_type(),
+            map_type: harness_protocol::MapType(m.map_type()),
             key_size: m.key_size(),
             value_size: m.value_size(),
             max_entries: m.max_entries(),
@@ -102,28 +108,39 @@ impl MapSpec {
     }
 }
 
-/// A parsed object file. Parsing never touches the kernel.
+/// A parsed object file. Parsing never touches the kernel, and happens once:
+/// loading starts from a copy of the parsed object.
 #[derive(Clone, Debug)]
 pub struct ObjectFile {
-    data: Vec<u8>,
+    obj: aya_obj::Object,
+    /// The raw `.BTF` section.
+    btf: Option<Vec<u8>>,
     programs: Vec<ProgramSpec>,
     maps: Vec<MapSpec>,
 }
 
 impl ObjectFile {
     pub fn parse(data: Vec<u8>) -> Result<Self, ObjectError> {
-        let elf = object::File::parse(&*data)
-            .map_err(|e| ObjectError::Parse(aya_obj::ParseError::ElfError(e)))?;
-        let unknown = crate::sections::unknown_program_sections(&elf);
-        let data = if unknown.is_empty() {
-            data
-        } else {
-            let indexes: Vec<usize> = unknown.iter().map(|u| u.index).collect();
-            crate::sections::hide(&data, &indexes).map_err(ObjectError::Sections)?
+        let parse_elf = |data| {
+            object::File::parse(data)
+                .map_err(|e| ObjectError::Parse(aya_obj::ParseError::ElfError(e)))
         };
-        let elf = object::File::parse(&*data)
-            .map_err(|e| ObjectError::Parse(aya_obj::ParseError::ElfError(e)))?;
-        let obj = aya_obj::Object::parse(&data)?;
+        let elf = parse_elf(&*data)?;
+        let unknown = crate::sections::unknown_program_sections(&elf);
+        let hidden;
+        let (data, elf) = if unknown.is_empty() {
+            (&data, elf)
+        } else {
+            // aya-obj must not see them: a copy with them hidden.
+            let indexes: Vec<usize> = unknown.iter().map(|u| u.index).collect();
+            hidden = crate::sections::hide(&data, &indexes).map_err(ObjectError::Sections)?;
+            (&hidden, parse_elf(&hidden)?)
+        };
+        let btf = elf
+            .section_by_name(".BTF")
+            .and_then(|s| s.data().ok())
+            .map(<[u8]>::to_vec);
+        let obj = aya_obj::Object::parse(data)?;
         let mut programs: Vec<ProgramSpec> = obj
             .programs
             .iter()
@@ -133,7 +150,7 @@ impl ObjectFile {
                     .ok()
                     .and_then(|s| s.name().ok().map(str::to_owned))
                     .unwrap_or_default();
-                let kind = ProgramKind::from_section(&prog.section, &section);
+                let kind = ProgramKind::from_section(&prog.section, &section).map_err(NotLoadable);
                 ProgramSpec {
                     name: name.clone(),
                     section,
@@ -146,7 +163,7 @@ impl ObjectFile {
                 programs.push(ProgramSpec {
                     name: f.clone(),
                     section: u.name.clone(),
-                    kind: Err(crate::sections::reason(&u.name)),
+                    kind: Err(NotLoadable(crate::sections::reason(&u.name))),
                 });
             }
         }
@@ -158,7 +175,8 @@ impl ObjectFile {
             .collect();
         maps.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Self {
-            data,
+            obj,
+            btf,
             programs,
             maps,
         })
@@ -189,18 +207,14 @@ impl ObjectFile {
 
     /// The raw `.BTF` section, for tools that type map keys and values.
     pub fn btf_section(&self) -> Option<&[u8]> {
-        let elf = object::File::parse(&*self.data).ok()?;
-        let section = elf.section_by_name(".BTF")?;
-        let range = section.file_range()?;
-        self.data
-            .get(range.0 as usize..(range.0 + range.1) as usize)
+        self.btf.as_deref()
     }
 
     /// Creates the maps, then loads every program on its own with its own
     /// verifier log. A rejected program is reported in its
     /// [`LoadedProgram::error`]; only object-wide problems fail the call.
     pub fn load(&self, log: LogOptions) -> Result<LoadedObject, ObjectError> {
-        let mut obj = aya_obj::Object::parse(&self.data)?;
+        let mut obj = self.obj.clone();
         let features = aya::features();
 
         let btf_fd = match features
@@ -276,7 +290,7 @@ impl ObjectFile {
         for spec in &self.programs {
             let kind = match &spec.kind {
                 Ok(kind) => kind,
-                Err(reason) => {
+                Err(NotLoadable(reason)) => {
                     programs.push(LoadedProgram::not_loaded(spec, log.level, reason.clone()));
                     continue;
                 }
@@ -355,7 +369,7 @@ impl ObjectFile {
                 Err(e)
                     if e.raw_os_error() == Some(libc::EINVAL)
                         && verifier_log.text.trim().is_empty()
-                        && crate::probe::prog_type(kind.prog_type) == Ok(false) =>
+                        && matches!(crate::probe::prog_type(kind.prog_type), Ok(false)) =>
                 {
                     (
                         None,

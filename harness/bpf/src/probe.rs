@@ -11,14 +11,30 @@ use crate::{
 
 /// Outcome of a probe: `Ok(true)` available, `Ok(false)` not available,
 /// `Err` when the kernel's answer settles nothing (e.g. missing privileges).
-pub type ProbeResult = Result<bool, String>;
+pub type ProbeResult = Result<bool, ProbeError>;
+
+/// Why a probe settled nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("unknown map type {0}")]
+    UnknownMapType(u32),
+    #[error("{0}")]
+    Aya(String),
+    #[error("probe load failed: {0}")]
+    Load(io::Error),
+    #[error("probe load failed without a log: {0}")]
+    LoadWithoutLog(io::Error),
+    #[error("loading a probe program of type {prog_type}: {error}")]
+    LoadForTestRun { prog_type: u32, error: io::Error },
+    #[error("test run with a context: {0}")]
+    TestRun(io::Error),
+}
 
 /// Can a map of `map_type` be created?
 pub fn map_type(map_type: u32) -> ProbeResult {
-    let ty =
-        bpf_map_type::try_from(map_type).map_err(|_| format!("unknown map type {map_type}"))?;
-    let ty = aya::maps::MapType::try_from(ty).map_err(|e| e.to_string())?;
-    aya::sys::is_map_supported(ty).map_err(|e| e.to_string())
+    let ty = bpf_map_type::try_from(map_type).map_err(|_| ProbeError::UnknownMapType(map_type))?;
+    let ty = aya::maps::MapType::try_from(ty).map_err(|e| ProbeError::Aya(e.to_string()))?;
+    aya::sys::is_map_supported(ty).map_err(|e| ProbeError::Aya(e.to_string()))
 }
 
 fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> bpf_insn {
@@ -81,7 +97,7 @@ pub fn prog_type(prog_type: u32) -> ProbeResult {
         // (Types that need an attach target look the same; probe those with
         // a real program instead.)
         (Err(e), _) if e.raw_os_error() == Some(libc::EINVAL) => Ok(false),
-        (Err(e), _) => Err(format!("probe load failed: {e}")),
+        (Err(e), _) => Err(ProbeError::Load(e)),
     }
 }
 
@@ -98,7 +114,7 @@ pub fn helper(prog_type: u32, helper: u32) -> ProbeResult {
         // other complaint (bad arguments) means the helper exists.
         (Err(_), log) if log.contains("invalid func") || log.contains("unknown func") => Ok(false),
         (Err(_), log) if !log.is_empty() => Ok(true),
-        (Err(e), _) => Err(format!("probe load failed without a log: {e}")),
+        (Err(e), _) => Err(ProbeError::LoadWithoutLog(e)),
     }
 }
 
@@ -109,7 +125,7 @@ pub fn test_run_ctx(prog_type: u32) -> ProbeResult {
     use aya_obj::generated::bpf_prog_type::*;
     let prog = [insn(MOV64_IMM, 0, 0, 0, 0), insn(EXIT, 0, 0, 0, 0)];
     let (fd, _) = sys::prog_load(&probe_attrs(prog_type, &prog), 0, &mut []);
-    let fd = fd.map_err(|e| format!("loading a probe program of type {prog_type}: {e}"))?;
+    let fd = fd.map_err(|error| ProbeError::LoadForTestRun { prog_type, error })?;
     let data = [0u8; 64];
     let mut ctx = if prog_type == BPF_PROG_TYPE_XDP as u32 {
         vec![0u8; 24]
@@ -128,6 +144,6 @@ pub fn test_run_ctx(prog_type: u32) -> ProbeResult {
     match crate::test_run(std::os::fd::AsFd::as_fd(&fd), &input) {
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(false),
-        Err(e) => Err(format!("test run with a context: {e}")),
+        Err(e) => Err(ProbeError::TestRun(e)),
     }
 }

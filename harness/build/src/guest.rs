@@ -1,6 +1,7 @@
 //! The in-VM runner is an ordinary workspace binary built for a static musl
 //! target, so the initramfs needs no libc or loader.
 
+use harness_events::{Event, EventSink};
 use std::{
     io,
     path::{Path, PathBuf},
@@ -39,14 +40,18 @@ pub fn build_guest_runner(
     workspace: &Path,
     target_dir: &Path,
     package: &str,
+    events: &dyn EventSink,
 ) -> Result<PathBuf, GuestBuildError> {
     let binary = target_dir.join(GUEST_TARGET).join("release").join(package);
     let cargo = std::env::var_os("CARGO").map(PathBuf::from);
     if cargo.is_some_and(|cargo| runner_is_fresh(workspace, &binary, &cargo)) {
         return Ok(binary);
     }
+    events.event(Event::BuildingRunner);
     if target_installed() == Some(false) {
-        eprintln!("note: installing the Rust target {GUEST_TARGET} for the in-VM runner");
+        events.event(Event::InstallingTarget {
+            target: GUEST_TARGET.to_owned(),
+        });
         let out = Command::new("rustup")
             .args(["target", "add", GUEST_TARGET])
             .output()

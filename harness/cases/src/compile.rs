@@ -10,12 +10,12 @@ use std::{
 
 use harness_btf_value::{Constants, Encoded, TypeDesc, encode, encode_with, format};
 use harness_packet::NameOrNumber;
-use harness_protocol::{CasePlan, MapValue, MapWrite, RunInput};
+use harness_protocol::{Action, CasePlan, MapValue, MapWrite, RunInput};
 use toml::{Spanned, Value};
 
 use crate::{
     diag::CaseError,
-    file::{CaseDef, EntryDef, ExpectEntryDef, FileDef, PacketExpect},
+    file::{CaseDef, EntryDef, ExpectEntryDef, FileDef, PacketExpect, PcapDef},
     object::{MapInfo, ObjectInfo},
     retval,
 };
@@ -98,20 +98,14 @@ pub fn compile_expectations(
         let kernels = match KernelRange::parse(v.kernels.get_ref()) {
             Ok(k) => k,
             Err(e) => {
-                errors.push(file.err(v.kernels.span(), e));
+                errors.push(file.err(v.kernels.span(), e.to_string()));
                 continue;
             }
         };
-        let verdict = match v.verdict.get_ref().as_str() {
-            "accepted" => ExpectedVerdict::Accepted,
-            "rejected" => ExpectedVerdict::Rejected,
-            other => {
-                errors.push(file.err(
-                    v.verdict.span(),
-                    format!("`{other}` is not a verdict; expected accepted or rejected"),
-                ));
-                continue;
-            }
+        let Some(verdict) = ExpectedVerdict::parse(v.verdict.get_ref()) else {
+            let e = harness_verifier::ExpectationError::Verdict(v.verdict.get_ref().clone());
+            errors.push(file.err(v.verdict.span(), e.to_string()));
+            continue;
         };
         let origin = format!(
             "{}:{}",
@@ -125,9 +119,10 @@ pub fn compile_expectations(
             origin,
         ) {
             Ok(e) => out.push((v.program.get_ref().clone(), e)),
-            Err(e) => {
-                errors.push(file.err(v.message.as_ref().map_or(v.program.span(), |m| m.span()), e))
-            }
+            Err(e) => errors.push(file.err(
+                v.message.as_ref().map_or(v.program.span(), |m| m.span()),
+                e.to_string(),
+            )),
         }
     }
     if errors.is_empty() {
@@ -247,31 +242,96 @@ pub fn compile(
     }
 }
 
+/// One case (or one per packet of a capture), or every mistake in it.
 fn compile_case(
     file: &ParsedFile,
     object: &ObjectInfo,
     case: &Spanned<CaseDef>,
 ) -> Result<Vec<CompiledCase>, Vec<CaseError>> {
     let c = case.get_ref();
+    let (program, prog_type) = program_of(file, object, c).map_err(|e| vec![e])?;
     let mut errors = Vec::new();
-    let case_span = c.name.span();
+    let inputs = inputs(file, c, &prog_type, &mut errors);
+    let (ctx, ctx_type) = context(file, object, c, &prog_type, &mut errors);
+    let requires = requirements(file, c, &prog_type, ctx.is_some(), &mut errors);
+    let setup = map_setup(file, object, c, &mut errors);
+    let expect = expectations(
+        file,
+        object,
+        c,
+        &prog_type,
+        ctx_type.as_ref(),
+        inputs.first().map(|(_, bytes)| bytes.as_slice()),
+        &mut errors,
+    );
+    let percpu_sum = percpu_sum(file, c, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let repeat = c.repeat.as_ref().map_or(1, |r| *r.get_ref()).max(1);
+    let stem = file
+        .path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ctx_out_size = ctx_type
+        .as_ref()
+        .or(expect.ctx.as_ref().map(|(t, _)| t))
+        .map_or(0, |t| t.size() as u32);
+    Ok(inputs
+        .into_iter()
+        .map(|(suffix, data)| {
+            let name = format!("{}{suffix}", c.name.get_ref());
+            CompiledCase {
+                plan: CasePlan {
+                    id: format!("{stem}::{name}"),
+                    program: program.clone(),
+                    setup: setup.clone(),
+                    action: Action::TestRun(RunInput {
+                        data_out_size: (data.len() + 256) as u32,
+                        ctx: ctx
+                            .as_ref()
+                            .map(|c| with_data_end(c, ctx_type.as_ref(), data.len()).into()),
+                        ctx_out_size,
+                        repeat,
+                        flags: 0,
+                        data: data.into(),
+                    }),
+                    requires: requires.clone(),
+                    dump_maps: true,
+                },
+                name,
+                file: file.path.clone(),
+                line: line_of(&file.source, case.span().start),
+                object: object.name.clone(),
+                program: program.clone(),
+                prog_type: prog_type.clone(),
+                expect: expect.clone(),
+                percpu_sum,
+                snapshot_maps: c.snapshot_maps.unwrap_or(true),
+            }
+        })
+        .collect())
+}
 
-    // Program.
-    let program = match c.program.as_ref().or(file.def.program.as_ref()) {
-        Some(p) => p,
-        None => {
-            return Err(vec![file.err(
-                case_span,
-                format!(
-                    "no program given: set `program` at the top of the file or in the case; {} has {}",
-                    object.name,
-                    object.program_names().join(", ")
-                ),
-            )]);
-        }
+/// The program the case drives (its own, else the file's) and its type.
+fn program_of(
+    file: &ParsedFile,
+    object: &ObjectInfo,
+    c: &CaseDef,
+) -> Result<(String, String), CaseError> {
+    let Some(program) = c.program.as_ref().or(file.def.program.as_ref()) else {
+        return Err(file.err(
+            c.name.span(),
+            format!(
+                "no program given: set `program` at the top of the file or in the case; {} has {}",
+                object.name,
+                object.program_names().join(", ")
+            ),
+        ));
     };
     let Some(spec) = object.program(program.get_ref()) else {
-        return Err(vec![file.err(
+        return Err(file.err(
             program.span(),
             format!(
                 "no program `{}` in object `{}`; its programs are {}",
@@ -279,62 +339,46 @@ fn compile_case(
                 object.name,
                 object.program_names().join(", ")
             ),
-        )]);
+        ));
     };
     let prog_type = spec.kind.as_ref().map_or("unknown", |k| k.name).to_owned();
+    Ok((program.get_ref().clone(), prog_type))
+}
 
-    // Input.
-    let inputs = [c.packet.is_some(), c.pcap.is_some(), c.data.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
-    if inputs > 1 {
+/// The input bytes, with a name suffix per packet of a capture (` #3`).
+fn inputs(
+    file: &ParsedFile,
+    c: &CaseDef,
+    prog_type: &str,
+    errors: &mut Vec<CaseError>,
+) -> Vec<(String, Vec<u8>)> {
+    let case_span = c.name.span();
+    let given = [c.packet.is_some(), c.pcap.is_some(), c.data.is_some()];
+    if given.iter().filter(|b| **b).count() > 1 {
         errors.push(file.err(
             case_span.clone(),
             "give only one of `packet`, `pcap` and `data`",
         ));
     }
-    let mut datas: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
     if let Some(p) = &c.packet {
         match p.get_ref().build() {
-            Ok(bytes) => datas.push((String::new(), bytes)),
+            Ok(bytes) => inputs.push((String::new(), bytes)),
             Err(e) => errors.push(file.err(p.span(), format!("packet: {e}"))),
         }
     } else if let Some(p) = &c.pcap {
-        let base = file.path.parent().unwrap_or(Path::new("."));
-        let path = base.join(p.get_ref().file.get_ref());
-        match harness_packet::read_packets(&path) {
-            Ok(packets) => match p.get_ref().index {
-                Some(i) if i < packets.len() => datas.push((String::new(), packets[i].clone())),
-                Some(i) => errors.push(file.err(
-                    p.span(),
-                    format!(
-                        "{} has {} packets; index {i} does not exist",
-                        path.display(),
-                        packets.len()
-                    ),
-                )),
-                None if packets.len() == 1 => datas.push((String::new(), packets[0].clone())),
-                None => datas.extend(
-                    packets
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, b)| (format!(" #{i}"), b)),
-                ),
-            },
-            Err(e) => errors.push(file.err(p.get_ref().file.span(), e.to_string())),
-        }
+        inputs.extend(capture(file, p, errors));
     } else if let Some(d) = &c.data {
-        datas.push((String::new(), d.get_ref().0.clone()));
-    } else if matches!(prog_type.as_str(), "raw_tracepoint" | "syscall" | "tracing") {
-        datas.push((String::new(), Vec::new()));
+        inputs.push((String::new(), d.get_ref().0.clone()));
+    } else if matches!(prog_type, "raw_tracepoint" | "syscall" | "tracing") {
+        inputs.push((String::new(), Vec::new()));
     } else {
         errors.push(file.err(
             case_span.clone(),
             format!("case has no input: {prog_type} programs need `packet`, `pcap` or `data`"),
         ));
     }
-    for (_, bytes) in &datas {
+    for (_, bytes) in &inputs {
         if !bytes.is_empty() && bytes.len() < 14 && prog_type != "raw_tracepoint" {
             errors.push(file.err(case_span.clone(), format!(
                 "the input is {} bytes; BPF_PROG_TEST_RUN needs at least a 14-byte Ethernet header",
@@ -342,22 +386,77 @@ fn compile_case(
             )));
         }
     }
+    inputs
+}
 
-    // Context.
-    let (ctx, ctx_type) = match &c.ctx {
-        None => (None, None),
-        Some(t) => match encode_ctx(object, &prog_type, t.get_ref()) {
-            Ok((bytes, ty)) => (Some(bytes), Some(ty)),
-            Err(e) => {
-                errors.push(file.err(t.span(), e));
-                (None, None)
-            }
-        },
+/// Packets from a capture file, relative to the case file: one, or all.
+fn capture(
+    file: &ParsedFile,
+    p: &Spanned<PcapDef>,
+    errors: &mut Vec<CaseError>,
+) -> Vec<(String, Vec<u8>)> {
+    let base = file.path.parent().unwrap_or(Path::new("."));
+    let path = base.join(p.get_ref().file.get_ref());
+    let packets = match harness_packet::read_packets(&path) {
+        Ok(packets) => packets,
+        Err(e) => {
+            errors.push(file.err(p.get_ref().file.span(), e.to_string()));
+            return Vec::new();
+        }
     };
+    match p.get_ref().index {
+        Some(i) if i < packets.len() => vec![(String::new(), packets[i].clone())],
+        Some(i) => {
+            errors.push(file.err(
+                p.span(),
+                format!(
+                    "{} has {} packets; index {i} does not exist",
+                    path.display(),
+                    packets.len()
+                ),
+            ));
+            Vec::new()
+        }
+        None if packets.len() == 1 => vec![(String::new(), packets[0].clone())],
+        None => packets
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| (format!(" #{i}"), b))
+            .collect(),
+    }
+}
 
-    // Requirements. An XDP context needs a kernel that takes one (5.13+).
+/// The context bytes and their type, when the case gives a context.
+fn context(
+    file: &ParsedFile,
+    object: &ObjectInfo,
+    c: &CaseDef,
+    prog_type: &str,
+    errors: &mut Vec<CaseError>,
+) -> (Option<Vec<u8>>, Option<TypeDesc>) {
+    let Some(t) = &c.ctx else {
+        return (None, None);
+    };
+    match encode_ctx(object, prog_type, t.get_ref()) {
+        Ok((bytes, ty)) => (Some(bytes), Some(ty)),
+        Err(e) => {
+            errors.push(file.err(t.span(), e));
+            (None, None)
+        }
+    }
+}
+
+/// The probes the case needs. An XDP context needs a kernel that takes one
+/// (5.13+).
+fn requirements(
+    file: &ParsedFile,
+    c: &CaseDef,
+    prog_type: &str,
+    has_ctx: bool,
+    errors: &mut Vec<CaseError>,
+) -> Vec<String> {
     let mut requires = Vec::new();
-    if prog_type == "xdp" && ctx.is_some() {
+    if prog_type == "xdp" && has_ctx {
         requires.push("xdp_ctx".to_owned());
     }
     for r in &c.requires {
@@ -375,11 +474,19 @@ fn compile_case(
             requires.push(r.get_ref().clone());
         }
     }
+    requires
+}
 
-    // Map setup.
+/// The entries written before the run.
+fn map_setup(
+    file: &ParsedFile,
+    object: &ObjectInfo,
+    c: &CaseDef,
+    errors: &mut Vec<CaseError>,
+) -> Vec<MapWrite> {
     let mut setup = Vec::new();
     for (map_name, entries) in &c.maps {
-        let Some(map) = lookup_map(file, object, map_name, &mut errors) else {
+        let Some(map) = lookup_map(file, object, map_name, errors) else {
             continue;
         };
         for (i, entry) in entries.get_ref().iter().enumerate() {
@@ -394,61 +501,43 @@ fn compile_case(
             }
         }
     }
+    setup
+}
 
-    // Expectations.
-    let mut expect = Expectations::default();
+/// What must hold after the run, each with the line it is written on.
+fn expectations(
+    file: &ParsedFile,
+    object: &ObjectInfo,
+    c: &CaseDef,
+    prog_type: &str,
+    ctx_type: Option<&TypeDesc>,
+    input: Option<&[u8]>,
+    errors: &mut Vec<CaseError>,
+) -> Expectations {
     let line = |span: Range<usize>| line_of(&file.source, span.start);
-    expect.retval_line = c.expect.retval.as_ref().map_or(0, |r| line(r.span()));
-    expect.packet_line = c
-        .expect
-        .packet
-        .as_ref()
-        .map(|p| line(p.span()))
-        .or(c.expect.packet_hex.as_ref().map(|p| line(p.span())))
-        .unwrap_or(0);
-    expect.ctx_line = c.expect.ctx.as_ref().map_or(0, |t| line(t.span()));
+    let mut expect = Expectations {
+        retval_line: c.expect.retval.as_ref().map_or(0, |r| line(r.span())),
+        packet_line: c
+            .expect
+            .packet
+            .as_ref()
+            .map(|p| line(p.span()))
+            .or(c.expect.packet_hex.as_ref().map(|p| line(p.span())))
+            .unwrap_or(0),
+        ctx_line: c.expect.ctx.as_ref().map_or(0, |t| line(t.span())),
+        ..Expectations::default()
+    };
     if let Some(r) = &c.expect.retval {
-        match r.get_ref() {
-            NameOrNumber::Number(n) => match i32::try_from(*n)
-                .map(|v| v as u32)
-                .or_else(|_| u32::try_from(*n))
-            {
-                Ok(v) => expect.retval = Some(v),
-                Err(_) => {
-                    errors.push(file.err(r.span(), format!("{n} is not a 32-bit return value")))
-                }
-            },
-            NameOrNumber::Name(n) => match retval::resolve(&prog_type, n) {
-                Ok(v) => expect.retval = Some(v),
-                Err(e) => errors.push(file.err(r.span(), e)),
-            },
+        match expected_return(r.get_ref(), prog_type) {
+            Ok(v) => expect.retval = Some(v),
+            Err(e) => errors.push(file.err(r.span(), e)),
         }
     }
-    match (&c.expect.packet, &c.expect.packet_hex) {
-        (Some(_), Some(h)) => errors.push(file.err(
-            h.span(),
-            "give either `expect.packet` or `expect.packet_hex`",
-        )),
-        (Some(p), None) => match p.get_ref() {
-            PacketExpect::Keyword(k) if k == "unchanged" => {
-                expect.packet = datas.first().map(|(_, b)| b.clone());
-            }
-            PacketExpect::Keyword(k) => errors.push(file.err(
-                p.span(),
-                format!("`{k}`: expected \"unchanged\" or a table of layers"),
-            )),
-            PacketExpect::Layers(layers) => match layers.build() {
-                Ok(b) => expect.packet = Some(b),
-                Err(e) => errors.push(file.err(p.span(), format!("expect.packet: {e}"))),
-            },
-        },
-        (None, Some(h)) => expect.packet = Some(h.get_ref().0.clone()),
-        (None, None) => {}
-    }
+    expect.packet = expected_packet(file, c, input, errors);
     if let Some(t) = &c.expect.ctx {
         match ctx_type
-            .clone()
-            .or_else(|| ctx_struct(object, &prog_type).ok())
+            .cloned()
+            .or_else(|| ctx_struct(object, prog_type).ok())
         {
             Some(ty) => match encode_with(
                 &ty,
@@ -466,7 +555,7 @@ fn compile_case(
         }
     }
     for (map_name, entries) in &c.expect.maps {
-        let Some(map) = lookup_map(file, object, map_name, &mut errors) else {
+        let Some(map) = lookup_map(file, object, map_name, errors) else {
             continue;
         };
         for (i, entry) in entries.get_ref().iter().enumerate() {
@@ -484,7 +573,61 @@ fn compile_case(
             }
         }
     }
-    let percpu_sum = match c.percpu.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
+    expect
+}
+
+/// `expect.return`: a name of the program type, or a 32-bit number.
+fn expected_return(r: &NameOrNumber, prog_type: &str) -> Result<u32, String> {
+    match r {
+        NameOrNumber::Number(n) => i32::try_from(*n)
+            .map(|v| v as u32)
+            .or_else(|_| u32::try_from(*n))
+            .map_err(|_| format!("{n} is not a 32-bit return value")),
+        NameOrNumber::Name(n) => retval::resolve(prog_type, n).map_err(|e| e.to_string()),
+    }
+}
+
+/// `expect.packet` (layers, or `"unchanged"`: the input) or
+/// `expect.packet_hex`.
+fn expected_packet(
+    file: &ParsedFile,
+    c: &CaseDef,
+    input: Option<&[u8]>,
+    errors: &mut Vec<CaseError>,
+) -> Option<Vec<u8>> {
+    match (&c.expect.packet, &c.expect.packet_hex) {
+        (Some(_), Some(h)) => {
+            errors.push(file.err(
+                h.span(),
+                "give either `expect.packet` or `expect.packet_hex`",
+            ));
+            None
+        }
+        (Some(p), None) => match p.get_ref() {
+            PacketExpect::Keyword(k) if k == "unchanged" => input.map(<[u8]>::to_vec),
+            PacketExpect::Keyword(k) => {
+                errors.push(file.err(
+                    p.span(),
+                    format!("`{k}`: expected \"unchanged\" or a table of layers"),
+                ));
+                None
+            }
+            PacketExpect::Layers(layers) => match layers.build() {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    errors.push(file.err(p.span(), format!("expect.packet: {e}")));
+                    None
+                }
+            },
+        },
+        (None, Some(h)) => Some(h.get_ref().0.clone()),
+        (None, None) => None,
+    }
+}
+
+/// `percpu = "sum"` (default) or `"each"`.
+fn percpu_sum(file: &ParsedFile, c: &CaseDef, errors: &mut Vec<CaseError>) -> bool {
+    match c.percpu.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
         None | Some(("sum", _)) => true,
         Some(("each", _)) => false,
         Some((other, span)) => {
@@ -494,56 +637,7 @@ fn compile_case(
             ));
             true
         }
-    };
-
-    if !errors.is_empty() {
-        return Err(errors);
     }
-    let repeat = c.repeat.as_ref().map_or(1, |r| *r.get_ref()).max(1);
-    let case_line = line_of(&file.source, case.span().start);
-    let stem = file
-        .path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ctx_out_size = ctx_type
-        .as_ref()
-        .or(expect.ctx.as_ref().map(|(t, _)| t))
-        .map_or(0, |t| t.size() as u32);
-    Ok(datas
-        .into_iter()
-        .map(|(suffix, data)| {
-            let name = format!("{}{suffix}", c.name.get_ref());
-            CompiledCase {
-                plan: CasePlan {
-                    id: format!("{stem}::{name}"),
-                    program: program.get_ref().clone(),
-                    setup: setup.clone(),
-                    input: RunInput {
-                        data_out_size: (data.len() + 256) as u32,
-                        ctx: ctx
-                            .as_ref()
-                            .map(|c| with_data_end(c, ctx_type.as_ref(), data.len()).into()),
-                        ctx_out_size,
-                        repeat,
-                        flags: 0,
-                        data: data.into(),
-                    },
-                    requires: requires.clone(),
-                    dump_maps: true,
-                },
-                name,
-                file: file.path.clone(),
-                line: case_line,
-                object: object.name.clone(),
-                program: program.get_ref().clone(),
-                prog_type: prog_type.clone(),
-                expect: expect.clone(),
-                percpu_sum,
-                snapshot_maps: c.snapshot_maps.unwrap_or(true),
-            }
-        })
-        .collect())
 }
 
 fn lookup_map<'o>(
@@ -558,7 +652,7 @@ fn lookup_map<'o>(
             errors.push(file.err(name.span(), format!(
                 "map `{}` is a {}; the harness sets and checks hash, array, per-CPU, LRU and LPM-trie maps",
                 name.get_ref(),
-                harness_bpf::map_type_name(m.spec.map_type)
+                m.spec.map_type
             )));
             None
         }

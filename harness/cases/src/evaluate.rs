@@ -1,25 +1,108 @@
-//! Compares what a kernel reported for a case with what the case expects.
+//! Compares what a kernel reported for a case with what the case expects,
+//! into typed failures that point at the expectation's line.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
-use harness_btf_value::{TypeDesc, format, mismatches, sum};
-use harness_protocol::{CaseOutcome, MapDump};
+use harness_btf_value::{Mismatch, TypeDesc, format, mismatches, sum};
+use harness_protocol::{ActionOutput, CaseOutcome, CaseStep, MapDump, MapEntry, TestRunOutput};
 
 use crate::{
-    compile::{CompiledCase, Want},
-    object::ObjectInfo,
+    compile::{CompiledCase, MapExpectation, Want},
+    object::{MapInfo, ObjectInfo},
     retval,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
     Passed,
-    /// Each line says which expectation failed: expected vs got.
-    Failed(Vec<String>),
+    /// Every expectation that does not hold.
+    Failed(Vec<CaseFailure>),
     /// With the probe result that made the kernel unable to run it.
     Skipped(String),
     /// The case could not run (load failure, test_run refused the input...).
-    Error(String),
+    Error {
+        step: CaseStep,
+        error: String,
+    },
+}
+
+/// One expectation that does not hold, at its line in the case file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaseFailure {
+    pub line: usize,
+    pub failed: Failed,
+}
+
+/// Which expectation failed, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failed {
+    /// `expect.return`: both named where the program type names them.
+    Return { expected: String, got: String },
+    /// `expect.packet` / `expect.packet_hex`, one difference at a time.
+    Packet(harness_packet::Difference),
+    /// `expect.ctx`.
+    Ctx(Mismatch),
+    /// `expect.ctx`, but the kernel returned no context.
+    CtxMissing,
+    /// `expect.maps`: one entry.
+    Map {
+        map: String,
+        key: String,
+        problem: MapProblem,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapProblem {
+    /// Expected absent, present with this value.
+    Present {
+        got: String,
+    },
+    /// Expected present, absent.
+    Missing,
+    Value(Mismatch),
+    Cpu {
+        cpu: usize,
+        mismatch: Mismatch,
+    },
+    /// A per-CPU value for a CPU the kernel does not have.
+    NoSuchCpu {
+        cpu: usize,
+        cpus: usize,
+    },
+}
+
+impl fmt::Display for CaseFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let line = self.line;
+        match &self.failed {
+            Failed::Return { expected, got } => {
+                write!(
+                    f,
+                    "line {line}: return value: expected {expected}, got {got}"
+                )
+            }
+            Failed::Packet(d) => write!(f, "line {line}: output packet: {d}"),
+            Failed::Ctx(m) => write!(f, "line {line}: context after the run: {m}"),
+            Failed::CtxMissing => write!(
+                f,
+                "line {line}: context after the run: the kernel did not return it"
+            ),
+            Failed::Map { map, key, problem } => {
+                write!(f, "line {line}: map `{map}` key {key}")?;
+                match problem {
+                    MapProblem::Present { got } => write!(f, ": expected no entry, got {got}"),
+                    MapProblem::Missing => f.write_str(": expected an entry, there is none"),
+                    MapProblem::Value(m) => write!(f, ": {m}"),
+                    MapProblem::Cpu { cpu, mismatch } => write!(f, " on CPU {cpu}: {mismatch}"),
+                    MapProblem::NoSuchCpu { cpu, cpus } => write!(
+                        f,
+                        ": expected a value on CPU {cpu}, the kernel has {cpus} CPUs"
+                    ),
+                }
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,125 +110,35 @@ pub struct CaseResult {
     pub status: Status,
     /// The return value, named where the program type names it.
     pub retval: Option<String>,
-    /// The object's maps after the run, formatted through BTF, for snapshots.
+    /// The object's maps after the run, formatted through BTF, for
+    /// snapshots; `None` when the case leaves them out.
     pub maps: Option<String>,
 }
 
 pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo) -> CaseResult {
-    let (ret, data_out, ctx_out, dumps) = match outcome {
-        CaseOutcome::Skipped { reason } => {
-            return CaseResult {
-                status: Status::Skipped(reason.clone()),
-                retval: None,
-                maps: None,
-            };
-        }
-        CaseOutcome::Error { error } => {
-            return CaseResult {
-                status: Status::Error(error.clone()),
-                retval: None,
-                maps: None,
-            };
+    let (out, dumps) = match outcome {
+        CaseOutcome::Skipped { reason } => return unfinished(Status::Skipped(reason.clone())),
+        CaseOutcome::Error { step, error } => {
+            return unfinished(Status::Error {
+                step: *step,
+                error: error.clone(),
+            });
         }
         CaseOutcome::Ran {
-            retval,
-            data_out,
-            ctx_out,
+            output: ActionOutput::TestRun(out),
             maps,
-            ..
-        } => (*retval, data_out, ctx_out, maps),
+        } => (out, maps),
     };
     let mut failures = Vec::new();
-    let got = retval::describe(&case.prog_type, ret);
-    if let Some(want) = case.expect.retval
-        && want != ret
-    {
-        failures.push(format!(
-            "line {}: return value: expected {}, got {got}",
-            case.expect.retval_line,
-            retval::describe(&case.prog_type, want)
-        ));
-    }
-    if let Some(want) = &case.expect.packet {
-        for line in harness_packet::diff(want, data_out) {
-            failures.push(format!(
-                "line {}: output packet: {line}",
-                case.expect.packet_line
-            ));
-        }
-    }
-    if let Some((ty, want)) = &case.expect.ctx {
-        match ctx_out {
-            Some(got) if want.matches_prefix(got) => {}
-            Some(got) => {
-                for m in mismatches(ty, want, got) {
-                    failures.push(format!(
-                        "line {}: context after the run: {m}",
-                        case.expect.ctx_line
-                    ));
-                }
-            }
-            None => failures.push(format!(
-                "line {}: context after the run: the kernel did not return it",
-                case.expect.ctx_line
-            )),
-        }
-    }
+    let got = retval::describe(&case.prog_type, out.retval);
+    check_return(case, out, &got, &mut failures);
+    check_packet(case, out, &mut failures);
+    check_ctx(case, out, &mut failures);
     for e in &case.expect.maps {
-        let Some(info) = object.maps.get(&e.map) else {
-            continue;
-        };
-        let entry = dumps
-            .iter()
-            .find(|d| d.name == e.map)
-            .and_then(|d| d.entries.iter().find(|x| x.key.0 == e.key));
-        let what = format!("line {}: map `{}` key {}", e.line, e.map, e.key_text);
-        match (&e.want, entry) {
-            (Want::Absent, None) => {}
-            (Want::Absent, Some(x)) => failures.push(format!(
-                "{what}: expected no entry, got {}",
-                format_values(
-                    &info.value,
-                    &x.values.iter().map(|v| v.0.clone()).collect::<Vec<_>>(),
-                    true,
-                    ""
-                )
-            )),
-            (_, None) => failures.push(format!("{what}: expected an entry, there is none")),
-            (Want::Value(want), Some(x)) => {
-                let values: Vec<Vec<u8>> = x.values.iter().map(|v| v.0.clone()).collect();
-                let got = if info.is_per_cpu() {
-                    sum(&info.value, &values)
-                } else {
-                    values[0].clone()
-                };
-                if !want.matches(&got) {
-                    for m in mismatches(&info.value, want, &got) {
-                        failures.push(format!("{what}: {m}"));
-                    }
-                }
-            }
-            (Want::PerCpu(wants), Some(x)) => {
-                for (cpu, want) in wants.iter().enumerate() {
-                    match x.values.get(cpu) {
-                        Some(got) if want.matches(got) => {}
-                        Some(got) => {
-                            for m in mismatches(&info.value, want, got) {
-                                failures.push(format!("{what} on CPU {cpu}: {m}"));
-                            }
-                        }
-                        None => failures.push(format!(
-                            "{what}: expected a value on CPU {cpu}, the kernel has {} CPUs",
-                            x.values.len()
-                        )),
-                    }
-                }
-            }
+        if let Some(info) = object.maps.get(&e.map) {
+            check_map_entry(e, info, dumps, &mut failures);
         }
     }
-    let maps = case
-        .snapshot_maps
-        .then(|| format_dumps(dumps, object, case.percpu_sum));
     CaseResult {
         status: if failures.is_empty() {
             Status::Passed
@@ -153,7 +146,128 @@ pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo)
             Status::Failed(failures)
         },
         retval: Some(got),
-        maps,
+        maps: case
+            .snapshot_maps
+            .then(|| format_dumps(dumps, object, case.percpu_sum)),
+    }
+}
+
+fn unfinished(status: Status) -> CaseResult {
+    CaseResult {
+        status,
+        retval: None,
+        maps: None,
+    }
+}
+
+fn check_return(
+    case: &CompiledCase,
+    out: &TestRunOutput,
+    got: &str,
+    failures: &mut Vec<CaseFailure>,
+) {
+    if let Some(want) = case.expect.retval
+        && want != out.retval
+    {
+        failures.push(CaseFailure {
+            line: case.expect.retval_line,
+            failed: Failed::Return {
+                expected: retval::describe(&case.prog_type, want),
+                got: got.to_owned(),
+            },
+        });
+    }
+}
+
+fn check_packet(case: &CompiledCase, out: &TestRunOutput, failures: &mut Vec<CaseFailure>) {
+    let Some(want) = &case.expect.packet else {
+        return;
+    };
+    failures.extend(
+        harness_packet::diff(want, &out.data_out)
+            .into_iter()
+            .map(|d| CaseFailure {
+                line: case.expect.packet_line,
+                failed: Failed::Packet(d),
+            }),
+    );
+}
+
+fn check_ctx(case: &CompiledCase, out: &TestRunOutput, failures: &mut Vec<CaseFailure>) {
+    let Some((ty, want)) = &case.expect.ctx else {
+        return;
+    };
+    let line = case.expect.ctx_line;
+    match &out.ctx_out {
+        Some(got) if want.matches_prefix(got) => {}
+        Some(got) => failures.extend(mismatches(ty, want, got).into_iter().map(|m| CaseFailure {
+            line,
+            failed: Failed::Ctx(m),
+        })),
+        None => failures.push(CaseFailure {
+            line,
+            failed: Failed::CtxMissing,
+        }),
+    }
+}
+
+fn check_map_entry(
+    e: &MapExpectation,
+    info: &MapInfo,
+    dumps: &[MapDump],
+    failures: &mut Vec<CaseFailure>,
+) {
+    let entry: Option<&MapEntry> = dumps
+        .iter()
+        .find(|d| d.name == e.map)
+        .and_then(|d| d.entries.iter().find(|x| x.key.0 == e.key));
+    let mut fail = |problem| {
+        failures.push(CaseFailure {
+            line: e.line,
+            failed: Failed::Map {
+                map: e.map.clone(),
+                key: e.key_text.clone(),
+                problem,
+            },
+        });
+    };
+    let values = |x: &MapEntry| -> Vec<Vec<u8>> { x.values.iter().map(|v| v.0.clone()).collect() };
+    match (&e.want, entry) {
+        (Want::Absent, None) => {}
+        (Want::Absent, Some(x)) => fail(MapProblem::Present {
+            got: format_values(&info.value, &values(x), true, ""),
+        }),
+        (_, None) => fail(MapProblem::Missing),
+        (Want::Value(want), Some(x)) => {
+            let values = values(x);
+            // Per-CPU maps compare the sum over CPUs: counters are what they hold.
+            let got = if info.is_per_cpu() {
+                sum(&info.value, &values)
+            } else {
+                values[0].clone()
+            };
+            if !want.matches(&got) {
+                for m in mismatches(&info.value, want, &got) {
+                    fail(MapProblem::Value(m));
+                }
+            }
+        }
+        (Want::PerCpu(wants), Some(x)) => {
+            for (cpu, want) in wants.iter().enumerate() {
+                match x.values.get(cpu) {
+                    Some(got) if want.matches(got) => {}
+                    Some(got) => {
+                        for mismatch in mismatches(&info.value, want, got) {
+                            fail(MapProblem::Cpu { cpu, mismatch });
+                        }
+                    }
+                    None => fail(MapProblem::NoSuchCpu {
+                        cpu,
+                        cpus: x.values.len(),
+                    }),
+                }
+            }
+        }
     }
 }
 
@@ -192,7 +306,7 @@ pub fn format_dumps(dumps: &[MapDump], object: &ObjectInfo, percpu_sum: bool) ->
             .iter()
             // Arrays always have every index; list only the interesting ones.
             .filter(|e| {
-                !matches!(info.spec.map_type, 2 | 6)
+                !info.spec.map_type.is_array()
                     || e.values.iter().any(|v| v.0.iter().any(|b| *b != 0))
             })
             .collect();
@@ -200,7 +314,7 @@ pub fn format_dumps(dumps: &[MapDump], object: &ObjectInfo, percpu_sum: bool) ->
             out,
             "{} ({}, key {}, value {}){}",
             d.name,
-            harness_bpf::map_type_name(d.map_type),
+            d.map_type,
             info.key,
             info.value,
             if nonzero.is_empty() { ": empty" } else { ":" }

@@ -3,7 +3,7 @@
 //! it: a kernel at or past that version whose probe fails is a failure, not
 //! a skip.
 
-use harness_protocol::Probe;
+use harness_protocol::{KernelVersion, Probe};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -18,8 +18,8 @@ pub struct Feature {
     /// Name used in `requires = [...]`.
     pub name: &'static str,
     pub what: &'static str,
-    /// First kernel (major, minor) with the feature.
-    pub since: (u32, u32),
+    /// First kernel with the feature.
+    pub since: KernelVersion,
     kind: Kind,
 }
 
@@ -29,37 +29,37 @@ pub const FEATURES: &[Feature] = &[
     Feature {
         name: "lpm_trie",
         what: "BPF_MAP_TYPE_LPM_TRIE",
-        since: (4, 11),
+        since: KernelVersion::new(4, 11),
         kind: Kind::Map(11),
     },
     Feature {
         name: "lru_hash",
         what: "BPF_MAP_TYPE_LRU_HASH",
-        since: (4, 10),
+        since: KernelVersion::new(4, 10),
         kind: Kind::Map(9),
     },
     Feature {
         name: "percpu_hash",
         what: "BPF_MAP_TYPE_PERCPU_HASH",
-        since: (4, 6),
+        since: KernelVersion::new(4, 6),
         kind: Kind::Map(5),
     },
     Feature {
         name: "ringbuf",
         what: "BPF_MAP_TYPE_RINGBUF",
-        since: (5, 8),
+        since: KernelVersion::new(5, 8),
         kind: Kind::Map(27),
     },
     Feature {
         name: "cgroup_skb",
         what: "BPF_PROG_TYPE_CGROUP_SKB",
-        since: (4, 10),
+        since: KernelVersion::new(4, 10),
         kind: Kind::Prog(8),
     },
     Feature {
         name: "bpf_loop",
         what: "the bpf_loop helper in XDP programs",
-        since: (5, 17),
+        since: KernelVersion::new(5, 17),
         kind: Kind::Helper {
             prog_type: XDP,
             helper: 181,
@@ -68,7 +68,7 @@ pub const FEATURES: &[Feature] = &[
     Feature {
         name: "xdp_adjust_tail",
         what: "the bpf_xdp_adjust_tail helper",
-        since: (4, 18),
+        since: KernelVersion::new(4, 18),
         kind: Kind::Helper {
             prog_type: XDP,
             helper: 65,
@@ -78,7 +78,7 @@ pub const FEATURES: &[Feature] = &[
     Feature {
         name: "xdp_ctx",
         what: "an xdp_md context in BPF_PROG_TEST_RUN",
-        since: (5, 13),
+        since: KernelVersion::new(5, 13),
         kind: Kind::TestRunCtx(XDP),
     },
 ];
@@ -102,16 +102,11 @@ impl Feature {
         }
     }
 
-    /// Whether a kernel of this line (`6.1`, `5.10`) should have the feature.
-    pub fn expected_on(&self, line: &str) -> bool {
-        line_version(line).is_some_and(|v| v >= self.since)
+    /// Whether a kernel of this version should have the feature (`None`:
+    /// a kernel whose version is unknown, which is never held to it).
+    pub fn expected_on(&self, version: Option<KernelVersion>) -> bool {
+        version.is_some_and(|v| v >= self.since)
     }
-}
-
-/// `"6.12"` -> (6, 12).
-pub fn line_version(line: &str) -> Option<(u32, u32)> {
-    let mut parts = line.split('.');
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -121,14 +116,15 @@ mod tests {
     #[test]
     fn versions_decide_what_a_kernel_should_have() {
         let ctx = feature("xdp_ctx").unwrap();
-        assert!(!ctx.expected_on("5.10"));
+        let v = |s: &str| s.parse().ok();
+        assert!(!ctx.expected_on(v("5.10")));
         assert!(
-            ctx.expected_on("5.13")
-                && ctx.expected_on("6.1")
-                && ctx.expected_on("7.2")
-                && ctx.expected_on("6.18")
+            ctx.expected_on(v("5.13"))
+                && ctx.expected_on(v("6.1"))
+                && ctx.expected_on(v("7.2"))
+                && ctx.expected_on(v("6.18"))
         );
-        assert!(!ctx.expected_on("host"));
+        assert!(!ctx.expected_on(v("host")));
         assert!(matches!(
             ctx.probe(),
             Probe::TestRunCtx { prog_type: 6, .. }

@@ -30,9 +30,9 @@ pub struct VerifierDef {
     /// `all`, `6.1`, `>=5.17`, `<5.17`, `5.10..6.1`.
     #[serde(default = "all_kernels")]
     pub kernels: Spanned<String>,
-    /// `accepted` or `rejected`.
+    /// `accepted`, `rejected` or `not loaded`.
     pub verdict: Spanned<String>,
-    /// Regular expression the log must match.
+    /// Regular expression the log (or, for `not loaded`, the reason) must match.
     pub message: Option<Spanned<String>>,
 }
 

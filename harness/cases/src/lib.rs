@@ -25,5 +25,5 @@ pub use compile::{
     parse_file, parse_str,
 };
 pub use diag::CaseError;
-pub use evaluate::{CaseResult, Status, evaluate, format_dumps};
+pub use evaluate::{CaseFailure, CaseResult, Failed, MapProblem, Status, evaluate, format_dumps};
 pub use object::{MapInfo, ObjectInfo};

@@ -24,14 +24,12 @@ pub struct MapInfo {
 
 impl MapInfo {
     pub fn is_per_cpu(&self) -> bool {
-        // BPF_MAP_TYPE_PERCPU_HASH (5), PERCPU_ARRAY (6), LRU_PERCPU_HASH (10)
-        matches!(self.spec.map_type, 5 | 6 | 10)
+        self.spec.map_type.is_per_cpu()
     }
 
     /// Maps whose state the harness sets, resets and dumps.
     pub fn is_keyed(&self) -> bool {
-        // hash, array, percpu hash/array, lru hash, lru percpu hash, lpm trie
-        matches!(self.spec.map_type, 1 | 2 | 5 | 6 | 9 | 10 | 11)
+        self.spec.map_type.is_keyed()
     }
 }
 
@@ -75,7 +73,10 @@ impl ObjectInfo {
     pub fn declared_expectations(
         &self,
         source: &str,
-    ) -> Vec<(String, Result<harness_verifier::Expectation, String>)> {
+    ) -> Vec<(
+        String,
+        Result<harness_verifier::Expectation, harness_verifier::DeclTagError>,
+    )> {
         let Some(btf) = &self.btf else {
             return Vec::new();
         };

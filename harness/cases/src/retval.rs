@@ -48,17 +48,45 @@ pub fn describe(prog_type: &str, value: u32) -> String {
     }
 }
 
-/// Resolves a name for `prog_type`; errors list the valid names.
-pub fn resolve(prog_type: &str, name: &str) -> Result<u32, String> {
-    let table = names(prog_type);
-    table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v as u32).ok_or_else(|| {
+/// A return-value name the program type does not have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownName {
+    pub name: String,
+    pub prog_type: String,
+}
+
+impl std::fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (name, prog_type) = (&self.name, &self.prog_type);
+        let table = names(prog_type);
         if table.is_empty() {
-            format!("`{name}`: {prog_type} programs have no named return values; write a number")
+            write!(
+                f,
+                "`{name}`: {prog_type} programs have no named return values; write a number"
+            )
         } else {
             let list: Vec<_> = table.iter().map(|(n, _)| *n).collect();
-            format!("`{name}` is not a return value of {prog_type} programs; expected one of {} or a number", list.join(", "))
+            write!(
+                f,
+                "`{name}` is not a return value of {prog_type} programs; expected one of {} or a number",
+                list.join(", ")
+            )
         }
-    })
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
+/// Resolves a name for `prog_type`; the error lists the valid names.
+pub fn resolve(prog_type: &str, name: &str) -> Result<u32, UnknownName> {
+    names(prog_type)
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| *v as u32)
+        .ok_or_else(|| UnknownName {
+            name: name.to_owned(),
+            prog_type: prog_type.to_owned(),
+        })
 }
 
 #[cfg(test)]
@@ -71,7 +99,7 @@ mod tests {
         assert_eq!(resolve("sched_cls", "TC_ACT_UNSPEC"), Ok(u32::MAX));
         assert_eq!(describe("sched_cls", u32::MAX), "TC_ACT_UNSPEC (-1)");
         assert_eq!(describe("socket_filter", 64), "64");
-        let err = resolve("xdp", "TC_ACT_SHOT").unwrap_err();
+        let err = resolve("xdp", "TC_ACT_SHOT").unwrap_err().to_string();
         assert!(
             err.contains("XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT"),
             "{err}"

@@ -24,6 +24,13 @@ fn objects_dir() -> &'static Path {
     dir
 }
 
+/// What a test-run case feeds the program.
+fn input(plan: &harness_protocol::CasePlan) -> &harness_protocol::RunInput {
+    match &plan.action {
+        harness_protocol::Action::TestRun(input) => input,
+    }
+}
+
 fn object(name: &str) -> ObjectInfo {
     let data = fs::read(objects_dir().join(format!("{name}.bpf.o"))).unwrap();
     ObjectInfo::new(name, ObjectFile::parse(data).unwrap())
@@ -56,11 +63,11 @@ fn an_xdp_context_fills_data_end_and_requires_the_probe() {
     .unwrap();
     let plan = &cases[0].plan;
     assert_eq!(plan.requires, ["xdp_ctx"]);
-    let ctx = plan.input.ctx.as_ref().unwrap();
+    let ctx = input(plan).ctx.as_ref().unwrap();
     // struct xdp_md { data, data_end, data_meta, ingress_ifindex, ... }
     assert_eq!(
         u32::from_ne_bytes(ctx[4..8].try_into().unwrap()),
-        plan.input.data.len() as u32
+        input(plan).data.len() as u32
     );
     assert_eq!(u32::from_ne_bytes(ctx[12..16].try_into().unwrap()), 1);
 }
@@ -229,8 +236,8 @@ fn pcap_and_pcapng_inputs_one_run_per_packet_or_by_index() {
         assert_eq!(names, ["all #0", "all #1"]);
         assert_eq!(
             (
-                all[0].plan.input.data.0.clone(),
-                all[1].plan.input.data.0.clone()
+                input(&all[0].plan).data.0.clone(),
+                input(&all[1].plan).data.0.clone()
             ),
             (a.clone(), b.clone())
         );
@@ -242,7 +249,7 @@ fn pcap_and_pcapng_inputs_one_run_per_packet_or_by_index() {
             ),
         )
         .unwrap();
-        assert_eq!(one[0].plan.input.data.0, b);
+        assert_eq!(input(&one[0].plan).data.0, b);
         let err = compile_at(
             dir.path(),
             "xdp_firewall",

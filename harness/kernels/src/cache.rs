@@ -28,7 +28,7 @@ use crate::error::KernelError;
 use crate::http::{GetError, Http};
 use crate::lock::LockedKernel;
 use crate::mirror::Mirror;
-use crate::progress::Progress;
+use harness_events::{Event, EventSink};
 
 /// The environment variable that overrides the cache location.
 pub const CACHE_ENV: &str = "HARNESS_CACHE_DIR";
@@ -56,7 +56,7 @@ pub enum CacheStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelImage {
     /// The line, e.g. `6.1`.
-    pub line: String,
+    pub line: harness_protocol::KernelVersion,
     /// The kernel's `uname -r`.
     pub release: String,
     /// The Debian version of the package it came from.
@@ -119,7 +119,7 @@ impl Cache {
         &self,
         locked: &LockedKernel,
         mirror: &Mirror,
-        progress: &dyn Progress,
+        events: &dyn EventSink,
     ) -> Result<KernelImage, KernelError> {
         locked.check().map_err(|message| KernelError::BadPin {
             package: locked.package.clone(),
@@ -130,13 +130,13 @@ impl Cache {
             fs::create_dir_all(&dir).map_err(|e| KernelError::io("create directory", &dir, e))?;
         }
         // Held until the end of this function (dropping the file unlocks it).
-        let _lock = self.lock(locked, progress)?;
+        let _lock = self.lock(locked, events)?;
 
-        if let Some(image) = self.unpacked(locked, progress)? {
+        if let Some(image) = self.unpacked(locked, events)? {
             return Ok(image);
         }
         self.remove_leftovers(locked);
-        let deb = self.deb(locked, mirror, progress)?;
+        let deb = self.deb(locked, mirror, events)?;
         self.unpack(locked, &deb)
     }
 
@@ -151,7 +151,7 @@ impl Cache {
     }
 
     /// Takes the per-kernel lock, telling the user when another run holds it.
-    fn lock(&self, locked: &LockedKernel, progress: &dyn Progress) -> Result<File, KernelError> {
+    fn lock(&self, locked: &LockedKernel, events: &dyn EventSink) -> Result<File, KernelError> {
         let path = self
             .root
             .join("locks")
@@ -165,10 +165,12 @@ impl Cache {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                progress.note(&format!(
-                    "waiting for another run to finish fetching {} {}",
-                    locked.package, locked.version
-                ));
+                events.event(Event::Note {
+                    message: format!(
+                        "waiting for another run to finish fetching {} {}",
+                        locked.package, locked.version
+                    ),
+                });
                 file.lock().map_err(|e| KernelError::io("lock", &path, e))?;
             }
             Err(TryLockError::Error(e)) => return Err(KernelError::io("lock", &path, e)),
@@ -180,7 +182,7 @@ impl Cache {
     fn unpacked(
         &self,
         locked: &LockedKernel,
-        progress: &dyn Progress,
+        events: &dyn EventSink,
     ) -> Result<Option<KernelImage>, KernelError> {
         let dir = self.kernel_dir(locked);
         if !dir.exists() {
@@ -189,10 +191,12 @@ impl Cache {
         match self.verify_unpacked(locked, &dir) {
             Ok(image) => Ok(Some(image)),
             Err(why) => {
-                progress.note(&format!(
-                    "cached kernel {} was corrupt ({why}); fetching it again",
-                    dir.display()
-                ));
+                events.event(Event::Note {
+                    message: format!(
+                        "cached kernel {} was corrupt ({why}); fetching it again",
+                        dir.display()
+                    ),
+                });
                 fs::remove_dir_all(&dir)
                     .map_err(|e| KernelError::io("remove corrupt directory", &dir, e))?;
                 Ok(None)
@@ -255,23 +259,25 @@ impl Cache {
         &self,
         locked: &LockedKernel,
         mirror: &Mirror,
-        progress: &dyn Progress,
+        events: &dyn EventSink,
     ) -> Result<PathBuf, KernelError> {
         let path = self.deb_path(locked);
         if path.exists() {
             match check_size_and_hash(&path, locked.size, &locked.sha256) {
                 Ok(()) => return Ok(path),
                 Err(why) => {
-                    progress.note(&format!(
-                        "cached package {} was corrupt ({why}); fetching it again",
-                        path.display()
-                    ));
+                    events.event(Event::Note {
+                        message: format!(
+                            "cached package {} was corrupt ({why}); fetching it again",
+                            path.display()
+                        ),
+                    });
                     fs::remove_file(&path)
                         .map_err(|e| KernelError::io("remove corrupt file", &path, e))?;
                 }
             }
         }
-        self.download(locked, mirror, &path, progress)?;
+        self.download(locked, mirror, &path, events)?;
         Ok(path)
     }
 
@@ -282,7 +288,7 @@ impl Cache {
         locked: &LockedKernel,
         mirror: &Mirror,
         path: &Path,
-        progress: &dyn Progress,
+        events: &dyn EventSink,
     ) -> Result<(), KernelError> {
         let url = mirror.join(&locked.filename);
         let dir = self.root.join("debs");
@@ -294,7 +300,7 @@ impl Cache {
         let mut hasher = Sha256::new();
         let what = format!("{} {}", locked.package, locked.version);
         let received = Http::new()
-            .get(&url, &what, locked.size, progress, |chunk| {
+            .get(&url, &what, locked.size, events, |chunk| {
                 hasher.update(chunk);
                 part.write_all(chunk)
                     .map_err(|e| KernelError::io("write", &part_path, e))
@@ -360,7 +366,7 @@ impl Cache {
 
 fn image(locked: &LockedKernel, dir: &Path, has_config: bool) -> KernelImage {
     KernelImage {
-        line: locked.line.clone(),
+        line: locked.line,
         release: locked.release.clone(),
         package_version: locked.version.clone(),
         bzimage: dir.join("vmlinuz"),

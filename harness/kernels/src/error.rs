@@ -103,7 +103,7 @@ pub enum KernelError {
         /// The lock file.
         path: PathBuf,
         /// The line asked for.
-        line: String,
+        line: harness_protocol::KernelVersion,
     },
 
     /// A lock entry that cannot be used (bad sha256, path outside the mirror, ...).
@@ -205,7 +205,7 @@ pub enum KernelError {
     )]
     NoPackageForLine {
         /// The line.
-        line: String,
+        line: harness_protocol::KernelVersion,
         /// Its suite.
         suite: String,
         /// The Packages.xz URL.

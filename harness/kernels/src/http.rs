@@ -6,7 +6,7 @@ use std::time::Duration;
 use ureq::tls::{RootCerts, TlsConfig};
 
 use crate::error::KernelError;
-use crate::progress::Progress;
+use harness_events::{Event, EventSink};
 
 /// Long enough for a slow mirror, short enough that a dead one is noticed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,7 +56,7 @@ impl Http {
         url: &str,
         what: &str,
         max_bytes: u64,
-        progress: &dyn Progress,
+        events: &dyn EventSink,
         mut sink: impl FnMut(&[u8]) -> Result<(), KernelError>,
     ) -> Result<u64, GetError> {
         let transport = |e: &dyn std::fmt::Display| {
@@ -79,7 +79,10 @@ impl Http {
         let body = response.into_body();
         let total = body.content_length().unwrap_or(max_bytes);
         let mut reader = body.into_reader();
-        progress.start(what, total);
+        events.event(Event::DownloadStarted {
+            what: what.to_owned(),
+            total_bytes: total,
+        });
         let mut buffer = vec![0; CHUNK];
         let mut received = 0u64;
         let outcome = loop {
@@ -94,12 +97,12 @@ impl Http {
                 break Err(GetError::Other(e));
             }
             received += n as u64;
-            progress.advance(n as u64);
+            events.event(Event::DownloadAdvanced { bytes: n as u64 });
             if received > max_bytes {
                 break Ok(received);
             }
         };
-        progress.finish();
+        events.event(Event::DownloadFinished);
         outcome
     }
 
@@ -109,10 +112,10 @@ impl Http {
         url: &str,
         what: &str,
         max_bytes: u64,
-        progress: &dyn Progress,
+        events: &dyn EventSink,
     ) -> Result<Vec<u8>, GetError> {
         let mut bytes = Vec::new();
-        self.get(url, what, max_bytes, progress, |chunk| {
+        self.get(url, what, max_bytes, events, |chunk| {
             bytes.extend_from_slice(chunk);
             Ok(())
         })?;

@@ -1,8 +1,11 @@
-//! The Debian kernels the harness boots: which lines exist and where
-//! ([`LINES`]), parsing `--kernel` ([`parse_kernel_list`]), pinning the newest
-//! package of each line from a verified suite index ([`update`], [`LockFile`]),
-//! and downloading, verifying, caching and unpacking the pinned images
-//! ([`Cache`]) from a mirror found without any built-in host ([`Mirror`]).
+//! The kernels the harness boots: which Debian lines exist and where
+//! ([`LINES`]), parsing `--kernel` ([`parse_kernel_list`], syntax only),
+//! resolving requests into [`Target`]s that say what each kernel is and how
+//! it boots ([`Resolver`]), pinning the newest package of each line from a
+//! verified suite index ([`update`], [`LockFile`]), and downloading,
+//! verifying, caching and unpacking the pinned images ([`Cache`]) from a
+//! mirror found without any built-in host ([`Mirror`]). Progress goes to the
+//! caller's [`harness_events::EventSink`].
 
 mod apt;
 mod bzimage;
@@ -14,20 +17,20 @@ mod index;
 mod lines;
 mod lock;
 mod mirror;
-mod progress;
 mod request;
 mod signature;
+mod target;
 mod update;
 mod version;
 
 pub use bzimage::bzimage_version;
 pub use cache::{CACHE_ENV, Cache, CacheStatus, KernelImage};
 pub use error::KernelError;
-pub use lines::{KernelLine, LINES, find_line, line_of_release, lines_summary};
+pub use lines::{KernelLine, LINES, find_line, lines_summary};
 pub use lock::{LockFile, LockedKernel};
 pub use mirror::{MIRROR_ENV, Mirror};
-pub use progress::{BarProgress, NoProgress, Progress};
 pub use request::{KernelRequest, parse_kernel_list};
 pub use signature::SignatureCheck;
+pub use target::{Boot, Origin, Resolver, Target};
 pub use update::{Update, UpdateOptions, update};
 pub use version::compare_debian_versions;

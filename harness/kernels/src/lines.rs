@@ -1,6 +1,8 @@
 //! The Debian kernel lines the harness can fetch, and how to recognise their
 //! image packages in a suite's index.
 
+use harness_protocol::KernelVersion;
+
 /// One kernel line (major.minor) and where Debian publishes it.
 ///
 /// The image package is named
@@ -9,8 +11,8 @@
 /// where `abi` changes with every upload (`50`, `107+deb13`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelLine {
-    /// The line as users write it, e.g. `6.1`.
-    pub line: &'static str,
+    /// The line, e.g. 6.1.
+    pub line: KernelVersion,
     /// The Debian suite (codename) that carries it.
     pub suite: &'static str,
     /// `linux-image-`, or `linux-binary-` where `linux-image-*` is only a meta package.
@@ -26,7 +28,7 @@ pub struct KernelLine {
 /// The lines Debian carries, oldest first. (There is no 5.15 in Debian.)
 pub const LINES: &[KernelLine] = &[
     KernelLine {
-        line: "5.10",
+        line: KernelVersion::new(5, 10),
         suite: "bullseye",
         package_prefix: "linux-image-",
         release_prefix: "5.10.0-",
@@ -34,7 +36,7 @@ pub const LINES: &[KernelLine] = &[
         package_suffix: "-unsigned",
     },
     KernelLine {
-        line: "6.1",
+        line: KernelVersion::new(6, 1),
         suite: "bookworm",
         package_prefix: "linux-image-",
         release_prefix: "6.1.0-",
@@ -42,7 +44,7 @@ pub const LINES: &[KernelLine] = &[
         package_suffix: "-unsigned",
     },
     KernelLine {
-        line: "6.12",
+        line: KernelVersion::new(6, 12),
         suite: "trixie",
         package_prefix: "linux-image-",
         release_prefix: "6.12.",
@@ -50,7 +52,7 @@ pub const LINES: &[KernelLine] = &[
         package_suffix: "-unsigned",
     },
     KernelLine {
-        line: "7.2",
+        line: KernelVersion::new(7, 2),
         suite: "sid",
         package_prefix: "linux-binary-",
         release_prefix: "7.2.",
@@ -87,8 +89,8 @@ impl KernelLine {
     }
 }
 
-/// The line called `line`, if Debian carries it.
-pub fn find_line(line: &str) -> Option<&'static KernelLine> {
+/// The line `line`, if Debian carries it.
+pub fn find_line(line: KernelVersion) -> Option<&'static KernelLine> {
     LINES.iter().find(|l| l.line == line)
 }
 
@@ -99,33 +101,6 @@ pub fn lines_summary() -> String {
         .map(|l| format!("{} ({})", l.line, l.suite))
         .collect();
     parts.join(", ")
-}
-
-/// The major.minor line of a `uname -r` release:
-/// `6.1.0-50-cloud-amd64` -> `6.1`, `7.2.13+deb14-cloud-amd64` -> `7.2`;
-/// `None` if it does not start with `major.minor`.
-pub fn line_of_release(release: &str) -> Option<String> {
-    let (major, rest) = split_number(release)?;
-    let rest = rest.strip_prefix('.')?;
-    let (minor, rest) = split_number(rest)?;
-    let ends_well = rest.is_empty() || rest.starts_with(['.', '-', '+']);
-    ends_well.then(|| format!("{major}.{minor}"))
-}
-
-/// Splits a leading run of ASCII digits (at least one) off `s`.
-fn split_number(s: &str) -> Option<(&str, &str)> {
-    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    (end > 0).then(|| s.split_at(end))
-}
-
-/// Sort key for lines, so that 6.9 comes before 6.12.
-pub(crate) fn line_sort_key(line: &str) -> (u64, u64, String) {
-    let mut parts = line
-        .splitn(2, '.')
-        .map(|p| p.parse::<u64>().unwrap_or(u64::MAX));
-    let major = parts.next().unwrap_or(u64::MAX);
-    let minor = parts.next().unwrap_or(u64::MAX);
-    (major, minor, line.to_owned())
 }
 
 #[cfg(test)]
@@ -157,15 +132,18 @@ mod tests {
             ),
         ];
         for (line, package, release) in cases {
-            let l = find_line(line).expect("line exists");
+            let l = find_line(line.parse().unwrap()).expect("line exists");
             assert_eq!(l.release_of(package).as_deref(), Some(release), "{package}");
-            assert_eq!(line_of_release(release).as_deref(), Some(line));
+            assert_eq!(
+                KernelVersion::from_release(release).map(|v| v.to_string()),
+                Some(line.to_owned())
+            );
         }
     }
 
     #[test]
     fn rejects_other_packages() {
-        let l61 = find_line("6.1").expect("6.1 exists");
+        let l61 = find_line(KernelVersion::new(6, 1)).expect("6.1 exists");
         for package in [
             "linux-image-6.1.0-50-cloud-amd64", // signed meta, no -unsigned
             "linux-image-6.1.0-50-cloud-amd64-dbg", // debug symbols
@@ -177,7 +155,7 @@ mod tests {
         ] {
             assert_eq!(l61.release_of(package), None, "{package}");
         }
-        let l72 = find_line("7.2").expect("7.2 exists");
+        let l72 = find_line(KernelVersion::new(7, 2)).expect("7.2 exists");
         assert_eq!(l72.release_of("linux-image-7.2.13+deb14-cloud-amd64"), None);
         assert_eq!(
             l72.release_of("linux-binary-7.2.13+deb14-cloud-amd64-dbg"),
@@ -190,35 +168,11 @@ mod tests {
     }
 
     #[test]
-    fn line_of_release_handles_garbage() {
-        assert_eq!(
-            line_of_release("5.10.0-32-cloud-amd64").as_deref(),
-            Some("5.10")
-        );
-        assert_eq!(
-            line_of_release("6.12.107+deb13-cloud-amd64").as_deref(),
-            Some("6.12")
-        );
-        assert_eq!(line_of_release("6.8").as_deref(), Some("6.8"));
-        assert_eq!(
-            line_of_release("5.15.0-91-generic").as_deref(),
-            Some("5.15")
-        );
-        for bad in [
-            "", "garbage", "6", "6.", ".1", "6.x", "6.1x", "v6.1", "61-foo",
-        ] {
-            assert_eq!(line_of_release(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn summary_and_sort_key() {
+    fn summary_lists_the_lines_oldest_first() {
         assert_eq!(
             lines_summary(),
             "5.10 (bullseye), 6.1 (bookworm), 6.12 (trixie), 7.2 (sid)"
         );
-        let mut lines = vec!["6.12", "7.2", "6.9", "5.10", "6.1"];
-        lines.sort_by_key(|l| line_sort_key(l));
-        assert_eq!(lines, ["5.10", "6.1", "6.9", "6.12", "7.2"]);
+        assert!(LINES.windows(2).all(|w| w[0].line < w[1].line));
     }
 }

@@ -5,8 +5,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use harness_protocol::KernelVersion;
+
 use crate::error::KernelError;
-use crate::lines::line_sort_key;
 
 const HEADER: &str = "\
 # The Debian kernel packages the harness boots, one per kernel line.
@@ -27,7 +28,7 @@ pub struct LockFile {
 #[serde(deny_unknown_fields)]
 pub struct LockedKernel {
     /// The line, e.g. `6.1`.
-    pub line: String,
+    pub line: KernelVersion,
     /// The suite it was found in, e.g. `bookworm`.
     pub suite: String,
     /// The package name, e.g. `linux-image-6.1.0-50-cloud-amd64-unsigned`.
@@ -107,16 +108,16 @@ impl LockFile {
     }
 
     /// The kernel pinned for `line`.
-    pub fn get(&self, line: &str) -> Option<&LockedKernel> {
+    pub fn get(&self, line: KernelVersion) -> Option<&LockedKernel> {
         self.kernels.iter().find(|k| k.line == line)
     }
 
     /// The kernel pinned for `line`, or an error telling to update the lock
     /// file at `path`.
-    pub fn require(&self, line: &str, path: &Path) -> Result<&LockedKernel, KernelError> {
+    pub fn require(&self, line: KernelVersion, path: &Path) -> Result<&LockedKernel, KernelError> {
         self.get(line).ok_or_else(|| KernelError::NotLocked {
             path: path.to_owned(),
-            line: line.to_owned(),
+            line,
         })
     }
 
@@ -128,7 +129,7 @@ impl LockFile {
     }
 
     fn sort(&mut self) {
-        self.kernels.sort_by_key(|k| line_sort_key(&k.line));
+        self.kernels.sort_by_key(|k| k.line);
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -175,7 +176,6 @@ impl LockedKernel {
             ));
         }
         for (name, value) in [
-            ("line", &self.line),
             ("suite", &self.suite),
             ("package", &self.package),
             ("version", &self.version),
@@ -206,9 +206,13 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 mod tests {
     use super::*;
 
+    fn v(line: &str) -> KernelVersion {
+        line.parse().expect("a line")
+    }
+
     fn kernel(line: &str) -> LockedKernel {
         LockedKernel {
-            line: line.to_owned(),
+            line: v(line),
             suite: "bookworm".to_owned(),
             package: format!("linux-image-{line}.0-50-cloud-amd64-unsigned"),
             version: "6.1.170-1".to_owned(),
@@ -236,10 +240,10 @@ mod tests {
         );
         assert_eq!(text.matches("[[kernel]]").count(), 4, "{text}");
         let loaded = LockFile::load(&path).expect("load");
-        let lines: Vec<&str> = loaded.kernels.iter().map(|k| k.line.as_str()).collect();
+        let lines: Vec<String> = loaded.kernels.iter().map(|k| k.line.to_string()).collect();
         assert_eq!(lines, ["5.10", "6.1", "6.12", "7.2"]);
-        assert_eq!(loaded.get("6.12"), Some(&kernel("6.12")));
-        assert_eq!(loaded.get("4.19"), None);
+        assert_eq!(loaded.get(v("6.12")), Some(&kernel("6.12")));
+        assert_eq!(loaded.get(v("4.19")), None);
         // Only the lock file is left: the temporary file was renamed, not copied.
         assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1);
     }
@@ -256,13 +260,13 @@ mod tests {
         assert_eq!(lock.kernels.len(), 3);
         assert_eq!(lock.kernels[1], newer);
         assert_eq!(
-            lock.require("6.12", Path::new("k.lock"))
+            lock.require(v("6.12"), Path::new("k.lock"))
                 .expect("pinned")
                 .line,
-            "6.12"
+            v("6.12")
         );
         let err = lock
-            .require("7.2", Path::new("k.lock"))
+            .require(v("7.2"), Path::new("k.lock"))
             .expect_err("not pinned")
             .to_string();
         assert!(
@@ -295,6 +299,16 @@ mod tests {
         assert_eq!((*line, *column), (4, 8), "{err}");
         assert!(
             err.to_string().starts_with("/repo/kernels.lock:4:8: "),
+            "{err}"
+        );
+
+        let bad_line = "[[kernel]]\nline = \"six\"\n";
+        let err = LockFile::parse(bad_line, Path::new("k.lock")).expect_err("bad line");
+        assert!(
+            err.to_string().starts_with("k.lock:2:8: ")
+                && err
+                    .to_string()
+                    .contains("`six` is not a kernel version like 6.1"),
             "{err}"
         );
 

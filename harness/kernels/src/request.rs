@@ -1,19 +1,22 @@
-//! Parsing the `--kernel` argument.
+//! Parsing the `--kernel` argument. Syntax only: nothing here looks at the
+//! filesystem or the network; [`crate::resolve`] does, once.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use harness_protocol::KernelVersion;
 
 use crate::error::KernelError;
 use crate::lines::find_line;
 
 /// One value of `--kernel` (a comma-separated list): a Debian line, the
-/// running kernel, or a bzImage path.
+/// running kernel, or a kernel image.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum KernelRequest {
     /// A line from [`crate::LINES`], e.g. `6.1`.
-    Line(String),
+    Line(KernelVersion),
     /// The kernel the harness itself runs on (`host`).
     Host,
-    /// A bzImage the user built or downloaded.
+    /// A bzImage the user built or downloaded (checked when resolved).
     Image(PathBuf),
 }
 
@@ -46,27 +49,15 @@ fn parse_one(item: &str) -> Result<KernelRequest, KernelError> {
     if item.contains(|c: char| c.is_ascii_digit())
         && item.chars().all(|c| c.is_ascii_digit() || c == '.')
     {
-        return match find_line(item) {
-            Some(line) => Ok(KernelRequest::Line(line.line.to_owned())),
-            None => Err(KernelError::UnknownLine {
-                line: item.to_owned(),
-            }),
+        let unknown = || KernelError::UnknownLine {
+            line: item.to_owned(),
         };
+        let version = item.parse::<KernelVersion>().map_err(|_| unknown())?;
+        return find_line(version)
+            .map(|line| KernelRequest::Line(line.line))
+            .ok_or_else(unknown);
     }
-    let path = Path::new(item);
-    let looks_like_path = item.contains('/') || item.starts_with(['.', '~']);
-    match path.metadata() {
-        Ok(meta) if meta.is_dir() => Err(KernelError::ImageIsDirectory {
-            path: path.to_owned(),
-        }),
-        Ok(_) => Ok(KernelRequest::Image(path.to_owned())),
-        Err(_) if looks_like_path => Err(KernelError::ImageNotFound {
-            path: path.to_owned(),
-        }),
-        Err(_) => Err(KernelError::NotAKernel {
-            value: item.to_owned(),
-        }),
-    }
+    Ok(KernelRequest::Image(PathBuf::from(item)))
 }
 
 #[cfg(test)]
@@ -74,14 +65,12 @@ mod tests {
     use super::*;
 
     fn line(l: &str) -> KernelRequest {
-        KernelRequest::Line(l.to_owned())
+        KernelRequest::Line(l.parse().unwrap())
     }
 
     #[test]
     fn parses_lines_host_and_images_keeping_order_without_duplicates() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let image = dir.path().join("bzImage");
-        std::fs::write(&image, b"kernel").expect("write image");
+        let image = PathBuf::from("/somewhere/bzImage");
         let arg = format!("6.12, 5.10,host,{},6.12,host,7.2,6.1", image.display());
         let parsed = parse_kernel_list(&arg).expect("valid list");
         assert_eq!(
@@ -118,32 +107,19 @@ mod tests {
     }
 
     #[test]
-    fn missing_paths_and_directories_are_named() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let missing = dir.path().join("no-such-bzImage");
-        let err = parse_kernel_list(&missing.display().to_string()).expect_err("missing");
-        assert!(
-            matches!(&err, KernelError::ImageNotFound { path } if *path == missing),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains(&missing.display().to_string()));
-
-        let err = parse_kernel_list("./nope").expect_err("relative missing path");
-        assert!(
-            err.to_string()
-                .contains("kernel image ./nope does not exist"),
-            "{err}"
-        );
-
-        let err = parse_kernel_list(&dir.path().display().to_string()).expect_err("directory");
-        assert!(
-            matches!(err, KernelError::ImageIsDirectory { .. }),
-            "{err:?}"
+    fn parsing_never_looks_at_the_filesystem() {
+        // Whether an image exists is for resolution to say.
+        assert_eq!(
+            parse_kernel_list("./nope,latest").unwrap(),
+            [
+                KernelRequest::Image("./nope".into()),
+                KernelRequest::Image("latest".into())
+            ]
         );
     }
 
     #[test]
-    fn empty_and_nonsense_values_are_rejected() {
+    fn empty_values_are_rejected() {
         assert!(matches!(
             parse_kernel_list(""),
             Err(KernelError::EmptyKernelList)
@@ -160,11 +136,5 @@ mod tests {
             parse_kernel_list("6.1,"),
             Err(KernelError::EmptyKernelEntry { .. })
         ));
-        let err = parse_kernel_list("latest").expect_err("not a kernel");
-        assert!(
-            matches!(&err, KernelError::NotAKernel { value } if value == "latest"),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("`host`"), "{err}");
     }
 }

@@ -11,9 +11,9 @@ use crate::index::{PackageEntry, release_field, release_sha256, scan_packages, s
 use crate::lines::{KernelLine, find_line};
 use crate::lock::{LockFile, LockedKernel};
 use crate::mirror::Mirror;
-use crate::progress::{NoProgress, Progress};
 use crate::signature::{Checked, SignatureCheck, check_signature};
 use crate::version::compare_debian_versions;
+use harness_events::{EventSink, Silent};
 
 /// The index of binary packages, relative to `dists/<suite>/`.
 const PACKAGES_XZ: &str = "main/binary-amd64/Packages.xz";
@@ -25,14 +25,14 @@ pub struct UpdateOptions<'a> {
     /// Whether to check the `InRelease` signatures.
     pub signature: SignatureCheck,
     /// Where index download progress goes.
-    pub progress: &'a dyn Progress,
+    pub events: &'a dyn EventSink,
 }
 
 impl Default for UpdateOptions<'_> {
     fn default() -> Self {
         UpdateOptions {
             signature: SignatureCheck::IfAvailable,
-            progress: &NoProgress,
+            events: &Silent,
         }
     }
 }
@@ -50,13 +50,13 @@ pub struct Update {
 /// the newest image package per line (by Debian version).
 pub fn update(
     mirror: &Mirror,
-    lines: &[&str],
+    lines: &[harness_protocol::KernelVersion],
     options: &UpdateOptions<'_>,
 ) -> Result<Update, KernelError> {
     let mut wanted: Vec<&KernelLine> = Vec::new();
     for line in lines {
-        let found = find_line(line).ok_or_else(|| KernelError::UnknownLine {
-            line: (*line).to_owned(),
+        let found = find_line(*line).ok_or_else(|| KernelError::UnknownLine {
+            line: line.to_string(),
         })?;
         if !wanted.contains(&found) {
             wanted.push(found);
@@ -82,7 +82,7 @@ pub fn update(
         for line in suite_lines {
             lock.insert(
                 newest(line, &entries).ok_or_else(|| KernelError::NoPackageForLine {
-                    line: line.line.to_owned(),
+                    line: line.line,
                     suite: suite.to_owned(),
                     url: packages_url.clone(),
                     pattern: line.package_pattern(),
@@ -102,7 +102,7 @@ fn newest(line: &KernelLine, entries: &[PackageEntry]) -> Option<LockedKernel> {
             compare_debian_versions(&a.version, &b.version).then_with(|| a.package.cmp(&b.package))
         })?;
     Some(LockedKernel {
-        line: line.line.to_owned(),
+        line: line.line,
         suite: line.suite.to_owned(),
         package: entry.package.clone(),
         version: entry.version.clone(),
@@ -123,14 +123,14 @@ fn read_index(
     options: &UpdateOptions<'_>,
     notes: &mut Vec<String>,
 ) -> Result<(String, Vec<PackageEntry>), KernelError> {
-    let progress = options.progress;
+    let events = options.events;
     let inrelease_url = mirror.join(&format!("dists/{suite}/InRelease"));
     let inrelease = http
         .get_bytes(
             &inrelease_url,
             &format!("{suite} InRelease"),
             MAX_INRELEASE_BYTES,
-            progress,
+            events,
         )
         .map_err(|e| e.into_kernel_error(&inrelease_url))?;
     if let Checked::NotChecked(why) =
@@ -170,7 +170,7 @@ fn read_index(
             &packages_url,
             &format!("{suite} Packages.xz"),
             expected_size,
-            progress,
+            events,
         )
         .map_err(|e| e.into_kernel_error(&packages_url))?;
     let actual_sha256 = hex::encode(Sha256::digest(&xz));
@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn newest_picks_the_highest_debian_version_of_the_line() {
-        let line = find_line("6.1").expect("6.1");
+        let line = find_line(harness_protocol::KernelVersion::new(6, 1)).expect("6.1");
         let entries = [
             entry("linux-image-6.1.0-47-cloud-amd64-unsigned", "6.1.158-1"),
             entry("linux-image-6.1.0-50-cloud-amd64-unsigned", "6.1.170-1"),
@@ -222,6 +222,12 @@ mod tests {
         assert_eq!(locked.version, "6.1.170-1");
         assert_eq!(locked.release, "6.1.0-50-cloud-amd64");
         assert_eq!(locked.suite, "bookworm");
-        assert_eq!(newest(find_line("6.12").expect("6.12"), &entries), None);
+        assert_eq!(
+            newest(
+                find_line(harness_protocol::KernelVersion::new(6, 12)).expect("6.12"),
+                &entries
+            ),
+            None
+        );
     }
 }

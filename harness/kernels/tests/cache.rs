@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{FakeKernel, FakeMirror, Recorder, kernel_6_1, kernel_7_2};
-use harness_kernels::{Cache, CacheStatus, KernelError, NoProgress, bzimage_version};
+use harness_kernels::{Cache, CacheStatus, KernelError, bzimage_version};
 
 fn serve(mirror: &FakeMirror, k: &FakeKernel) {
     mirror.put(&k.locked.filename, k.deb.clone());
@@ -46,7 +46,7 @@ fn downloads_verifies_and_unpacks_once() {
     let image = cache
         .kernel(&k.locked, &mirror.mirror(), &progress)
         .expect("kernel");
-    assert_eq!(image.line, "6.1");
+    assert_eq!(image.line.to_string(), "6.1");
     assert_eq!(image.release, "6.1.0-50-cloud-amd64");
     assert_eq!(image.package_version, "6.1.170-1");
     assert_eq!(std::fs::read(&image.bzimage).expect("bzImage"), k.bzimage);
@@ -84,7 +84,7 @@ fn downloads_verifies_and_unpacks_once() {
 
     // A second use downloads nothing.
     let again = cache
-        .kernel(&k.locked, &mirror.mirror(), &NoProgress)
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
         .expect("cached kernel");
     assert_eq!(again, image);
     assert_eq!(mirror.hits(&k.locked.filename), 1);
@@ -98,7 +98,7 @@ fn status_reports_downloaded_when_only_the_deb_is_there() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cache = Cache::new(dir.path());
     cache
-        .kernel(&k.locked, &mirror.mirror(), &NoProgress)
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
         .expect("kernel");
     std::fs::remove_dir_all(cache.root().join("kernels").join(&k.locked.sha256))
         .expect("remove unpacked");
@@ -106,7 +106,7 @@ fn status_reports_downloaded_when_only_the_deb_is_there() {
 
     // Unpacking again uses the cached .deb.
     let image = cache
-        .kernel(&k.locked, &mirror.mirror(), &NoProgress)
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
         .expect("re-unpack");
     assert_eq!(std::fs::read(image.bzimage).expect("bzImage"), k.bzimage);
     assert_eq!(mirror.hits(&k.locked.filename), 1);
@@ -119,7 +119,7 @@ fn sid_packages_have_the_kernel_under_usr_lib_modules_and_no_config() {
     serve(&mirror, &k);
     let dir = tempfile::tempdir().expect("temp dir");
     let image = Cache::new(dir.path())
-        .kernel(&k.locked, &mirror.mirror(), &NoProgress)
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
         .expect("kernel");
     assert_eq!(image.config, None);
     assert_eq!(image.release, "7.2.13+deb14-cloud-amd64");
@@ -134,7 +134,7 @@ fn a_corrupt_unpacked_kernel_is_noted_and_unpacked_again() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cache = Cache::new(dir.path());
     let image = cache
-        .kernel(&k.locked, &mirror.mirror(), &NoProgress)
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
         .expect("kernel");
 
     let mut bytes = std::fs::read(&image.bzimage).expect("read");
@@ -185,7 +185,7 @@ fn a_corrupt_deb_is_noted_and_downloaded_again_when_it_must_be_unpacked() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cache = Cache::new(dir.path());
     cache
-        .kernel(&k.locked, &mirror.mirror(), &NoProgress)
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
         .expect("kernel");
     let deb = deb_path(&cache, &k);
 
@@ -259,7 +259,7 @@ fn stale_temporary_files_are_never_used_and_get_removed() {
     std::fs::write(&other, b"another kernel's download in progress").expect("other part");
 
     cache
-        .kernel(&k.locked, &mirror.mirror(), &NoProgress)
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
         .expect("kernel");
     assert_eq!(mirror.hits(&k.locked.filename), 1);
     assert_eq!(
@@ -284,7 +284,7 @@ fn a_download_with_the_wrong_content_is_discarded_with_both_hashes() {
     let cache = Cache::new(dir.path());
 
     let err = cache
-        .kernel(&k.locked, &mirror.mirror(), &NoProgress)
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
         .expect_err("tampered");
     let msg = err.to_string();
     assert!(
@@ -310,7 +310,7 @@ fn a_download_with_the_wrong_content_is_discarded_with_both_hashes() {
     longer.extend_from_slice(&[0; 200_000]);
     mirror.put(&k.locked.filename, longer);
     let err = cache
-        .kernel(&k.locked, &mirror.mirror(), &NoProgress)
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
         .expect_err("too long");
     let KernelError::ChecksumMismatch {
         expected_size,
@@ -330,14 +330,14 @@ fn a_download_with_the_wrong_content_is_discarded_with_both_hashes() {
     // Too short.
     mirror.put(&k.locked.filename, k.deb[..10].to_vec());
     let err = cache
-        .kernel(&k.locked, &mirror.mirror(), &NoProgress)
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
         .expect_err("too short");
     assert!(err.to_string().contains("got 10 bytes"), "{err}");
 
     // Once the mirror serves the right file, all is well.
     serve(&mirror, &k);
     cache
-        .kernel(&k.locked, &mirror.mirror(), &NoProgress)
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
         .expect("kernel");
 }
 
@@ -347,7 +347,7 @@ fn a_pinned_package_gone_from_the_mirror_says_to_update() {
     let k = kernel_6_1(47, "6.1.158-1");
     let dir = tempfile::tempdir().expect("temp dir");
     let err = Cache::new(dir.path())
-        .kernel(&k.locked, &mirror.mirror(), &NoProgress)
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
         .expect_err("404");
     assert!(
         matches!(err, KernelError::PinnedPackageGone { .. }),
@@ -377,7 +377,7 @@ fn a_dead_mirror_is_an_error_naming_the_url() {
     let k = kernel_6_1(50, "6.1.170-1");
     let dir = tempfile::tempdir().expect("temp dir");
     let err = Cache::new(dir.path())
-        .kernel(&k.locked, &mirror, &NoProgress)
+        .kernel(&k.locked, &mirror, &harness_events::Silent)
         .expect_err("refused");
     assert!(matches!(err, KernelError::Http { .. }), "{err:?}");
     assert!(
@@ -395,7 +395,7 @@ fn bad_pins_are_rejected_before_touching_the_disk() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cache = Cache::new(dir.path().join("cache"));
     let err = cache
-        .kernel(&k.locked, &mirror.mirror(), &NoProgress)
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
         .expect_err("bad sha");
     assert!(matches!(err, KernelError::BadPin { .. }), "{err:?}");
     assert!(!cache.root().exists());

@@ -3,15 +3,18 @@
 
 mod common;
 
+fn v(line: &str) -> harness_protocol::KernelVersion {
+    line.parse().expect("a line")
+}
+
 use common::{FakeMirror, inrelease, kernel_6_1, kernel_7_2, stanza, xz};
 use harness_kernels::{
-    Cache, KernelError, LockFile, NoProgress, SignatureCheck, UpdateOptions, bzimage_version,
-    update,
+    Cache, KernelError, LockFile, SignatureCheck, UpdateOptions, bzimage_version, update,
 };
 
 const UNSIGNED: UpdateOptions<'static> = UpdateOptions {
     signature: SignatureCheck::Skip,
-    progress: &NoProgress,
+    events: &harness_events::Silent,
 };
 
 /// Serves `packages` (a Packages file) as `suite`'s index.
@@ -56,7 +59,8 @@ fn pins_the_newest_image_package_of_each_line() {
         &[stanza(&meta), stanza(&sid_kernel.locked)].join("\n"),
     );
 
-    let result = update(&mirror.mirror(), &["7.2", "6.1", "7.2"], &UNSIGNED).expect("update");
+    let result =
+        update(&mirror.mirror(), &[v("7.2"), v("6.1"), v("7.2")], &UNSIGNED).expect("update");
     assert_eq!(
         result.lock.kernels,
         [new.locked.clone(), sid_kernel.locked.clone()]
@@ -86,15 +90,15 @@ fn from_update_to_bzimage() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let lock_path = dir.path().join("kernels.lock");
-    update(&mirror.mirror(), &["6.1"], &UNSIGNED)
+    update(&mirror.mirror(), &[v("6.1")], &UNSIGNED)
         .expect("update")
         .lock
         .save(&lock_path)
         .expect("save");
     let lock = LockFile::load(&lock_path).expect("load");
-    let locked = lock.require("6.1", &lock_path).expect("6.1 pinned");
+    let locked = lock.require(v("6.1"), &lock_path).expect("6.1 pinned");
     let image = Cache::new(dir.path().join("cache"))
-        .kernel(locked, &mirror.mirror(), &NoProgress)
+        .kernel(locked, &mirror.mirror(), &harness_events::Silent)
         .expect("kernel");
     let version = bzimage_version(&image.bzimage).expect("version");
     assert_eq!(
@@ -117,7 +121,7 @@ fn a_packages_file_that_does_not_match_inrelease_is_rejected() {
         swapped.clone(),
     );
 
-    let err = update(&mirror.mirror(), &["6.1"], &UNSIGNED).expect_err("swapped index");
+    let err = update(&mirror.mirror(), &[v("6.1")], &UNSIGNED).expect_err("swapped index");
     assert!(
         matches!(err, KernelError::ChecksumMismatch { .. }),
         "{err:?}"
@@ -148,7 +152,7 @@ fn broken_indexes_are_explained() {
         "dists/bookworm/main/binary-amd64/Packages.xz",
         packages_xz.clone(),
     );
-    let msg = update(&mirror.mirror(), &["6.1"], &UNSIGNED)
+    let msg = update(&mirror.mirror(), &[v("6.1")], &UNSIGNED)
         .expect_err("wrong suite")
         .to_string();
     assert!(
@@ -164,7 +168,7 @@ fn broken_indexes_are_explained() {
         "main/binary-arm64/Packages.xz",
     );
     mirror.put("dists/bookworm/InRelease", without.into_bytes());
-    let msg = update(&mirror.mirror(), &["6.1"], &UNSIGNED)
+    let msg = update(&mirror.mirror(), &[v("6.1")], &UNSIGNED)
         .expect_err("no entry")
         .to_string();
     assert!(
@@ -174,12 +178,12 @@ fn broken_indexes_are_explained() {
 
     // Not a clearsigned file at all (e.g. a captive portal page).
     mirror.put("dists/bookworm/InRelease", b"<html>login</html>".to_vec());
-    let err = update(&mirror.mirror(), &["6.1"], &UNSIGNED).expect_err("html");
+    let err = update(&mirror.mirror(), &[v("6.1")], &UNSIGNED).expect_err("html");
     assert!(matches!(err, KernelError::BadIndex { .. }), "{err:?}");
 
     // No InRelease: not a Debian mirror.
     mirror.remove("dists/bookworm/InRelease");
-    let err = update(&mirror.mirror(), &["6.1"], &UNSIGNED).expect_err("404");
+    let err = update(&mirror.mirror(), &[v("6.1")], &UNSIGNED).expect_err("404");
     assert!(
         matches!(err, KernelError::HttpStatus { status: 404, .. }),
         "{err:?}"
@@ -194,7 +198,7 @@ fn broken_indexes_are_explained() {
 fn a_suite_without_the_lines_package_says_what_was_looked_for() {
     let mirror = FakeMirror::start();
     publish(&mirror, "trixie", unrelated());
-    let err = update(&mirror.mirror(), &["6.12"], &UNSIGNED).expect_err("no 6.12 package");
+    let err = update(&mirror.mirror(), &[v("6.12")], &UNSIGNED).expect_err("no 6.12 package");
     let msg = err.to_string();
     assert!(msg.contains("no package for kernel line 6.12"), "{msg}");
     assert!(
@@ -210,7 +214,7 @@ fn a_suite_without_the_lines_package_says_what_was_looked_for() {
 #[test]
 fn unknown_lines_fail_before_any_download() {
     let mirror = FakeMirror::start();
-    let err = update(&mirror.mirror(), &["6.1", "5.15"], &UNSIGNED).expect_err("5.15");
+    let err = update(&mirror.mirror(), &[v("6.1"), v("5.15")], &UNSIGNED).expect_err("5.15");
     assert!(
         matches!(&err, KernelError::UnknownLine { line } if line == "5.15"),
         "{err:?}"
@@ -225,9 +229,9 @@ fn fake_signatures_fail_when_gpgv_can_check_them() {
     publish(&mirror, "bookworm", &stanza(&k.locked));
     let options = UpdateOptions {
         signature: SignatureCheck::IfAvailable,
-        progress: &NoProgress,
+        events: &harness_events::Silent,
     };
-    let result = update(&mirror.mirror(), &["6.1"], &options);
+    let result = update(&mirror.mirror(), &[v("6.1")], &options);
     let can_check = std::path::Path::new("/usr/share/keyrings/debian-archive-keyring.gpg")
         .is_file()
         && std::process::Command::new("gpgv")

@@ -8,20 +8,28 @@
 //! [`Record::Done`]; a stream without it is incomplete and must not be trusted.
 //! Between a VM and the host the lines travel compressed ([`RecordWriter`],
 //! [`RecordReader`]).
+//!
+//! It also holds [`KernelVersion`], the one kernel identity host-side crates
+//! share (lines, releases, expectation ranges, feature versions).
 
 mod bytes;
+mod map_type;
 mod plan;
 mod record;
 mod stream;
-mod text;
+mod version;
 
 pub use bytes::Bytes;
-pub use plan::{CasePlan, MapValue, MapWrite, ObjectPlan, Plan, Probe, RunInput, VerifierOptions};
+pub use map_type::MapType;
+pub use plan::{
+    Action, CasePlan, MapValue, MapWrite, ObjectPlan, Plan, Probe, RunInput, VerifierOptions,
+};
 pub use record::{
-    CaseOutcome, CaseReport, Done, GuestInfo, MapDump, MapEntry, ProbeReport, ProgInfo,
-    ProgramReport, Record, Verdict,
+    ActionOutput, CaseOutcome, CaseReport, CaseStep, Done, GuestInfo, MapDump, MapEntry,
+    ProbeReport, ProgInfo, ProgramReport, Record, TestRunOutput, Verdict,
 };
 pub use stream::{RecordReader, RecordWriter, StreamError};
+pub use version::{KernelVersion, NotAVersion};
 
 /// Where the host places the plan inside the guest's initramfs.
 pub const GUEST_PLAN_PATH: &str = "/harness/plan.json";

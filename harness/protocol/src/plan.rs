@@ -77,15 +77,16 @@ pub struct ObjectPlan {
     pub cases: Vec<CasePlan>,
 }
 
-/// One run of one program: reset the object's maps, write `setup`, run, dump.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// One case of one program: reset the object's maps, write `setup`, perform
+/// the action, dump the maps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CasePlan {
     /// Stable identifier chosen by the host (file and case name).
     pub id: String,
     pub program: String,
     #[serde(default)]
     pub setup: Vec<MapWrite>,
-    pub input: RunInput,
+    pub action: Action,
     /// Probe names that must succeed for the case to run; otherwise it is
     /// reported as skipped with the failing probe.
     #[serde(default)]
@@ -109,6 +110,20 @@ pub struct MapWrite {
 pub enum MapValue {
     Single(Bytes),
     PerCpu(Vec<Bytes>),
+}
+
+/// What a case does with its program once the maps are set up.
+///
+/// Today a program runs through `BPF_PROG_TEST_RUN` with crafted input. Hooks
+/// that cannot be test-run (kprobes, LSM, tracepoints) will get a live
+/// action here: attach inside the VM, perform actions, collect events; the
+/// executor dispatches on this enum and answers with a matching
+/// [`crate::ActionOutput`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Run the program through `BPF_PROG_TEST_RUN`.
+    TestRun(RunInput),
 }
 
 /// Input of one `BPF_PROG_TEST_RUN`.

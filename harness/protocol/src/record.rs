@@ -53,8 +53,8 @@ pub struct ProgramReport {
     /// Program type as the loader understood it (e.g. `xdp`).
     pub prog_type: String,
     pub verdict: Verdict,
-    /// The complete verifier log, never truncated by the runner.
-    #[serde(with = "crate::text")]
+    /// The complete verifier log, never truncated by the runner (plain
+    /// text: the record stream is compressed as a whole).
     pub log: String,
     pub log_level: u32,
     /// The kernel itself cut the log short (buffer limit reached).
@@ -110,28 +110,58 @@ pub struct CaseReport {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum CaseOutcome {
+    /// The action ran; `maps` holds every keyed map afterwards when the plan
+    /// asked for dumps.
     Ran {
-        retval: u32,
-        data_out: Bytes,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        ctx_out: Option<Bytes>,
-        /// Average run time reported by the kernel, per repetition.
-        duration_ns: u32,
+        output: ActionOutput,
         #[serde(default)]
         maps: Vec<MapDump>,
     },
-    Skipped {
-        reason: String,
-    },
-    Error {
-        error: String,
-    },
+    /// A probe the case requires failed on this kernel.
+    Skipped { reason: String },
+    /// The case could not run to the end.
+    Error { step: CaseStep, error: String },
+}
+
+/// What an [`crate::Action`] produced, one variant per action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ActionOutput {
+    TestRun(TestRunOutput),
+}
+
+/// What `BPF_PROG_TEST_RUN` handed back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestRunOutput {
+    pub retval: u32,
+    pub data_out: Bytes,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctx_out: Option<Bytes>,
+    /// Average run time reported by the kernel, per repetition.
+    pub duration_ns: u32,
+}
+
+/// Where a case stopped, so a failure can say what went wrong without the
+/// host parsing the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStep {
+    /// Finding the program (absent, or it did not load).
+    Program,
+    /// Emptying the maps or writing the case's entries.
+    Setup,
+    /// Performing the action (the kernel refused the input, ...).
+    Action,
+    /// Reading the maps back.
+    Dump,
+    /// A probe named by the case is not in the plan.
+    Requires,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapDump {
     pub name: String,
-    pub map_type: u32,
+    pub map_type: crate::MapType,
     pub key_size: u32,
     pub value_size: u32,
     /// Sorted by key bytes so dumps are deterministic.

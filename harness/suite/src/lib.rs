@@ -1,86 +1,214 @@
-//! The harness's main job: build the project's BPF programs, compile its
-//! test cases, run everything on each requested kernel (a QEMU VM per
-//! Debian kernel line or custom image, or the host kernel through
-//! `BPF_PROG_TEST_RUN` only), then judge, snapshot and summarise.
+//! The harness's main jobs, composed from the crates that do the work:
 //!
-//! `xtask` is a thin CLI over this crate; another project can call
-//! [`test`] with its own [`Project`] layout.
+//! - [`test`]: prepare the project (`harness-project`), resolve the kernels
+//!   (`harness-kernels`), run the plan on each (`harness-matrix`), judge the
+//!   records and snapshots (`harness-judge`);
+//! - [`verify`]: the same without cases, judged as a programs × kernels
+//!   matrix of verdicts and verifier cost, gated against a baseline.
+//!
+//! Rendering is the caller's (`harness-report`); progress goes to the
+//! caller's [`EventSink`]. `xtask` is a thin CLI over this crate; another
+//! project can call it with its own [`Project`] layout.
 
-mod bench;
-mod error;
-mod prepare;
-pub mod prereq;
-pub mod programs;
-mod project;
-mod report;
-mod run;
-mod targets;
-pub mod ui;
-mod verify;
-
-pub use bench::{
-    BootBench, CasesBench, VerifyBench, bench_boot, bench_cases, bench_verify, generated_cases,
-    median as bench_median,
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, atomic::AtomicBool},
 };
-pub use error::SuiteError;
-pub use prepare::{Prepared, PreparedObject, ProgramExpectation, prepare, prepare_with};
-pub use project::Project;
-pub use report::{KernelSummary, Report, report};
-pub use run::{KernelRun, RunOptions, guest_initramfs, run_targets};
-pub use targets::{Target, resolve_targets};
-pub use verify::{Gate, Row as VerifyRow, VerifyOptions, VerifyReport, verify};
 
-use std::sync::{Arc, atomic::AtomicBool};
+use harness_judge::Context;
+use harness_kernels::{Cache, Resolver};
+use harness_matrix::{KernelRun, Matrix, MatrixError};
+use harness_project::{PrepareError, PrepareOptions, Prepared};
 
-use harness_kernels::KernelRequest;
-use harness_snapshots::UpdateMode;
-use harness_vm::AccelChoice;
+// What a caller of `test` and `verify` needs, in one place.
+pub use harness_events::EventSink;
+pub use harness_judge::{Gate, TestJudgement, VerifyJudgement};
+pub use harness_kernels::{KernelRequest, Target};
+pub use harness_matrix::RunOptions;
+pub use harness_project::Project;
+pub use harness_snapshots::UpdateMode;
 
-/// Everything `cargo xtask test` takes.
+/// What `test` and `verify` both take.
 #[derive(Clone, Debug)]
-pub struct TestOptions {
+pub struct SuiteOptions {
     pub kernels: Vec<KernelRequest>,
-    pub accel: AccelChoice,
     /// Debian mirror; else `HARNESS_DEBIAN_MIRROR`, else apt's configuration.
     pub mirror: Option<String>,
-    /// Verifier log level for the snapshots: 1 or 2 (stats are always on).
+    /// Verifier log level: 1 or 2 (statistics are always on).
     pub log_level: u32,
     /// What to do with snapshots that do not match.
     pub snapshots: UpdateMode,
     pub run: RunOptions,
 }
 
-/// Builds, runs on every kernel, and reports. The returned report says
-/// whether everything passed; errors are problems that stopped the run.
-pub fn test(
+/// What only `verify` takes.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    /// A CSV or JSON file from an earlier `verify --format`; `None`: the
+    /// committed snapshots are the baseline.
+    pub baseline: Option<PathBuf>,
+    pub gate: Gate,
+}
+
+/// What stops a run before there is anything to judge.
+#[derive(Debug, thiserror::Error)]
+pub enum SuiteError {
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+    #[error(transparent)]
+    GuestBuild(#[from] harness_build::GuestBuildError),
+    #[error(transparent)]
+    Kernel(#[from] harness_kernels::KernelError),
+    #[error(transparent)]
+    Matrix(#[from] MatrixError),
+    #[error(transparent)]
+    Baseline(#[from] harness_judge::BaselineError),
+    #[error(transparent)]
+    Snapshots(#[from] harness_judge::SnapshotWriteError),
+}
+
+impl SuiteError {
+    /// Ctrl-C (or SIGTERM) stopped the run.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Self::Matrix(MatrixError::Interrupted))
+    }
+}
+
+/// Resolves `--kernel` requests against the project's lock file and the
+/// shared cache.
+pub fn resolve_targets(
     project: &Project,
-    opts: &TestOptions,
-    interrupt: Arc<AtomicBool>,
-) -> Result<Report, SuiteError> {
-    // Building the in-VM runner (a cargo invocation) overlaps with compiling
-    // programs and verifying kernel images.
+    kernels: &[KernelRequest],
+    mirror: Option<&str>,
+    events: &dyn EventSink,
+) -> Result<Vec<Target>, harness_kernels::KernelError> {
+    Resolver {
+        lock_file: &project.lock_file,
+        mirror,
+        cache: &Cache::new(Cache::default_root()),
+        events,
+    }
+    .resolve(kernels)
+}
+
+/// Builds the static in-VM runner (cargo decides whether anything changed).
+pub fn build_runner(
+    project: &Project,
+    events: &dyn EventSink,
+) -> Result<PathBuf, harness_build::GuestBuildError> {
+    harness_build::build_guest_runner(
+        &project.root,
+        &project.target_dir,
+        &project.guest_package,
+        events,
+    )
+}
+
+/// Prepares, resolves and runs: what `test` and `verify` share.
+fn prepare_and_run(
+    project: &Project,
+    opts: &SuiteOptions,
+    cases: bool,
+    events: &dyn EventSink,
+    interrupt: &Arc<AtomicBool>,
+) -> Result<(Prepared, Vec<KernelRun>), SuiteError> {
     let needs_vm = opts
         .kernels
         .iter()
         .any(|k| !matches!(k, KernelRequest::Host));
+    let prepare = PrepareOptions {
+        log_level: opts.log_level,
+        cases,
+    };
+    // Building the in-VM runner (a cargo invocation) overlaps with compiling
+    // programs and fetching kernel images.
     let (prepared, targets, runner) = std::thread::scope(|s| {
-        let runner = needs_vm.then(|| s.spawn(|| run::build_runner(project)));
-        let prepared = prepare(project, opts.log_level);
-        let targets = resolve_targets(project, &opts.kernels, opts.mirror.as_deref());
+        let runner = needs_vm.then(|| s.spawn(|| build_runner(project, events)));
+        let prepared = harness_project::prepare(project, prepare, events);
+        let targets = resolve_targets(project, &opts.kernels, opts.mirror.as_deref(), events);
         let runner = runner
             .map(|h| h.join().expect("building the runner does not panic"))
             .transpose();
         (prepared, targets, runner)
     });
     let (prepared, targets, runner) = (prepared?, targets?, runner?);
-    let runs = run_targets(
+    let runs = run(
         project,
         &prepared,
         &targets,
         runner.as_deref(),
-        opts.accel,
-        &opts.run,
+        opts,
+        events,
         interrupt,
     )?;
-    report(project, &prepared, &runs, opts.snapshots)
+    Ok((prepared, runs))
+}
+
+/// Runs a prepared project on `targets`.
+pub fn run(
+    project: &Project,
+    prepared: &Prepared,
+    targets: &[Target],
+    runner: Option<&Path>,
+    opts: &SuiteOptions,
+    events: &dyn EventSink,
+    interrupt: &Arc<AtomicBool>,
+) -> Result<Vec<KernelRun>, SuiteError> {
+    let plan = prepared.plan();
+    Ok(Matrix {
+        plan: &plan,
+        runner,
+        options: &opts.run,
+        outputs: &project.results_dir,
+        events,
+        interrupt,
+    }
+    .run(targets)?)
+}
+
+/// Builds, runs every case on every kernel, and judges. The judgement says
+/// whether everything passed; errors are problems that stopped the run.
+pub fn test(
+    project: &Project,
+    opts: &SuiteOptions,
+    events: &dyn EventSink,
+    interrupt: &Arc<AtomicBool>,
+) -> Result<TestJudgement, SuiteError> {
+    let (prepared, runs) = prepare_and_run(project, opts, true, events, interrupt)?;
+    Ok(harness_judge::judge_test(
+        &context(project, &prepared, opts),
+        &runs,
+    )?)
+}
+
+/// Loads every program on every kernel and judges verdicts and cost.
+pub fn verify(
+    project: &Project,
+    opts: &SuiteOptions,
+    verify: &VerifyOptions,
+    events: &dyn EventSink,
+    interrupt: &Arc<AtomicBool>,
+) -> Result<VerifyJudgement, SuiteError> {
+    // Read the baseline first: a bad one should not cost a kernel matrix.
+    let baseline = verify
+        .baseline
+        .as_deref()
+        .map(harness_judge::load_baseline)
+        .transpose()?;
+    // Verification loads programs only: the plan carries no cases.
+    let (prepared, runs) = prepare_and_run(project, opts, false, events, interrupt)?;
+    Ok(harness_judge::judge_verify(
+        &context(project, &prepared, opts),
+        &runs,
+        baseline.as_ref(),
+        &verify.gate,
+    )?)
+}
+
+fn context<'a>(project: &'a Project, prepared: &'a Prepared, opts: &SuiteOptions) -> Context<'a> {
+    Context {
+        project,
+        prepared,
+        snapshots: opts.snapshots,
+    }
 }

@@ -4,8 +4,18 @@ mod common;
 
 use std::fs;
 
-use common::{no_interrupt, options, project_copy};
-use harness_suite::SuiteError;
+use common::{failures, no_interrupt, options, project_copy};
+use harness_project::PrepareError;
+use harness_suite::{Project, SuiteError, TestJudgement};
+
+fn test(project: &Project, kernels: &str) -> Result<TestJudgement, SuiteError> {
+    harness_suite::test(
+        project,
+        &options(kernels),
+        &harness_events::Silent,
+        &no_interrupt(),
+    )
+}
 
 #[test]
 fn case_file_mistakes_are_all_reported_with_file_line_and_column() {
@@ -32,8 +42,8 @@ expect.return = "TC_ACT_SHOT"
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    let err = harness_suite::test(&project, &options("6.1"), no_interrupt()).unwrap_err();
-    let SuiteError::Cases(errors) = &err else {
+    let err = test(&project, "6.1").unwrap_err();
+    let SuiteError::Prepare(PrepareError::Cases(errors)) = &err else {
         panic!("{err}")
     };
     assert_eq!(errors.len(), 3, "{err}");
@@ -74,9 +84,7 @@ fn malformed_toml_points_at_the_spot() {
         "object = \"xdp_firewall\"\n[[case]\nname = \"x\"\n",
     )
     .unwrap();
-    let text = harness_suite::test(&project, &options("6.1"), no_interrupt())
-        .unwrap_err()
-        .to_string();
+    let text = test(&project, "6.1").unwrap_err().to_string();
     assert!(text.contains("broken.toml:2:"), "{text}");
 }
 
@@ -88,9 +96,7 @@ fn a_case_file_for_a_missing_object_lists_the_objects() {
         "object = \"ghost\"\n[[case]]\nname = \"x\"\ndata = \"00\"\n",
     )
     .unwrap();
-    let text = harness_suite::test(&project, &options("6.1"), no_interrupt())
-        .unwrap_err()
-        .to_string();
+    let text = test(&project, "6.1").unwrap_err().to_string();
     assert!(
         text.contains("ghost.toml:1:10")
             && text.contains("no object `ghost`")
@@ -111,14 +117,13 @@ fn a_program_the_verifier_rejects_is_reported_with_its_log() {
          char LICENSE[] SEC(\"license\") = \"GPL\";\n",
     )
     .unwrap();
-    let report = harness_suite::test(&project, &options("host"), no_interrupt()).unwrap();
+    let report = test(&project, "host").unwrap();
     assert!(!report.ok());
     let k = &report.kernels[0];
     let programs = common::program_count(&project);
     assert_eq!((k.programs_accepted, k.programs), (programs - 1, programs));
-    let failure = report
-        .failures
-        .iter()
+    let failure = failures(&report.findings)
+        .into_iter()
         .find(|f| f.contains("unchecked/unchecked"))
         .expect("the rejection is reported");
     assert!(
@@ -126,6 +131,13 @@ fn a_program_the_verifier_rejects_is_reported_with_its_log() {
         "{failure}"
     );
     assert!(failure.contains("invalid access to packet"), "{failure}");
+    // The diagnosis: cause, C line and fix instead of a log tail.
+    assert!(
+        failure.contains("error[packet-bounds]")
+            && failure.contains("unchecked.bpf.c:5")
+            && failure.contains("return *(unsigned char *)(long)ctx->data;"),
+        "{failure}"
+    );
     assert!(
         failure.contains("verifier/unchecked/unchecked.log"),
         "{failure}"

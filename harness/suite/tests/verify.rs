@@ -3,31 +3,25 @@
 
 mod common;
 
-use std::{fs, time::Duration};
+use std::fs;
 
-use common::{no_interrupt, program_count, project_copy};
-use harness_snapshots::UpdateMode;
-use harness_suite::{Gate, Project, RunOptions, VerifyOptions, VerifyReport};
-use harness_vm::AccelChoice;
+use common::{failures, no_interrupt, options, program_count, project_copy};
+use harness_judge::{ExpectationStatus, VerdictKind};
+use harness_suite::{Project, VerifyJudgement, VerifyOptions};
 
-fn options(kernels: &str) -> VerifyOptions {
-    VerifyOptions {
-        kernels: harness_kernels::parse_kernel_list(kernels).unwrap(),
-        accel: AccelChoice::Auto,
-        mirror: None,
-        log_level: 1,
-        run: RunOptions {
-            timeout: Duration::from_secs(300),
-            ..RunOptions::default()
-        },
-        snapshots: UpdateMode::No,
-        baseline: None,
-        gate: Gate::default(),
-    }
+fn verify_with(project: &Project, kernels: &str, opts: &VerifyOptions) -> VerifyJudgement {
+    harness_suite::verify(
+        project,
+        &options(kernels),
+        opts,
+        &harness_events::Silent,
+        &no_interrupt(),
+    )
+    .unwrap()
 }
 
-fn verify(project: &Project, opts: &VerifyOptions) -> VerifyReport {
-    harness_suite::verify(project, opts, no_interrupt()).unwrap()
+fn verify(project: &Project, kernels: &str) -> VerifyJudgement {
+    verify_with(project, kernels, &VerifyOptions::default())
 }
 
 fn edit(project: &Project, file: &str, from: &str, to: &str) {
@@ -41,8 +35,8 @@ fn edit(project: &Project, file: &str, from: &str, to: &str) {
 #[test]
 fn the_matrix_shows_what_5_10_rejects_and_6_1_accepts() {
     let (_tmp, project) = project_copy();
-    let report = verify(&project, &options("5.10,6.1"));
-    assert!(report.ok(), "{}", report.render());
+    let report = verify(&project, "5.10,6.1");
+    assert!(report.ok(), "{}", harness_report::verify_report(&report));
     assert_eq!(report.rows.len(), 2 * program_count(&project));
     let row = |kernel: &str| {
         report
@@ -53,25 +47,25 @@ fn the_matrix_shows_what_5_10_rejects_and_6_1_accepts() {
     };
     let old = row("5.10");
     assert_eq!(
-        (old.verdict.as_str(), old.expectation.as_str()),
-        ("rejected", "as expected")
+        (old.verdict, old.expectation),
+        (VerdictKind::Rejected, Some(ExpectationStatus::AsExpected))
     );
-    assert!(old.reason.contains("errno 22"), "{old:?}");
+    assert_eq!(old.errno, Some(22), "{old:?}");
     let new = row("6.1");
-    assert_eq!(new.verdict, "accepted");
+    assert_eq!(new.verdict, VerdictKind::Accepted);
     assert!(new.insns.unwrap() > 0 && new.prog_size > 0 && new.jited_bytes.unwrap() > 0);
     assert_eq!(
         new.baseline_insns, new.insns,
         "the committed snapshot is the baseline"
     );
-    let matrix = report.matrix();
+    let matrix = harness_report::matrix(&report);
     assert!(
         matrix.contains("✗ rejected (expected)") && matrix.contains("flow_hash/flow_hash"),
         "{matrix}"
     );
-    let csv = report.csv().unwrap();
+    let csv = harness_judge::to_csv(&report.rows).unwrap();
     assert!(
-        csv.starts_with("object,program,kernel,line,prog_type,section,verdict,reason,insns,"),
+        csv.starts_with("object,program,kernel,line,prog_type,section,verdict,errno,reason,insns,"),
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 1 + report.rows.len());
@@ -87,18 +81,18 @@ fn a_cost_regression_fails_the_gate_with_the_amount() {
         "for (int i = 0; i < 3; i++) {",
         "for (int i = 0; i < 6; i++) {",
     );
-    let report = verify(&project, &options("host"));
+    let report = verify(&project, "host");
     assert!(!report.ok());
-    let failure = &report.failures[0];
+    let failure = &failures(&report.findings)[0];
     assert!(
         failure.starts_with("xdp_firewall/xdp_firewall on host: instructions processed "),
         "{failure}"
     );
     assert!(failure.ends_with("limit +10%)"), "{failure}");
     // A looser gate lets it through.
-    let mut loose = options("host");
+    let mut loose = VerifyOptions::default();
     loose.gate.max_insns_increase_pct = 200.0;
-    assert!(verify(&project, &loose).ok());
+    assert!(verify_with(&project, "host", &loose).ok());
 }
 
 #[test]
@@ -111,24 +105,29 @@ fn a_verdict_change_fails_the_gate() {
         "\tif ((void *)(eth + 1) > data_end",
         "\tif (*(__u8 *)data == 0xff)\n\t\treturn TC_ACT_SHOT;\n\tif ((void *)(eth + 1) > data_end",
     );
-    let report = verify(&project, &options("host"));
-    let failure = report
-        .failures
-        .iter()
-        .find(|f| f.contains("tc_lb/tc_lb"))
+    let report = verify(&project, "host");
+    let failure = failures(&report.findings)
+        .into_iter()
+        .find(|f| f.contains("tc_lb/tc_lb") && f.contains("verdict changed"))
         .expect("the verdict change is reported");
     assert!(
         failure.contains("verdict changed from accepted to rejected")
             && failure.contains("errno 13"),
         "{failure}"
     );
-    let mut allowed = options("host");
+    let mut allowed = VerifyOptions::default();
     allowed.gate.allow_verdict_change = true;
+    let report = verify_with(&project, "host", &allowed);
+    let left = failures(&report.findings);
     assert!(
-        verify(&project, &allowed)
-            .failures
-            .iter()
-            .all(|f| !f.contains("tc_lb"))
+        left.iter().all(|f| !f.contains("verdict changed")),
+        "{left:?}"
+    );
+    // The rejection itself is still a problem: no expectation declares it.
+    assert!(
+        left.iter()
+            .any(|f| f.contains("tc_lb/tc_lb on host: the verifier rejected it")),
+        "{left:?}"
     );
 }
 
@@ -140,10 +139,9 @@ fn an_expectation_that_does_not_hold_fails() {
         "object = \"tc_lb\"\n\n[[verifier]]\nprogram = \"tc_lb\"\nkernels = \">=6.0\"\nverdict = \"rejected\"\nmessage = \"never said\"\n",
     )
     .unwrap();
-    let report = verify(&project, &options("host"));
-    let failure = report
-        .failures
-        .iter()
+    let report = verify(&project, "host");
+    let failure = failures(&report.findings)
+        .into_iter()
         .find(|f| f.contains("tc_lb/tc_lb"))
         .unwrap();
     assert!(
@@ -157,10 +155,10 @@ fn an_expectation_that_does_not_hold_fails() {
 #[test]
 fn an_earlier_run_can_be_the_baseline() {
     let (tmp, project) = project_copy();
-    let first = verify(&project, &options("host"));
+    let first = verify(&project, "host");
     let csv = tmp.path().join("before.csv");
     // Pretend the firewall used to be much cheaper.
-    let text = first.csv().unwrap();
+    let text = harness_judge::to_csv(&first.rows).unwrap();
     let row = first
         .rows
         .iter()
@@ -168,18 +166,30 @@ fn an_earlier_run_can_be_the_baseline() {
         .unwrap();
     let cheap = text.replace(&format!(",{},", row.insns.unwrap()), ",1000,");
     assert_ne!(cheap, text);
+    // And it never had the DNS filter.
+    let cheap: String = cheap
+        .lines()
+        .filter(|l| !l.starts_with("dns_filter,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     fs::write(&csv, cheap).unwrap();
-    let mut opts = options("host");
-    opts.baseline = Some(csv);
-    let report = verify(&project, &opts);
+    let opts = VerifyOptions {
+        baseline: Some(csv),
+        ..VerifyOptions::default()
+    };
+    let report = verify_with(&project, "host", &opts);
+    let failures = failures(&report.findings);
     assert!(
-        report
-            .failures
+        failures
             .iter()
             .any(|f| f
                 .contains("xdp_firewall/xdp_firewall on host: instructions processed 1000 -> ")),
-        "{:?}",
-        report.failures
+        "{failures:?}"
+    );
+    let notes: Vec<String> = report.notes().map(ToString::to_string).collect();
+    assert_eq!(
+        notes,
+        ["dns_filter/dns_filter on host: not in the baseline file, nothing to compare"]
     );
 }
 
@@ -201,38 +211,46 @@ fn objects_the_loader_cannot_fully_handle_are_reported_per_program() {
          char LICENSE[] SEC(\"license\") = \"GPL\";\n",
     )
     .unwrap();
-    let report = verify(&project, &options("host"));
+    let report = verify(&project, "host");
+    let notes: Vec<String> = report.notes().map(ToString::to_string).collect();
     assert!(
-        report
-            .notes
+        notes
             .iter()
             .any(|n| n.contains("maps_only.bpf.c: the object has no programs")),
-        "{:?}",
-        report.notes
+        "{notes:?}"
     );
     let row = |p: &str| report.rows.iter().find(|r| r.program == p).unwrap();
-    assert_eq!(row("libbpf_style").verdict, "not loaded");
+    assert_eq!(row("libbpf_style").verdict, VerdictKind::NotLoaded);
     assert!(
         row("libbpf_style").reason.contains("section `tc`"),
         "{:?}",
         row("libbpf_style")
     );
-    assert_eq!(row("fine").verdict, "accepted");
+    assert_eq!(row("fine").verdict, VerdictKind::Accepted);
     assert_eq!(
         row("xdp_firewall").verdict,
-        "accepted",
+        VerdictKind::Accepted,
         "the other objects still run"
+    );
+    // A program that cannot be loaded is a problem unless declared.
+    assert!(!report.ok());
+    assert!(
+        failures(&report.findings)
+            .iter()
+            .any(|f| f.starts_with("mixed/libbpf_style on host: not loaded: section `tc`")),
+        "{:?}",
+        failures(&report.findings)
     );
 }
 
 #[test]
 fn parsed_statistics_agree_with_what_the_kernel_reports() {
     let (_tmp, project) = project_copy();
-    let report = verify(&project, &options("host"));
+    let report = verify(&project, "host");
     // The host (6.18) reports verified_insns (5.16+); the log's "processed N
     // insns" must say the same for every accepted program.
-    let prepared = harness_suite::prepare(&project, 1).unwrap();
-    let plan = prepared.plan(|o| o.path.display().to_string());
+    let prepared = common::prepare(&project);
+    let plan = prepared.plan();
     let mut records = Vec::new();
     harness_exec::execute(&plan, &mut |r| {
         records.push(r);
@@ -261,4 +279,102 @@ fn parsed_statistics_agree_with_what_the_kernel_reports() {
         checked += 1;
     }
     assert_eq!(checked, program_count(&project));
+}
+
+#[test]
+fn a_rejection_nothing_declares_fails_verify() {
+    let (_tmp, project) = project_copy();
+    fs::write(
+        project.programs_dir.join("unchecked.bpf.c"),
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n\
+         SEC(\"xdp\") int unchecked(struct xdp_md *ctx)\n{\n\
+         \treturn *(unsigned char *)(long)ctx->data; /* no bounds check */\n}\n\
+         char LICENSE[] SEC(\"license\") = \"GPL\";\n",
+    )
+    .unwrap();
+    let report = verify(&project, "host");
+    assert!(!report.ok(), "{}", harness_report::verify_report(&report));
+    let failures = failures(&report.findings);
+    let failure = failures
+        .iter()
+        .find(|f| f.starts_with("unchecked/unchecked on host: the verifier rejected it"))
+        .expect("the rejection is a problem");
+    // It says why, at the C line, with a fix.
+    assert!(
+        failure.contains("error[packet-bounds]")
+            && failure.contains("unchecked.bpf.c:5")
+            && failure.contains("= help:"),
+        "{failure}"
+    );
+    let rendered = harness_report::plain(&harness_report::verify_report(&report));
+    assert!(rendered.contains("verify result: FAILED"), "{rendered}");
+}
+
+#[test]
+fn not_loaded_can_be_declared_per_kernel_range_with_its_reason() {
+    let (_tmp, project) = project_copy();
+    let source = |tags: &str| {
+        format!(
+            "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n#include \"verifier.h\"\n\
+             SEC(\"fentry\") {tags}\nint untargeted(void *ctx) {{ return 0; }}\n\
+             char LICENSE[] SEC(\"license\") = \"GPL\";\n"
+        )
+    };
+    let path = project.programs_dir.join("untargeted.bpf.c");
+    fs::write(
+        &path,
+        source("__not_loaded(\"all\", \"names no attach target\")"),
+    )
+    .unwrap();
+    let report = verify(&project, "host");
+    assert!(report.ok(), "{}", harness_report::verify_report(&report));
+    let row = report
+        .rows
+        .iter()
+        .find(|r| r.program == "untargeted")
+        .unwrap();
+    assert_eq!(
+        (row.verdict, row.expectation),
+        (VerdictKind::NotLoaded, Some(ExpectationStatus::AsExpected))
+    );
+    assert!(
+        harness_report::matrix(&report).contains("· not loaded (expected)"),
+        "{}",
+        harness_report::matrix(&report)
+    );
+
+    // The reason must match, and the range must cover the kernel.
+    fs::write(
+        &path,
+        source("__not_loaded(\"all\", \"some other reason\")"),
+    )
+    .unwrap();
+    let failures_now = failures(&verify(&project, "host").findings);
+    assert!(
+        failures_now.iter().any(|f| f
+            .contains("untargeted/untargeted on host: not loaded as expected")
+            && f.contains("but the reason does not match /some other reason/")),
+        "{failures_now:?}"
+    );
+    fs::write(
+        &path,
+        source("__not_loaded(\"<5.0\", \"names no attach target\")"),
+    )
+    .unwrap();
+    let failures_now = failures(&verify(&project, "host").findings);
+    assert!(
+        failures_now.iter().any(|f| f.starts_with(
+            "untargeted/untargeted on host: not loaded: section `fentry` names no attach target"
+        )),
+        "{failures_now:?}"
+    );
+
+    // Case files can say the same.
+    fs::write(&path, source("")).unwrap();
+    fs::write(
+        project.cases_dir.join("untargeted.toml"),
+        "object = \"untargeted\"\n\n[[verifier]]\nprogram = \"untargeted\"\nverdict = \"not loaded\"\nmessage = \"attach target\"\n",
+    )
+    .unwrap();
+    assert!(verify(&project, "host").ok());
 }

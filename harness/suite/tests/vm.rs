@@ -4,8 +4,7 @@ mod common;
 
 use std::{fs, time::Duration};
 
-use common::{no_interrupt, options, project_copy};
-use harness_suite::Target;
+use common::{failures, project_copy, test};
 
 #[test]
 fn two_kernels_run_every_case_and_match_the_committed_snapshots() {
@@ -14,8 +13,8 @@ fn two_kernels_run_every_case_and_match_the_committed_snapshots() {
         common::case_count(&project),
         common::program_count(&project),
     );
-    let report = harness_suite::test(&project, &options("6.1,6.12"), no_interrupt()).unwrap();
-    assert!(report.ok(), "{}", report.render());
+    let report = test(&project, "6.1,6.12");
+    assert!(report.ok(), "{}", harness_report::test_report(&report));
     assert_eq!(report.kernels.len(), 2);
     for (k, line) in report.kernels.iter().zip(["6.1", "6.12"]) {
         assert_eq!(k.label, line);
@@ -60,15 +59,14 @@ fn a_wrong_expectation_fails_the_run_and_says_where_and_why() {
         ),
     )
     .unwrap();
-    let report = harness_suite::test(&project, &options("6.1"), no_interrupt()).unwrap();
+    let report = test(&project, "6.1");
     assert!(!report.ok());
     assert_eq!(
         (report.kernels[0].passed, report.kernels[0].failed),
         (total - 1, 1)
     );
-    let failure = report
-        .failures
-        .iter()
+    let failure = failures(&report.findings)
+        .into_iter()
         .find(|f| f.contains("source in a denied IPv4 CIDR is dropped"))
         .expect("the failing case is reported");
     assert!(
@@ -96,16 +94,20 @@ fn a_changed_program_shows_as_a_snapshot_diff() {
     );
     assert_ne!(changed, text, "the edit applies");
     fs::write(&src, changed).unwrap();
-    let report = harness_suite::test(&project, &options("6.1"), no_interrupt()).unwrap();
+    let report = test(&project, "6.1");
     assert!(!report.ok());
     assert_eq!(report.kernels[0].passed, total);
     assert!(
         report.kernels[0].snapshots_changed >= 1,
         "{}",
-        report.render()
+        harness_report::test_report(&report)
     );
     assert!(
-        report.snapshot_notes.iter().any(|n| n.contains("verifier__xdp_firewall__xdp_firewall") && n.contains("+processed")),
+        report
+            .snapshot_notes
+            .iter()
+            .any(|n| n.name == "verifier__xdp_firewall__xdp_firewall"
+                && n.to_string().contains("+processed")),
         "{:?}",
         report.snapshot_notes
     );
@@ -126,14 +128,14 @@ fn the_host_runs_the_same_cases_without_attaching_anything() {
         common::case_count(&project),
         common::program_count(&project),
     );
-    let report = harness_suite::test(&project, &options("host"), no_interrupt()).unwrap();
+    let report = test(&project, "host");
     let k = &report.kernels[0];
     assert_eq!(k.label, "host");
     assert_eq!(
         (k.programs_accepted, k.passed, k.failed),
         (programs, cases, 0),
         "{}",
-        report.render()
+        harness_report::test_report(&report)
     );
 }
 
@@ -147,24 +149,16 @@ fn a_custom_bzimage_is_keyed_by_its_version_line() {
         &project,
         &harness_kernels::parse_kernel_list(custom.to_str().unwrap()).unwrap(),
         None,
+        &harness_events::Silent,
     )
     .unwrap();
-    match &targets[0] {
-        Target::Vm {
-            label,
-            line,
-            release,
-            ..
-        } => {
-            assert_eq!(label, "my-kernel");
-            assert_eq!(line, "6.1");
-            assert!(release.starts_with("6.1.0-"), "{release}");
-        }
-        other => panic!("{other:?}"),
-    }
-    let report =
-        harness_suite::test(&project, &options(custom.to_str().unwrap()), no_interrupt()).unwrap();
-    assert!(report.ok(), "{}", report.render());
+    let t = &targets[0];
+    assert_eq!(t.label, "my-kernel");
+    assert_eq!(t.line(), "6.1");
+    assert!(t.release.starts_with("6.1.0-"), "{}", t.release);
+    assert_eq!(t.bzimage(), Some(custom.as_path()));
+    let report = test(&project, custom.to_str().unwrap());
+    assert!(report.ok(), "{}", harness_report::test_report(&report));
 }
 
 mod single_vm {
@@ -206,11 +200,9 @@ mod single_vm {
 
     /// An initramfs with the real runner and the sample plan.
     fn runner_initramfs(project: &harness_suite::Project, name: &str) -> std::path::PathBuf {
-        let prepared = harness_suite::prepare(project, 1).unwrap();
-        let runner =
-            harness_build::build_guest_runner(&project.root, &project.target_dir, "vm-runner")
-                .unwrap();
-        let fs_image = harness_suite::guest_initramfs(&prepared, &runner).unwrap();
+        let prepared = common::prepare(project);
+        let runner = harness_suite::build_runner(project, &harness_events::Silent).unwrap();
+        let fs_image = harness_matrix::guest_initramfs(&prepared.plan(), &runner).unwrap();
         let path = project.results_dir.join(name);
         fs::create_dir_all(&project.results_dir).unwrap();
         fs_image.write_to(&path).unwrap();

@@ -32,9 +32,14 @@ impl VerifierStats {
             if let Some(rest) = line.strip_prefix("verification time ") {
                 stats.duration_us = rest.strip_suffix(" usec").and_then(|n| n.parse().ok());
             } else if let Some(rest) = line.strip_prefix("stack depth ") {
+                // "8+16", and on 7.2 "8+16 max 24": the depths are the
+                // first word, as veristat reads them.
                 stats.stack_depth = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
                     .split('+')
-                    .filter_map(|n| n.trim().parse().ok())
+                    .filter_map(|n| n.parse().ok())
                     .collect();
             } else if let Some(rest) = line.strip_prefix("processed ") {
                 let words: Vec<&str> = rest.split_whitespace().collect();
@@ -86,6 +91,18 @@ mod tests {
             }
         );
         assert_eq!(s.stack(), 24);
+    }
+
+    #[test]
+    fn linux_7_2_adds_a_maximum_after_the_depths() {
+        let log = "verification time 2800 usec\nstack depth 40+0 max 16\ninsns processed 12\n\
+                   processed 12 insns (limit 1000000) max_states_per_insn 0 total_states 1 peak_states 1 mark_read 0\n";
+        let s = VerifierStats::parse(log).unwrap();
+        assert_eq!(s.stack_depth, [40, 0]);
+        assert_eq!(s.insns, 12);
+        let one =
+            VerifierStats::parse("stack depth 56 max 64\nprocessed 1 insns (limit 1000000)\n");
+        assert_eq!(one.unwrap().stack_depth, [56]);
     }
 
     #[test]

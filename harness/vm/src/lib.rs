@@ -16,4 +16,6 @@ pub use accel::{
     Accel, AccelChoice, AccelDecision, KVM_DEVICE, choose_accel, host_fingerprint, remember_accel,
 };
 pub use initramfs::Initramfs;
-pub use qemu::{VmConfig, VmError, VmOutcome, console_tail, qemu_version, run, time_boot};
+pub use qemu::{
+    QemuVersion, VmConfig, VmError, VmOutcome, console_tail, qemu_version, run, time_boot,
+};

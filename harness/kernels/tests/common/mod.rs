@@ -12,7 +12,8 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness_kernels::{LockedKernel, Mirror, Progress};
+use harness_events::{Event, EventSink};
+use harness_kernels::{LockedKernel, Mirror};
 use sha2::{Digest, Sha256};
 
 #[derive(Default)]
@@ -211,7 +212,7 @@ pub fn kernel_6_1(abi: u32, version: &str) -> FakeKernel {
         ),
     ]);
     let locked = LockedKernel {
-        line: "6.1".to_owned(),
+        line: harness_protocol::KernelVersion::new(6, 1),
         suite: "bookworm".to_owned(),
         filename: format!("pool/main/l/linux-signed-amd64/{package}_{version}_amd64.deb"),
         size: deb.len() as u64,
@@ -237,7 +238,7 @@ pub fn kernel_7_2(abi: &str, version: &str) -> FakeKernel {
     ));
     let deb = deb(&[(&format!("./usr/lib/modules/{release}/vmlinuz"), &bzimage)]);
     let locked = LockedKernel {
-        line: "7.2".to_owned(),
+        line: harness_protocol::KernelVersion::new(7, 2),
         suite: "sid".to_owned(),
         filename: format!("pool/main/l/linux/{package}_{version}_amd64.deb"),
         size: deb.len() as u64,
@@ -276,7 +277,7 @@ pub fn inrelease(suite: &str, packages_xz: &[u8]) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Records what a [`Progress`] is told.
+/// Records the download events and notes it is told.
 #[derive(Default)]
 pub struct Recorder {
     pub starts: Mutex<Vec<(String, u64)>>,
@@ -291,20 +292,18 @@ impl Recorder {
     }
 }
 
-impl Progress for Recorder {
-    fn start(&self, what: &str, total_bytes: u64) {
-        self.starts
-            .lock()
-            .expect("starts")
-            .push((what.to_owned(), total_bytes));
-    }
-    fn advance(&self, bytes: u64) {
-        *self.advanced.lock().expect("advanced") += bytes;
-    }
-    fn finish(&self) {
-        *self.finishes.lock().expect("finishes") += 1;
-    }
-    fn note(&self, msg: &str) {
-        self.notes.lock().expect("notes").push(msg.to_owned());
+impl EventSink for Recorder {
+    fn event(&self, event: Event) {
+        match event {
+            Event::DownloadStarted { what, total_bytes } => self
+                .starts
+                .lock()
+                .expect("starts")
+                .push((what, total_bytes)),
+            Event::DownloadAdvanced { bytes } => *self.advanced.lock().expect("advanced") += bytes,
+            Event::DownloadFinished => *self.finishes.lock().expect("finishes") += 1,
+            Event::Note { message } => self.notes.lock().expect("notes").push(message),
+            other => panic!("the cache sent an unexpected event: {other:?}"),
+        }
     }
 }

@@ -10,10 +10,9 @@ use std::{
     time::Duration,
 };
 
-use harness_kernels::KernelRequest;
-use harness_snapshots::UpdateMode;
-use harness_suite::{Project, RunOptions, TestOptions};
-use harness_vm::AccelChoice;
+use harness_events::Silent;
+use harness_project::{PrepareOptions, Prepared};
+use harness_suite::{KernelRequest, Project, RunOptions, SuiteOptions, UpdateMode};
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -55,10 +54,9 @@ pub fn project_copy() -> (tempfile::TempDir, Project) {
     (tmp, p)
 }
 
-pub fn options(kernels: &str) -> TestOptions {
-    TestOptions {
+pub fn options(kernels: &str) -> SuiteOptions {
+    SuiteOptions {
         kernels: harness_kernels::parse_kernel_list(kernels).unwrap(),
-        accel: AccelChoice::Auto,
         mirror: None,
         log_level: 1,
         snapshots: UpdateMode::No,
@@ -73,28 +71,50 @@ pub fn no_interrupt() -> Arc<AtomicBool> {
     Arc::new(AtomicBool::new(false))
 }
 
+pub fn test(project: &Project, kernels: &str) -> harness_suite::TestJudgement {
+    harness_suite::test(project, &options(kernels), &Silent, &no_interrupt()).unwrap()
+}
+
 /// A pinned kernel's bzImage, fetched into the shared cache if needed.
 pub fn kernel(line: &str) -> PathBuf {
     let project = Project::at(&workspace(), &workspace().join("target"));
-    match &harness_suite::resolve_targets(&project, &[KernelRequest::Line(line.into())], None)
-        .unwrap()[0]
-    {
-        harness_suite::Target::Vm { bzimage, .. } => bzimage.clone(),
-        other => panic!("{other:?}"),
-    }
+    let targets = harness_suite::resolve_targets(
+        &project,
+        &[KernelRequest::Line(line.parse().unwrap())],
+        None,
+        &Silent,
+    )
+    .unwrap();
+    targets[0].bzimage().expect("a VM target").to_owned()
+}
+
+pub fn prepare(project: &Project) -> Prepared {
+    harness_project::prepare(
+        project,
+        PrepareOptions {
+            log_level: 1,
+            cases: true,
+        },
+        &Silent,
+    )
+    .unwrap()
 }
 
 /// How many cases the project's case files define.
 pub fn case_count(project: &Project) -> usize {
-    harness_suite::prepare(project, 1).unwrap().cases.len()
+    prepare(project).cases.len()
 }
 
 /// How many programs the project's objects hold.
 pub fn program_count(project: &Project) -> usize {
-    harness_suite::prepare(project, 1)
-        .unwrap()
-        .objects
+    prepare(project).program_count()
+}
+
+/// Every failure as the report shows it.
+pub fn failures(findings: &[harness_judge::Finding]) -> Vec<String> {
+    findings
         .iter()
-        .map(|o| o.info.file.programs().len())
-        .sum()
+        .filter(|f| f.is_failure())
+        .map(ToString::to_string)
+        .collect()
 }

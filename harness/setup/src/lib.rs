@@ -11,6 +11,9 @@
 
 use std::{path::Path, process::Command};
 
+use harness_events::{Event, EventSink};
+use harness_vm::QemuVersion;
+
 /// A system requirement and the Debian/Ubuntu package that provides it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Requirement {
@@ -23,19 +26,8 @@ fn on_path(cmd: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
 }
 
-/// The QEMU release below which TCG is unreliable (see the module docs).
-pub const MIN_QEMU: (u32, u32) = (8, 0);
-
-/// `(major, minor)` of the installed QEMU, if any.
-pub fn qemu_version(qemu: &str) -> Option<(u32, u32)> {
-    parse_qemu_version(&harness_vm::qemu_version(Path::new(qemu)).ok()?)
-}
-
-/// "QEMU emulator version 7.2.22 (Debian ...)" -> (7, 2).
-fn parse_qemu_version(text: &str) -> Option<(u32, u32)> {
-    let v = text.split("version ").nth(1)?.split_whitespace().next()?;
-    let mut parts = v.split('.');
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+fn qemu_version() -> Option<QemuVersion> {
+    QemuVersion::of(Path::new("qemu-system-x86_64"))
 }
 
 fn os_codename() -> Option<String> {
@@ -69,12 +61,12 @@ pub fn missing(vm: bool) -> Vec<Requirement> {
         });
     }
     if vm {
-        match qemu_version("qemu-system-x86_64") {
+        match qemu_version() {
             None => out.push(Requirement {
                 what: "qemu-system-x86_64 (boots the test kernels)",
                 package: "qemu-system-x86",
             }),
-            Some(v) if v < MIN_QEMU => out.push(Requirement {
+            Some(v) if v < QemuVersion::RELIABLE_TCG => out.push(Requirement {
                 what: "QEMU 8.0 or newer (QEMU 7.2's TCG crashes guests at random)",
                 package: "qemu-system-x86",
             }),
@@ -86,11 +78,11 @@ pub fn missing(vm: bool) -> Vec<Requirement> {
 
 /// On Debian 12, makes bookworm-backports available (same mirror as the
 /// system's own sources) and returns the `-t` release to install QEMU from.
-fn backports_for_qemu() -> Result<Option<&'static str>, String> {
+fn backports_for_qemu() -> Result<Option<&'static str>, SetupError> {
     if os_codename().as_deref() != Some("bookworm") {
         return Ok(None);
     }
-    let mirror = harness_kernels::Mirror::resolve(None).map_err(|e| e.to_string())?;
+    let mirror = harness_kernels::Mirror::resolve(None)?;
     let list = std::path::Path::new("/etc/apt/sources.list.d/ebpf-harness-backports.sources");
     if !list.exists() {
         let text = format!(
@@ -99,14 +91,41 @@ fn backports_for_qemu() -> Result<Option<&'static str>, String> {
              Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n",
             mirror.url()
         );
-        std::fs::write(list, text).map_err(|e| format!("writing {}: {e}", list.display()))?;
+        std::fs::write(list, text).map_err(|error| SetupError::Io {
+            what: format!("writing {}", list.display()),
+            error,
+        })?;
     }
     Ok(Some("bookworm-backports"))
 }
 
+/// Why the machine could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// Not root, or no apt-get: the user has to install them.
+    #[error("missing {what}: install them with `sudo {command}`")]
+    InstallByHand { what: String, command: String },
+    #[error("running apt-get: {0}")]
+    Apt(std::io::Error),
+    #[error("`apt-get update` failed; check the network and apt sources")]
+    AptUpdate,
+    #[error("`{command}` failed; install the packages and run again")]
+    AptInstall { command: String },
+    #[error("installing QEMU ({target}) failed; install QEMU 8.0 or newer and run again")]
+    QemuInstall { target: String },
+    #[error(
+        "QEMU {0} is installed, but the harness needs 8.0 or newer (7.2's TCG crashes guests at random); install a newer qemu-system-x86"
+    )]
+    QemuTooOld(QemuVersion),
+    #[error(transparent)]
+    Kernel(#[from] harness_kernels::KernelError),
+    #[error("{what}: {error}")]
+    Io { what: String, error: std::io::Error },
+}
+
 /// Installs `reqs` with apt-get when that is possible (root, apt-get
-/// present); otherwise returns the one line telling the user what to run.
-pub fn install(reqs: &[Requirement]) -> Result<(), String> {
+/// present); otherwise says the one line the user should run.
+pub fn install(reqs: &[Requirement], events: &dyn EventSink) -> Result<(), SetupError> {
     if reqs.is_empty() {
         return Ok(());
     }
@@ -116,22 +135,21 @@ pub fn install(reqs: &[Requirement]) -> Result<(), String> {
     let what: Vec<&str> = reqs.iter().map(|r| r.what).collect();
     let command = format!("apt-get install --no-install-recommends {list}");
     if !nix::unistd::geteuid().is_root() || !on_path("apt-get") {
-        return Err(format!(
-            "missing {}: install them with `sudo {command}`",
-            what.join(", ")
-        ));
+        return Err(SetupError::InstallByHand {
+            what: what.join(", "),
+            command,
+        });
     }
-    crate::ui::status(
-        "Installing",
-        &format!("{list} (missing: {})", what.join(", ")),
-    );
-    let apt = |args: &[&str]| -> Result<bool, String> {
+    events.event(Event::Note {
+        message: format!("installing {list} (missing: {})", what.join(", ")),
+    });
+    let apt = |args: &[&str]| -> Result<bool, SetupError> {
         Command::new("apt-get")
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
             .map(|s| s.success())
-            .map_err(|e| format!("running apt-get: {e}"))
+            .map_err(SetupError::Apt)
     };
     let install_args = |extra: &[&str], pkgs: &[&str]| -> Vec<String> {
         ["install", "-y", "-qq", "--no-install-recommends"]
@@ -153,49 +171,42 @@ pub fn install(reqs: &[Requirement]) -> Result<(), String> {
     // A fresh machine may never have fetched package lists (and backports is new).
     if backports.is_some() || !run(install_args(&[], &others))? {
         if !apt(&["update", "-qq"])? {
-            return Err("`apt-get update` failed; check the network and apt sources".into());
+            return Err(SetupError::AptUpdate);
         }
         if !others.is_empty() && !run(install_args(&[], &others))? {
-            return Err(format!(
-                "`{command}` failed; install the packages and run again"
-            ));
+            return Err(SetupError::AptInstall { command });
         }
     }
     if !qemu.is_empty() {
         let target: Vec<&str> = backports.map(|b| vec!["-t", b]).unwrap_or_default();
         if !run(install_args(&target, &qemu))? {
-            return Err(format!(
-                "installing QEMU ({}) failed; install QEMU 8.0 or newer and run again",
-                target.join(" ")
-            ));
+            return Err(SetupError::QemuInstall {
+                target: target.join(" "),
+            });
         }
-        if let Some(v) = qemu_version("qemu-system-x86_64")
-            && v < MIN_QEMU
+        if let Some(v) = qemu_version()
+            && v < QemuVersion::RELIABLE_TCG
         {
-            return Err(format!(
-                "QEMU {}.{} is installed, but the harness needs 8.0 or newer (7.2's TCG crashes guests at random); install a newer qemu-system-x86",
-                v.0, v.1
-            ));
+            return Err(SetupError::QemuTooOld(v));
         }
     }
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_qemu_versions() {
-        assert_eq!(
-            parse_qemu_version("QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\n"),
-            Some((7, 2))
-        );
-        assert_eq!(
-            parse_qemu_version("QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2)\n"),
-            Some((10, 0))
-        );
-        assert_eq!(parse_qemu_version("garbage"), None);
-        assert!((7, 2) < MIN_QEMU && (10, 0) >= MIN_QEMU);
-    }
+/// Fetches (or finds in the cache) every kernel pinned in `lock_file`.
+pub fn fetch_pinned_kernels(
+    lock_file: &Path,
+    mirror: Option<&str>,
+    events: &dyn EventSink,
+) -> Result<Vec<(harness_kernels::LockedKernel, harness_kernels::KernelImage)>, SetupError> {
+    let lock = harness_kernels::LockFile::load(lock_file)?;
+    let mirror = harness_kernels::Mirror::resolve(mirror)?;
+    let cache = harness_kernels::Cache::new(harness_kernels::Cache::default_root());
+    lock.kernels
+        .into_iter()
+        .map(|k| {
+            let image = cache.kernel(&k, &mirror, events)?;
+            Ok((k, image))
+        })
+        .collect()
 }

@@ -1,26 +1,9 @@
-//! Kernel versions and ranges as expectations write them: `<5.17`,
-//! `>=6.1`, `5.10..6.1` (end excluded), `6.1`, `all`.
+//! Kernel ranges as expectations write them: `<5.17`, `>=6.1`, `5.10..6.1`
+//! (end excluded), `6.1`, `all`.
 
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct KernelVersion(pub u32, pub u32);
-
-impl KernelVersion {
-    /// `"6.12"`, `"6.12.107+deb13-cloud-amd64"` -> 6.12.
-    pub fn parse(s: &str) -> Option<Self> {
-        let mut parts = s.split(|c: char| !c.is_ascii_digit());
-        let major = parts.next()?.parse().ok()?;
-        let minor = parts.next()?.parse().ok()?;
-        Some(Self(major, minor))
-    }
-}
-
-impl fmt::Display for KernelVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.0, self.1)
-    }
-}
+use harness_protocol::KernelVersion;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelRange {
@@ -30,18 +13,24 @@ pub struct KernelRange {
     pub to: Option<KernelVersion>,
 }
 
+/// Why a text is not a kernel range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    #[error("{0}")]
+    Version(#[from] harness_protocol::NotAVersion),
+    #[error("`{0}` is not a kernel range: use all, 6.1, >=5.17, <5.17 or 5.10..6.1")]
+    Syntax(String),
+}
+
 impl KernelRange {
     pub const ALL: Self = Self {
         from: None,
         to: None,
     };
 
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, RangeError> {
         let s = s.trim();
-        let version = |v: &str| {
-            KernelVersion::parse(v.trim())
-                .ok_or_else(|| format!("`{v}` is not a kernel version like 6.1"))
-        };
+        let version = |v: &str| v.trim().parse::<KernelVersion>();
         if s == "all" || s == "*" {
             return Ok(Self::ALL);
         }
@@ -67,12 +56,10 @@ impl KernelRange {
             let v = version(s)?;
             return Ok(Self {
                 from: Some(v),
-                to: Some(KernelVersion(v.0, v.1 + 1)),
+                to: Some(v.next_minor()),
             });
         }
-        Err(format!(
-            "`{s}` is not a kernel range: use all, 6.1, >=5.17, <5.17 or 5.10..6.1"
-        ))
+        Err(RangeError::Syntax(s.to_owned()))
     }
 
     pub fn contains(&self, v: KernelVersion) -> bool {
@@ -86,7 +73,7 @@ impl fmt::Display for KernelRange {
             (None, None) => f.write_str("all kernels"),
             (Some(a), None) => write!(f, ">={a}"),
             (None, Some(b)) => write!(f, "<{b}"),
-            (Some(a), Some(b)) if b == KernelVersion(a.0, a.1 + 1) => write!(f, "{a}"),
+            (Some(a), Some(b)) if b == a.next_minor() => write!(f, "{a}"),
             (Some(a), Some(b)) => write!(f, "{a}..{b}"),
         }
     }
@@ -98,8 +85,8 @@ mod tests {
 
     #[test]
     fn ranges() {
-        let v = |s| KernelVersion::parse(s).unwrap();
-        assert_eq!(v("6.12.107+deb13-cloud-amd64"), KernelVersion(6, 12));
+        let v = |s: &str| KernelVersion::from_release(s).unwrap();
+        assert_eq!(v("6.12.107+deb13-cloud-amd64"), KernelVersion::new(6, 12));
         let before = KernelRange::parse("<5.17").unwrap();
         assert!(
             before.contains(v("5.10")) && !before.contains(v("5.17")) && !before.contains(v("6.1"))
@@ -115,7 +102,12 @@ mod tests {
         assert!(
             KernelRange::parse("soon")
                 .unwrap_err()
+                .to_string()
                 .contains("not a kernel range")
+        );
+        assert_eq!(
+            KernelRange::parse(">=6.x").unwrap_err().to_string(),
+            "`6.x` is not a kernel version like 6.1"
         );
     }
 }

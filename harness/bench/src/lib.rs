@@ -1,0 +1,67 @@
+//! Benchmarks that print figures beside their anchor, measured in one run:
+//! [`boot`] (the harness against a bare boot of the same kernel), [`cases`]
+//! (what a thousand packet cases add), [`verify`] (host verification
+//! against veristat on the same objects). Runs are measured with a silent
+//! event sink; progress of the benchmark itself goes to the caller's.
+
+mod boot;
+mod cases;
+mod verify;
+
+use std::time::Duration;
+
+pub use boot::{BootBench, boot};
+pub use cases::{CasesBench, cases, generated_cases};
+pub use verify::{VerifyBench, verify};
+
+/// What stops a benchmark.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Suite(#[from] harness_suite::SuiteError),
+    #[error(transparent)]
+    Vm(#[from] harness_vm::VmError),
+    #[error(transparent)]
+    Matrix(#[from] harness_matrix::MatrixError),
+    #[error(transparent)]
+    Kernel(#[from] harness_kernels::KernelError),
+    #[error("a measured run failed, so its time means nothing:\n{0}")]
+    RunFailed(String),
+    #[error("--runs must be at least 1")]
+    NoRuns,
+    #[error("{what}: {error}")]
+    Io { what: String, error: std::io::Error },
+}
+
+pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BenchError {
+    let what = what.into();
+    move |error| BenchError::Io { what, error }
+}
+
+pub fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn check_runs(runs: usize) -> Result<(), BenchError> {
+    if runs == 0 {
+        Err(BenchError::NoRuns)
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_nonsense_counts() {
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(median(&[ms(3), ms(1), ms(2)]), ms(2));
+        assert_eq!(median(&[]), Duration::ZERO);
+        assert!(matches!(check_runs(0), Err(BenchError::NoRuns)));
+        assert!(check_runs(1).is_ok());
+    }
+}

@@ -1,0 +1,554 @@
+//! What the kernels said, judged against what was prepared.
+//!
+//! Input: the [`Prepared`] project (objects, compiled cases, expected
+//! verifier outcomes) and each kernel's [`KernelRun`]. Output: typed
+//! [`Finding`]s (failures, skips, notes: who, on which kernel, what), a
+//! [`KernelSummary`] per kernel, the snapshot check, and for `verify` one
+//! [`Row`] per program and kernel with the gate applied against a baseline.
+//! Nothing here renders text for a screen: `harness-report` does, from these
+//! values.
+
+mod cases;
+mod finding;
+mod gate;
+mod programs;
+mod rows;
+mod snapshots;
+
+use std::{collections::BTreeSet, path::PathBuf, time::Duration};
+
+use harness_matrix::KernelRun;
+use harness_project::{Prepared, Project};
+use harness_protocol::{ProbeReport, ProgramReport, Record};
+use harness_snapshots::{Observation, SnapshotStore, UpdateMode};
+
+pub use finding::{
+    FeatureShortfall, Finding, FindingKind, LogExcerpt, Severity, Subject, VerdictText,
+};
+pub use gate::{
+    Baseline, BaselineEntry, BaselineError, Gate, GateViolation, apply as apply_gate, load_baseline,
+};
+pub use programs::{SnapshotHeader, verdict_text};
+pub use rows::{ExpectationStatus, Row, VerdictKind, to_csv, to_json};
+pub use snapshots::{SnapshotChange, SnapshotNote, SnapshotState, Written};
+
+/// What judging reads besides the runs.
+pub struct Context<'a> {
+    pub project: &'a Project,
+    pub prepared: &'a Prepared,
+    /// What to do with snapshots that do not match.
+    pub snapshots: UpdateMode,
+}
+
+/// One kernel's line of the summary.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelSummary {
+    pub label: String,
+    pub release: String,
+    /// `kvm` or `tcg`; `None` on the host.
+    pub accel: Option<String>,
+    pub boot: Option<Duration>,
+    pub total: Duration,
+    pub programs: usize,
+    pub programs_accepted: usize,
+    /// Rejected (or not loaded) on this kernel, as an expectation says.
+    pub programs_failing_as_expected: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// Cases the kernel never reached because it stopped.
+    pub not_run: usize,
+    pub snapshots_matched: usize,
+    pub snapshots_new: usize,
+    pub snapshots_changed: usize,
+    /// Why the kernel did not finish the plan.
+    pub error: Option<String>,
+}
+
+impl KernelSummary {
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+            && self.failed == 0
+            && self.not_run == 0
+            && self.snapshots_new == 0
+            && self.snapshots_changed == 0
+            && self.programs_accepted + self.programs_failing_as_expected == self.programs
+    }
+}
+
+/// What `test` found.
+#[derive(Clone, Debug, Default)]
+pub struct TestJudgement {
+    pub kernels: Vec<KernelSummary>,
+    pub findings: Vec<Finding>,
+    pub snapshot_notes: Vec<SnapshotNote>,
+    pub pending_snapshots: usize,
+}
+
+impl TestJudgement {
+    pub fn ok(&self) -> bool {
+        !self.findings.iter().any(Finding::is_failure) && self.kernels.iter().all(KernelSummary::ok)
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.is_failure())
+    }
+
+    pub fn skips(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Skip)
+    }
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyJudgement {
+    pub rows: Vec<Row>,
+    /// Kernel labels, in the order asked for.
+    pub kernels: Vec<String>,
+    pub findings: Vec<Finding>,
+    pub snapshot_notes: Vec<SnapshotNote>,
+    pub pending_snapshots: usize,
+}
+
+impl VerifyJudgement {
+    pub fn ok(&self) -> bool {
+        !self.findings.iter().any(Finding::is_failure)
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.is_failure())
+    }
+
+    pub fn notes(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Note)
+    }
+}
+
+/// Snapshots could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("writing snapshots in {}: {error}", dir.display())]
+pub struct SnapshotWriteError {
+    pub dir: PathBuf,
+    pub error: std::io::Error,
+}
+
+impl Context<'_> {
+    fn store(&self) -> SnapshotStore {
+        SnapshotStore::new(self.project.snapshots_dir.clone(), self.snapshots)
+    }
+
+    fn check(
+        &self,
+        observations: &[Observation],
+    ) -> Result<snapshots::SnapshotCheck, SnapshotWriteError> {
+        snapshots::check(self.project, &self.store(), observations).map_err(|error| {
+            SnapshotWriteError {
+                dir: self.project.snapshots_dir.clone(),
+                error,
+            }
+        })
+    }
+
+    /// Where the full log of a program lands, relative to the project.
+    fn log_path(&self, label: &str, p: &ProgramReport) -> PathBuf {
+        PathBuf::from(
+            self.project.relative(
+                &self
+                    .project
+                    .results_dir
+                    .join(label)
+                    .join("verifier")
+                    .join(&p.object)
+                    .join(format!("{}.log", p.program)),
+            ),
+        )
+    }
+
+    fn finding(
+        &self,
+        run: &KernelRun,
+        subject: Subject,
+        severity: Severity,
+        kind: FindingKind,
+    ) -> Finding {
+        Finding {
+            kernel: run.target.label.clone(),
+            subject,
+            severity,
+            kind,
+        }
+    }
+
+    /// A finding for a kernel that stopped early, when it did.
+    fn run_failure(&self, run: &KernelRun) -> Option<Finding> {
+        run.failure.as_ref().map(|failure| {
+            self.finding(
+                run,
+                Subject::Kernel,
+                Severity::Failure,
+                FindingKind::RunFailed {
+                    error: failure.to_string(),
+                },
+            )
+        })
+    }
+}
+
+/// Judges every run of `test` and checks snapshots across all of them.
+pub fn judge_test(
+    ctx: &Context<'_>,
+    runs: &[KernelRun],
+) -> Result<TestJudgement, SnapshotWriteError> {
+    let mut out = TestJudgement::default();
+    let mut observations: Vec<(usize, Observation)> = Vec::new();
+    for (k, run) in runs.iter().enumerate() {
+        let mut sum = summary(run);
+        if let Some(f) = ctx.run_failure(run) {
+            sum.error = Some(first_line(&run_error(&f)));
+            out.findings.push(f);
+        }
+        let mut seen = BTreeSet::new();
+        let mut failing_as_expected = BTreeSet::new();
+        let mut failed_probes: Vec<String> = Vec::new();
+        for record in &run.records {
+            match record {
+                Record::Hello(h) => sum.release = h.release.clone(),
+                Record::Probe(ProbeReport {
+                    name, available, ..
+                }) => {
+                    if !available {
+                        failed_probes.push(name.clone());
+                    }
+                }
+                Record::ObjectError { object, error } => {
+                    out.findings
+                        .push(object_not_loaded(ctx, run, object, error));
+                }
+                Record::Program(p) => {
+                    sum.programs += 1;
+                    let judgement = programs::judge(
+                        ctx.prepared,
+                        p,
+                        run.target.version,
+                        &ctx.log_path(&run.target.label, p),
+                    );
+                    if p.verdict.is_accepted() {
+                        sum.programs_accepted += 1;
+                    }
+                    if judgement.expected_failure {
+                        sum.programs_failing_as_expected += 1;
+                        failing_as_expected.insert((p.object.clone(), p.program.clone()));
+                    }
+                    if let Some(kind) = judgement.problem {
+                        out.findings.push(ctx.finding(
+                            run,
+                            program_subject(p),
+                            Severity::Failure,
+                            kind,
+                        ));
+                    }
+                    observations.push((
+                        k,
+                        programs::observation(ctx.project, ctx.prepared, p, &run.target.line()),
+                    ));
+                }
+                Record::Case(c) => {
+                    seen.insert(c.id.clone());
+                    let Some(case) = ctx.prepared.case(&c.id) else {
+                        sum.failed += 1;
+                        out.findings.push(ctx.finding(
+                            run,
+                            Subject::Kernel,
+                            Severity::Failure,
+                            FindingKind::UnknownCase { id: c.id.clone() },
+                        ));
+                        continue;
+                    };
+                    // A program expected to fail here has nothing to run:
+                    // its cases are skipped, with the reason.
+                    if failing_as_expected.contains(&(case.object.clone(), case.program.clone())) {
+                        sum.skipped += 1;
+                        out.findings.push(ctx.finding(
+                            run,
+                            cases::subject(case),
+                            Severity::Skip,
+                            FindingKind::ProgramRejectedAsExpected {
+                                object: case.object.clone(),
+                                program: case.program.clone(),
+                                line: run.target.line(),
+                            },
+                        ));
+                        continue;
+                    }
+                    let (verdict, observation) =
+                        cases::judge(ctx.prepared, &run.target, case, c, &failed_probes);
+                    match verdict {
+                        cases::CaseVerdict::Passed => sum.passed += 1,
+                        cases::CaseVerdict::Finding(severity, kind) => {
+                            if severity == Severity::Skip {
+                                sum.skipped += 1;
+                            } else {
+                                sum.failed += 1;
+                            }
+                            out.findings.push(ctx.finding(
+                                run,
+                                cases::subject(case),
+                                severity,
+                                kind,
+                            ));
+                        }
+                    }
+                    observations.extend(observation.map(|o| (k, o)));
+                }
+                Record::Done(d) => {
+                    if let Some(e) = &d.error {
+                        sum.error = Some(e.clone());
+                        out.findings.push(ctx.finding(
+                            run,
+                            Subject::Kernel,
+                            Severity::Failure,
+                            FindingKind::RunnerFailed { error: e.clone() },
+                        ));
+                    }
+                }
+            }
+        }
+        unreported_cases(ctx, run, &seen, &mut sum, &mut out.findings);
+        out.kernels.push(sum);
+    }
+    let obs: Vec<Observation> = observations.iter().map(|(_, o)| o.clone()).collect();
+    let check = ctx.check(&obs)?;
+    for ((k, _), state) in observations.iter().zip(&check.states) {
+        let sum = &mut out.kernels[*k];
+        match state {
+            SnapshotState::Matched => sum.snapshots_matched += 1,
+            SnapshotState::New => sum.snapshots_new += 1,
+            SnapshotState::Changed => sum.snapshots_changed += 1,
+        }
+    }
+    out.snapshot_notes = check.notes;
+    out.pending_snapshots = check.pending;
+    Ok(out)
+}
+
+/// What a kernel that stopped early was doing: the first program or case of
+/// the plan it did not report, in the order it works (each object's
+/// programs, then its cases).
+fn unreported_cases(
+    ctx: &Context<'_>,
+    run: &KernelRun,
+    seen: &BTreeSet<String>,
+    sum: &mut KernelSummary,
+    findings: &mut Vec<Finding>,
+) {
+    let mut blamed = run.failure.is_none();
+    for object in &ctx.prepared.objects {
+        if !blamed && let Some(program) = unreported_program(run, object) {
+            findings.push(ctx.finding(
+                run,
+                Subject::Program {
+                    object: object.name.clone(),
+                    program,
+                },
+                Severity::Failure,
+                FindingKind::LoadNotFinished,
+            ));
+            blamed = true;
+        }
+        for case in ctx
+            .prepared
+            .cases
+            .iter()
+            .filter(|c| c.object == object.name)
+        {
+            if seen.contains(&case.plan.id) {
+                continue;
+            }
+            let (severity, kind) = match (run.failure.is_some(), blamed) {
+                (false, _) => (Severity::Failure, FindingKind::NoResult { running: false }),
+                (true, false) => (Severity::Failure, FindingKind::NoResult { running: true }),
+                (true, true) => (Severity::Skip, FindingKind::NotReached),
+            };
+            blamed = true;
+            if kind == FindingKind::NotReached {
+                sum.not_run += 1;
+            } else {
+                sum.failed += 1;
+            }
+            findings.push(ctx.finding(run, cases::subject(case), severity, kind));
+        }
+    }
+}
+
+/// The first program of `object` (in load order) the run did not report,
+/// unless the whole object failed to load.
+fn unreported_program(run: &KernelRun, object: &harness_project::PreparedObject) -> Option<String> {
+    let reported = |name: &str| {
+        run.records.iter().any(|r| match r {
+            Record::Program(p) => p.object == object.name && p.program == name,
+            Record::ObjectError { object: o, .. } => *o == object.name,
+            _ => false,
+        })
+    };
+    object
+        .info
+        .file
+        .programs()
+        .iter()
+        .map(|p| p.name.clone())
+        .find(|name| !reported(name))
+}
+
+fn summary(run: &KernelRun) -> KernelSummary {
+    KernelSummary {
+        label: run.target.label.clone(),
+        release: run.target.release.clone(),
+        accel: run.accel.map(|a| a.to_string()),
+        boot: run.boot_time,
+        total: run.total_time,
+        ..KernelSummary::default()
+    }
+}
+
+fn program_subject(p: &ProgramReport) -> Subject {
+    Subject::Program {
+        object: p.object.clone(),
+        program: p.program.clone(),
+    }
+}
+
+fn object_not_loaded(ctx: &Context<'_>, run: &KernelRun, object: &str, error: &str) -> Finding {
+    ctx.finding(
+        run,
+        Subject::Object {
+            object: object.to_owned(),
+            source: None,
+        },
+        Severity::Failure,
+        FindingKind::ObjectNotLoaded {
+            error: error.to_owned(),
+        },
+    )
+}
+
+fn run_error(f: &Finding) -> String {
+    match &f.kind {
+        FindingKind::RunFailed { error } => error.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_owned()
+}
+
+/// Judges every run of `verify`: a row per program and kernel, its
+/// expectations, and the gate against `baseline` (the committed snapshots
+/// when `None`).
+pub fn judge_verify(
+    ctx: &Context<'_>,
+    runs: &[KernelRun],
+    baseline: Option<&Baseline>,
+    gate: &Gate,
+) -> Result<VerifyJudgement, SnapshotWriteError> {
+    let store = ctx.store();
+    let mut out = VerifyJudgement {
+        kernels: runs.iter().map(|r| r.target.label.clone()).collect(),
+        ..VerifyJudgement::default()
+    };
+    for o in ctx
+        .prepared
+        .objects
+        .iter()
+        .filter(|o| o.info.file.programs().is_empty())
+    {
+        out.findings.push(Finding {
+            kernel: String::new(),
+            subject: Subject::Object {
+                object: o.name.clone(),
+                source: Some(PathBuf::from(ctx.project.relative(&o.source))),
+            },
+            severity: Severity::Note,
+            kind: FindingKind::NoPrograms,
+        });
+    }
+    let mut observations = Vec::new();
+    for run in runs {
+        out.findings.extend(ctx.run_failure(run));
+        let line = run.target.line();
+        for record in &run.records {
+            match record {
+                Record::ObjectError { object, error } => {
+                    out.findings
+                        .push(object_not_loaded(ctx, run, object, error));
+                }
+                Record::Program(p) => {
+                    let judgement = programs::judge(
+                        ctx.prepared,
+                        p,
+                        run.target.version,
+                        &ctx.log_path(&run.target.label, p),
+                    );
+                    let mut row = Row::new(p, &run.target.label, &line);
+                    row.expectation = judgement.expected.then_some(if judgement.ok() {
+                        ExpectationStatus::AsExpected
+                    } else {
+                        ExpectationStatus::NotMet
+                    });
+                    if let Some(kind) = judgement.problem {
+                        out.findings.push(ctx.finding(
+                            run,
+                            program_subject(p),
+                            Severity::Failure,
+                            kind,
+                        ));
+                    }
+                    let observation = programs::observation(ctx.project, ctx.prepared, p, &line);
+                    let before = match baseline {
+                        Some(b) => b
+                            .get(&(p.object.clone(), p.program.clone(), line.clone()))
+                            .cloned(),
+                        None => store
+                            .expected(&observation.name, &line)
+                            .and_then(|text| SnapshotHeader::read(&text))
+                            .map(|h| h.baseline()),
+                    };
+                    match before {
+                        Some(b) => {
+                            for v in gate::apply(&mut row, &b, gate) {
+                                out.findings.push(ctx.finding(
+                                    run,
+                                    program_subject(p),
+                                    Severity::Failure,
+                                    FindingKind::Gate(v),
+                                ));
+                            }
+                        }
+                        // A missing snapshot is reported as new.
+                        None if baseline.is_some() => out.findings.push(ctx.finding(
+                            run,
+                            program_subject(p),
+                            Severity::Note,
+                            FindingKind::NotInBaseline,
+                        )),
+                        None => {}
+                    }
+                    out.rows.push(row);
+                    observations.push(observation);
+                }
+                _ => {}
+            }
+        }
+    }
+    let check = ctx.check(&observations)?;
+    out.snapshot_notes = check.notes;
+    out.pending_snapshots = check.pending;
+    out.rows.sort_by(|a, b| {
+        (&a.object, &a.program, &a.kernel).cmp(&(&b.object, &b.program, &b.kernel))
+    });
+    Ok(out)
+}

@@ -1,0 +1,316 @@
+//! One program on one kernel: judged against its expectations, and written
+//! as a snapshot whose header is a small TOML document of the verdict and
+//! statistics (so a committed snapshot is also the baseline `verify`
+//! compares with, read back as data).
+
+use std::path::Path;
+
+use harness_project::{Prepared, Project};
+use harness_protocol::{KernelVersion, ProgramReport, Verdict};
+use harness_snapshots::Observation;
+use harness_verifier::{Mismatch, Outcome, VerifierStats, normalize_verifier_log};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    finding::{FindingKind, LogExcerpt, VerdictText},
+    gate::BaselineEntry,
+    rows::VerdictKind,
+};
+
+/// Lines of a log shown under a failure.
+const LOG_TAIL_LINES: usize = 15;
+
+/// How a program's load went, measured against what was expected.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Judgement {
+    /// Some expectation applies to this program on this kernel.
+    pub expected: bool,
+    /// Rejected (or not loaded) here as an expectation says: its cases
+    /// cannot run.
+    pub expected_failure: bool,
+    /// Why the outcome is not what it should be, when it is not.
+    pub problem: Option<FindingKind>,
+}
+
+impl Judgement {
+    pub fn ok(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+pub fn verdict_text(v: &Verdict) -> VerdictText {
+    VerdictText(match v {
+        Verdict::Accepted => "accepted".into(),
+        Verdict::Rejected { errno, message } => format!("rejected: {message} (errno {errno})"),
+        Verdict::NotLoaded { reason } => format!("not loaded: {reason}"),
+    })
+}
+
+fn outcome(p: &ProgramReport) -> Outcome<'_> {
+    match &p.verdict {
+        Verdict::Accepted => Outcome::Accepted { log: &p.log },
+        Verdict::Rejected { .. } => Outcome::Rejected { log: &p.log },
+        Verdict::NotLoaded { reason } => Outcome::NotLoaded { reason },
+    }
+}
+
+/// Judges `p` on a kernel of `version`. Without an expectation a program
+/// must be accepted; with some, each must hold.
+pub fn judge(
+    prepared: &Prepared,
+    p: &ProgramReport,
+    version: Option<KernelVersion>,
+    log_path: &Path,
+) -> Judgement {
+    let expectations = prepared.expectations_for(&p.object, &p.program, version);
+    let outcome = outcome(p);
+    let log = || excerpt(&p.log, log_path);
+    if expectations.is_empty() {
+        return Judgement {
+            expected: false,
+            expected_failure: false,
+            problem: (!p.verdict.is_accepted()).then(|| FindingKind::Unexpected {
+                verdict: verdict_text(&p.verdict),
+                log: log(),
+                diagnosis: diagnosis(prepared, p),
+            }),
+        };
+    }
+    let mismatches: Vec<Mismatch> = expectations
+        .iter()
+        .filter_map(|e| e.check(outcome).err())
+        .collect();
+    Judgement {
+        expected: true,
+        expected_failure: mismatches.is_empty() && !p.verdict.is_accepted(),
+        problem: mismatches
+            .into_iter()
+            .next()
+            .map(|mismatch| FindingKind::ExpectationNotMet {
+                mismatch,
+                log: log(),
+                diagnosis: diagnosis(prepared, p),
+            }),
+    }
+}
+
+/// Why the verifier rejected `p`, read from its log with the object's C
+/// source at hand (older kernels name the source line only by its text).
+fn diagnosis(prepared: &Prepared, p: &ProgramReport) -> Option<Box<harness_diagnose::Diagnosis>> {
+    if !matches!(p.verdict, Verdict::Rejected { .. }) {
+        return None;
+    }
+    let source = prepared.object(&p.object).map(|o| &o.source);
+    let text = source.and_then(|s| std::fs::read_to_string(s).ok());
+    let name = source
+        .and_then(|s| s.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let evidence = match &text {
+        Some(text) => harness_diagnose::Evidence::default().with_source(&name, text),
+        None => harness_diagnose::Evidence::default(),
+    };
+    harness_diagnose::diagnose_with(&p.log, &evidence).map(Box::new)
+}
+
+fn excerpt(log: &str, path: &Path) -> Option<LogExcerpt> {
+    if log.trim().is_empty() {
+        return None;
+    }
+    let lines: Vec<&str> = log.lines().collect();
+    Some(LogExcerpt {
+        tail: lines[lines.len().saturating_sub(LOG_TAIL_LINES)..]
+            .iter()
+            .map(|l| (*l).to_owned())
+            .collect(),
+        path: path.to_owned(),
+    })
+}
+
+/// The header of a verifier snapshot: what the kernel decided and what it
+/// cost, as data.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotHeader {
+    pub program: String,
+    pub prog_type: String,
+    pub section: String,
+    pub verdict: VerdictKind,
+    /// The errno of a rejection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errno: Option<i32>,
+    /// The errno's message, or why the program was not loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insns_processed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_states: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_states: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_states_per_insn: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mark_read: Option<u64>,
+    /// Per subprogram, main first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_depth: Option<Vec<u64>>,
+    /// Instructions handed to the kernel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prog_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xlated_bytes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jited_bytes: Option<u32>,
+    /// How the log below was captured and made stable.
+    pub log: String,
+}
+
+impl SnapshotHeader {
+    pub fn of(p: &ProgramReport) -> Self {
+        let stats = VerifierStats::parse(&p.log);
+        let (errno, reason) = match &p.verdict {
+            Verdict::Accepted => (None, None),
+            Verdict::Rejected { errno, message } => (Some(*errno), Some(message.clone())),
+            Verdict::NotLoaded { reason } => (None, Some(reason.clone())),
+        };
+        let level = if p.log_level & 3 == 2 { 2 } else { 1 };
+        Self {
+            program: format!("{}/{}", p.object, p.program),
+            prog_type: p.prog_type.clone(),
+            section: p.section.clone(),
+            verdict: VerdictKind::of(&p.verdict),
+            errno,
+            reason,
+            insns_processed: stats.as_ref().map(|s| s.insns),
+            total_states: stats.as_ref().map(|s| s.total_states),
+            peak_states: stats.as_ref().map(|s| s.peak_states),
+            max_states_per_insn: stats.as_ref().map(|s| s.max_states_per_insn),
+            mark_read: stats.as_ref().map(|s| s.mark_read),
+            stack_depth: stats.map(|s| s.stack_depth),
+            prog_size: (p.insn_cnt > 0).then_some(p.insn_cnt),
+            xlated_bytes: p.info.as_ref().map(|i| i.xlated_len),
+            jited_bytes: p.info.as_ref().map(|i| i.jited_len),
+            log: format!("level {level} with stats; timings, kernel addresses and ids replaced"),
+        }
+    }
+
+    /// The header of a snapshot's content (everything before the first
+    /// empty line); `None` when it is not one of ours.
+    pub fn read(content: &str) -> Option<Self> {
+        let header = content.split("\n\n").next()?;
+        toml::from_str(header).ok()
+    }
+
+    pub fn baseline(&self) -> BaselineEntry {
+        BaselineEntry {
+            verdict: Some(self.verdict),
+            insns: self.insns_processed,
+            total_states: self.total_states,
+            peak_states: self.peak_states,
+        }
+    }
+}
+
+/// The snapshot name of a program.
+pub fn snapshot_name(object: &str, program: &str) -> String {
+    format!("verifier__{object}__{program}")
+}
+
+/// The verifier snapshot of one program on one kernel line: the header,
+/// then the normalised log.
+pub fn observation(
+    project: &Project,
+    prepared: &Prepared,
+    p: &ProgramReport,
+    line: &str,
+) -> Observation {
+    let source = prepared
+        .object(&p.object)
+        .map_or_else(String::new, |o| project.relative(&o.source));
+    let header = toml::to_string(&SnapshotHeader::of(p)).expect("headers serialise");
+    Observation {
+        name: snapshot_name(&p.object, &p.program),
+        line: line.to_owned(),
+        content: format!("{header}\n{}", normalize_verifier_log(&p.log)),
+        source,
+        expression: format!(
+            "verifier verdict, statistics and log of {}/{}",
+            p.object, p.program
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness_protocol::ProgInfo;
+
+    fn report(verdict: Verdict, log: &str) -> ProgramReport {
+        ProgramReport {
+            object: "tc_lb".into(),
+            program: "tc_lb".into(),
+            section: "classifier".into(),
+            prog_type: "sched_cls".into(),
+            verdict,
+            log: log.into(),
+            log_level: 5,
+            log_truncated: false,
+            info: Some(ProgInfo {
+                xlated_len: 1912,
+                jited_len: 1060,
+                ..ProgInfo::default()
+            }),
+            load_ns: 0,
+            insn_cnt: 189,
+        }
+    }
+
+    #[test]
+    fn snapshot_headers_read_back_as_the_baseline() {
+        let log = "stack depth 72\nprocessed 307 insns (limit 1000000) max_states_per_insn 1 total_states 24 peak_states 24 mark_read 10\n";
+        let header = SnapshotHeader::of(&report(Verdict::Accepted, log));
+        let text = toml::to_string(&header).unwrap();
+        assert!(
+            text.starts_with("program = \"tc_lb/tc_lb\"\nprog_type = \"sched_cls\"\n")
+                && text.contains("verdict = \"accepted\"\ninsns_processed = 307\n")
+                && text.contains("stack_depth = [72]\n")
+                && !text.contains("errno"),
+            "{text}"
+        );
+        let content = format!("{text}\n{log}");
+        let back = SnapshotHeader::read(&content).unwrap();
+        assert_eq!(back, header);
+        assert_eq!(
+            back.baseline(),
+            BaselineEntry {
+                verdict: Some(VerdictKind::Accepted),
+                insns: Some(307),
+                total_states: Some(24),
+                peak_states: Some(24),
+            }
+        );
+
+        let rejected = SnapshotHeader::of(&report(
+            Verdict::Rejected {
+                errno: 13,
+                message: "Permission denied".into(),
+            },
+            "R1 invalid mem access 'scalar'\n",
+        ));
+        let text = toml::to_string(&rejected).unwrap();
+        assert!(
+            text.contains("verdict = \"rejected\"\nerrno = 13\nreason = \"Permission denied\"\n")
+                && !text.contains("insns_processed"),
+            "{text}"
+        );
+        assert_eq!(
+            SnapshotHeader::read(&text).unwrap().verdict,
+            VerdictKind::Rejected
+        );
+        assert_eq!(
+            SnapshotHeader::read("program: a/b (xdp)\nverdict: accepted\n"),
+            None
+        );
+    }
+}

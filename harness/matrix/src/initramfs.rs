@@ -1,0 +1,64 @@
+//! The guest's initramfs: the runner as `/init`, the plan, the objects.
+
+use std::{fs, path::Path};
+
+use harness_protocol::{GUEST_OBJECT_DIR, GUEST_PLAN_PATH, Plan};
+use harness_vm::Initramfs;
+
+use crate::{MatrixError, io_err};
+
+/// Where an object travels inside the guest.
+fn guest_path(name: &str) -> String {
+    format!("{GUEST_OBJECT_DIR}/{name}.bpf.o")
+}
+
+/// The initramfs for `plan` (objects at their host paths), with the plan's
+/// objects moved to where the guest finds them.
+pub fn guest_initramfs(plan: &Plan, runner: &Path) -> Result<Initramfs, MatrixError> {
+    let mut guest_plan = plan.clone();
+    let mut fs = Initramfs::new();
+    fs.file(
+        "/init",
+        fs::read(runner).map_err(io_err(format!("reading {}", runner.display())))?,
+        true,
+    );
+    for o in &mut guest_plan.objects {
+        let data = fs::read(&o.path).map_err(io_err(format!("reading {}", o.path)))?;
+        o.path = guest_path(&o.name);
+        fs.file(&o.path, data, false);
+    }
+    fs.file(
+        GUEST_PLAN_PATH,
+        serde_json::to_vec(&guest_plan).expect("plans serialise"),
+        false,
+    );
+    for d in ["/dev", "/proc", "/sys", "/tmp"] {
+        fs.dir(d);
+    }
+    Ok(fs)
+}
+
+/// Writes the initramfs every VM of this run boots. Each run writes its own
+/// file (removed when dropped), so concurrent runs in one workspace never
+/// boot each other's half-written initramfs.
+pub(crate) fn write(
+    plan: &Plan,
+    runner: &Path,
+    dir: &Path,
+) -> Result<tempfile::TempPath, MatrixError> {
+    let initramfs = guest_initramfs(plan, runner)?;
+    fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    let file = tempfile::Builder::new()
+        .prefix("initramfs-")
+        .suffix(".cpio")
+        .tempfile_in(dir)
+        .map_err(io_err(format!(
+            "creating an initramfs in {}",
+            dir.display()
+        )))?;
+    let path = file.into_temp_path();
+    initramfs
+        .write_to(&path)
+        .map_err(io_err(format!("writing {}", path.display())))?;
+    Ok(path)
+}

@@ -1,0 +1,230 @@
+//! One plan on N kernels.
+//!
+//! Every [`Target`] runs the same [`Plan`]: VMs boot in parallel (as many as
+//! `jobs`), KVM when it works and TCG otherwise (probed once per host and
+//! remembered), the host in-process (load and test_run only, as root). Each
+//! target's records, console and full verifier logs land in its own output
+//! directory. This crate knows nothing of test cases, expectations or
+//! snapshots: it hands back what each kernel said ([`KernelRun`]), including
+//! every record that arrived before a VM died.
+
+mod accel;
+mod host;
+mod initramfs;
+mod outputs;
+mod vm;
+
+use std::{
+    io,
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use harness_events::{Event, EventSink};
+use harness_kernels::{Boot, Target};
+use harness_protocol::{Plan, Record};
+use harness_vm::{Accel, AccelChoice, QemuVersion, VmError};
+
+pub use initramfs::guest_initramfs;
+
+/// How VMs run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Wall-clock limit per VM, boot included.
+    pub timeout: Duration,
+    /// VMs at once.
+    pub jobs: usize,
+    pub memory_mb: u32,
+    pub cpus: u32,
+    pub qemu: PathBuf,
+    pub accel: AccelChoice,
+    /// Where the KVM/TCG verdict for this host is remembered.
+    pub accel_state: PathBuf,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(300),
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory_mb: 1024,
+            cpus: 1,
+            qemu: PathBuf::from("qemu-system-x86_64"),
+            accel: AccelChoice::Auto,
+            accel_state: harness_kernels::Cache::default_root().join("accel.json"),
+        }
+    }
+}
+
+/// What one target produced.
+#[derive(Debug)]
+pub struct KernelRun {
+    pub target: Target,
+    /// `None` on the host.
+    pub accel: Option<Accel>,
+    /// Every record that arrived, in order; complete (ending in `done`) when
+    /// there is no `failure`.
+    pub records: Vec<Record>,
+    /// Why the stream is not complete.
+    pub failure: Option<RunFailure>,
+    pub boot_time: Option<Duration>,
+    pub total_time: Duration,
+}
+
+/// Why a kernel did not finish the plan.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFailure {
+    #[error(transparent)]
+    Vm(VmError),
+    #[error("running on the host: {0}")]
+    Host(io::Error),
+}
+
+/// What stops the whole matrix.
+#[derive(Debug, thiserror::Error)]
+pub enum MatrixError {
+    #[error(
+        "--kernel host needs root: loading programs and BPF_PROG_TEST_RUN need CAP_BPF and CAP_NET_ADMIN. \
+         Run as root (sudo -E cargo xtask test --kernel host) or pick a VM kernel such as --kernel 6.1"
+    )]
+    NotRoot,
+    #[error("interrupted")]
+    Interrupted,
+    #[error("VM targets need the in-VM runner, and none was given")]
+    NoRunner,
+    #[error(transparent)]
+    Vm(#[from] VmError),
+    #[error("{what}: {error}")]
+    Io { what: String, error: io::Error },
+}
+
+pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> MatrixError {
+    let what = what.into();
+    move |error| MatrixError::Io { what, error }
+}
+
+/// One plan, the kernels it runs on, and where results go.
+pub struct Matrix<'a> {
+    /// Objects at their paths on the host.
+    pub plan: &'a Plan,
+    /// The static in-VM runner (PID 1); needed when a target is a VM.
+    pub runner: Option<&'a Path>,
+    pub options: &'a RunOptions,
+    /// Each target writes to `<outputs>/<label>/`.
+    pub outputs: &'a Path,
+    pub events: &'a dyn EventSink,
+    pub interrupt: &'a Arc<AtomicBool>,
+}
+
+impl Matrix<'_> {
+    /// Runs every target, in parallel up to `jobs`, and writes each one's
+    /// outputs. Results come back in the order of `targets`.
+    pub fn run(&self, targets: &[Target]) -> Result<Vec<KernelRun>, MatrixError> {
+        let guest = self.prepare_guest(targets)?;
+        let workers = self.workers(targets);
+        let results: Mutex<Vec<Option<KernelRun>>> =
+            Mutex::new((0..targets.len()).map(|_| None).collect());
+        let next = Mutex::new(0usize);
+        let fatal: Mutex<Option<MatrixError>> = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    while let Some(i) = self.take(&next, targets.len()) {
+                        match self.run_one(&targets[i], guest.as_ref()) {
+                            Ok(Some(run)) => results.lock().expect("unpoisoned")[i] = Some(run),
+                            Ok(None) => return,
+                            Err(e) => {
+                                fatal.lock().expect("unpoisoned").get_or_insert(e);
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        if self.interrupt.load(Ordering::Relaxed) {
+            return Err(MatrixError::Interrupted);
+        }
+        if let Some(e) = fatal.into_inner().expect("unpoisoned") {
+            return Err(e);
+        }
+        Ok(results
+            .into_inner()
+            .expect("unpoisoned")
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
+    /// KVM or TCG for a VM booting `kernel` with `initramfs`, as a run would
+    /// choose it (benchmarks boot bare VMs the same way).
+    pub fn decide_accel(&self, kernel: &Path, initramfs: &Path) -> Result<Accel, MatrixError> {
+        accel::decide(self, kernel, initramfs)
+    }
+
+    /// The next target index, unless all are taken or the run was interrupted.
+    fn take(&self, next: &Mutex<usize>, len: usize) -> Option<usize> {
+        let mut n = next.lock().expect("unpoisoned");
+        let i = *n;
+        *n += 1;
+        (i < len && !self.interrupt.load(Ordering::Relaxed)).then_some(i)
+    }
+
+    /// The initramfs every VM boots and the accelerator they share (a VM
+    /// that finds KVM broken switches everyone to TCG).
+    fn prepare_guest(&self, targets: &[Target]) -> Result<Option<vm::Guest>, MatrixError> {
+        let Some(first) = targets.iter().find_map(Target::bzimage) else {
+            return Ok(None);
+        };
+        let runner = self.runner.ok_or(MatrixError::NoRunner)?;
+        let initramfs = initramfs::write(self.plan, runner, self.outputs)?;
+        let accel = accel::decide(self, first, &initramfs)?;
+        Ok(Some(vm::Guest {
+            initramfs,
+            accel: Mutex::new(accel),
+        }))
+    }
+
+    /// VMs at once: `jobs`, or one with a QEMU whose TCG is unreliable.
+    fn workers(&self, targets: &[Target]) -> usize {
+        let workers = self.options.jobs.clamp(1, targets.len().max(1));
+        let has_vm = targets.iter().any(|t| !t.is_host());
+        match QemuVersion::of(&self.options.qemu) {
+            Some(v) if has_vm && v < QemuVersion::RELIABLE_TCG => {
+                self.events.event(Event::Warning {
+                    message: format!(
+                        "QEMU {v}'s TCG crashes guests at random under load; running VMs one at a time. Install QEMU 8.0 or newer (Debian 12: bookworm-backports)"
+                    ),
+                });
+                1
+            }
+            _ => workers,
+        }
+    }
+
+    /// Runs one target; `None` when interrupted.
+    fn run_one(
+        &self,
+        target: &Target,
+        guest: Option<&vm::Guest>,
+    ) -> Result<Option<KernelRun>, MatrixError> {
+        outputs::clear(self.outputs, &target.label)?;
+        let started = Instant::now();
+        let (run, console) = match &target.boot {
+            Boot::Host => (host::run(self, target, started)?, None),
+            Boot::Vm { bzimage, .. } => {
+                let guest = guest.expect("prepared for VM targets");
+                match vm::run(self, target, bzimage, guest, started) {
+                    Some(out) => out,
+                    None => return Ok(None),
+                }
+            }
+        };
+        outputs::write(self.outputs, &target.label, &run, console.as_deref())?;
+        Ok(Some(run))
+    }
+}

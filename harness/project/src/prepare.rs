@@ -1,0 +1,330 @@
+//! Compile programs, read and check test cases, assemble the plan.
+
+use std::{collections::BTreeSet, fmt, fs, io, path::PathBuf};
+
+use harness_bpf::ObjectFile;
+use harness_build::BpfBuild;
+use harness_cases::{CaseError, CompiledCase, ObjectInfo};
+use harness_events::{Event, EventSink};
+use harness_protocol::{KernelVersion, ObjectPlan, Plan, Probe, VerifierOptions};
+use harness_verifier::Expectation;
+
+use crate::Project;
+
+pub struct PreparedObject {
+    pub name: String,
+    /// The compiled object on the host.
+    pub path: PathBuf,
+    pub source: PathBuf,
+    pub info: ObjectInfo,
+}
+
+/// What the verifier should do with one program on some kernels.
+pub struct ProgramExpectation {
+    pub object: String,
+    pub program: String,
+    pub expectation: Expectation,
+}
+
+/// Compiled programs and cases, ready to run on any kernel.
+pub struct Prepared {
+    pub objects: Vec<PreparedObject>,
+    pub cases: Vec<CompiledCase>,
+    pub verifier: VerifierOptions,
+    pub probes: Vec<Probe>,
+    /// From `__accepted`/`__rejected`/`__not_loaded` in C and `[[verifier]]`
+    /// in case files.
+    pub expectations: Vec<ProgramExpectation>,
+}
+
+/// What stops preparation.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Build(#[from] harness_build::BuildError),
+    #[error("{}", CaseErrors(.0))]
+    Cases(Vec<CaseError>),
+    #[error("{}: {error}", path.display())]
+    Object {
+        path: PathBuf,
+        /// Boxed: aya's errors are large and this one is rare.
+        error: Box<harness_bpf::ObjectError>,
+    },
+    #[error("{what}: {error}")]
+    Io { what: String, error: io::Error },
+}
+
+/// Every case-file mistake, then how many there were.
+struct CaseErrors<'a>(&'a [CaseError]);
+
+impl fmt::Display for CaseErrors<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for e in self.0 {
+            writeln!(f, "{e}")?;
+        }
+        write!(
+            f,
+            "{} problem{} in test-case files; nothing was run",
+            self.0.len(),
+            if self.0.len() == 1 { "" } else { "s" }
+        )
+    }
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> PrepareError {
+    let what = what.into();
+    move |error| PrepareError::Io { what, error }
+}
+
+/// What to prepare.
+#[derive(Clone, Copy, Debug)]
+pub struct PrepareOptions {
+    /// Verifier log level for the plan: 1 or 2 (statistics are always on).
+    pub log_level: u32,
+    /// Compile the cases too; without, case files are read only for their
+    /// `[[verifier]]` expectations (what `verify` needs).
+    pub cases: bool,
+}
+
+impl Prepared {
+    /// The plan, with each object at its path on the host.
+    pub fn plan(&self) -> Plan {
+        Plan {
+            verifier: self.verifier,
+            probes: self.probes.clone(),
+            objects: self
+                .objects
+                .iter()
+                .map(|o| ObjectPlan {
+                    name: o.name.clone(),
+                    path: o.path.display().to_string(),
+                    cases: self
+                        .cases
+                        .iter()
+                        .filter(|c| c.object == o.name)
+                        .map(|c| c.plan.clone())
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Expectations about `object/program` that apply to a kernel of
+    /// `version` (none when the version is unknown).
+    pub fn expectations_for(
+        &self,
+        object: &str,
+        program: &str,
+        version: Option<KernelVersion>,
+    ) -> Vec<&Expectation> {
+        let Some(version) = version else {
+            return Vec::new();
+        };
+        self.expectations
+            .iter()
+            .filter(|e| {
+                e.object == object && e.program == program && e.expectation.applies_to(version)
+            })
+            .map(|e| &e.expectation)
+            .collect()
+    }
+
+    pub fn case(&self, id: &str) -> Option<&CompiledCase> {
+        self.cases.iter().find(|c| c.plan.id == id)
+    }
+
+    pub fn object(&self, name: &str) -> Option<&PreparedObject> {
+        self.objects.iter().find(|o| o.name == name)
+    }
+
+    /// Programs across all objects.
+    pub fn program_count(&self) -> usize {
+        self.objects
+            .iter()
+            .map(|o| o.info.file.programs().len())
+            .sum()
+    }
+}
+
+/// Compiles every program, then reads and compiles every test-case file.
+/// All case-file problems are reported together, before anything runs.
+pub fn prepare(
+    project: &Project,
+    opts: PrepareOptions,
+    events: &dyn EventSink,
+) -> Result<Prepared, PrepareError> {
+    let objects = build_objects(project, events)?;
+    let mut errors = Vec::new();
+    let mut expectations = declared_expectations(project, &objects, &mut errors);
+    let mut cases = Vec::new();
+    for path in case_files(project)? {
+        read_case_file(
+            project,
+            &objects,
+            &path,
+            opts.cases,
+            &mut cases,
+            &mut expectations,
+            &mut errors,
+        );
+    }
+    if !errors.is_empty() {
+        return Err(PrepareError::Cases(errors));
+    }
+    let probes = required_probes(&cases);
+    Ok(Prepared {
+        objects,
+        cases,
+        verifier: VerifierOptions {
+            log_level: opts.log_level,
+            stats: true,
+        },
+        probes,
+        expectations,
+    })
+}
+
+/// Compiles what changed and parses every object once.
+fn build_objects(
+    project: &Project,
+    events: &dyn EventSink,
+) -> Result<Vec<PreparedObject>, PrepareError> {
+    let build = BpfBuild::new(project.programs_dir.clone(), project.objects_dir.clone());
+    let built = build.build_all()?;
+    let mut objects = Vec::with_capacity(built.len());
+    for b in built {
+        if b.rebuilt {
+            events.event(Event::Compiled {
+                source: PathBuf::from(project.relative(&b.source)),
+            });
+        }
+        let data =
+            fs::read(&b.object).map_err(io_err(format!("reading {}", b.object.display())))?;
+        let file = ObjectFile::parse(data).map_err(|error| PrepareError::Object {
+            path: b.object.clone(),
+            error: Box::new(error),
+        })?;
+        objects.push(PreparedObject {
+            info: ObjectInfo::new(&b.name, file),
+            name: b.name,
+            path: b.object,
+            source: b.source,
+        });
+    }
+    Ok(objects)
+}
+
+/// `__accepted`/`__rejected`/`__not_loaded` next to the programs in C.
+fn declared_expectations(
+    project: &Project,
+    objects: &[PreparedObject],
+    errors: &mut Vec<CaseError>,
+) -> Vec<ProgramExpectation> {
+    let mut out = Vec::new();
+    for o in objects {
+        for (program, e) in o.info.declared_expectations(&project.relative(&o.source)) {
+            match e {
+                Ok(expectation) => out.push(ProgramExpectation {
+                    object: o.name.clone(),
+                    program,
+                    expectation,
+                }),
+                Err(e) => errors.push(CaseError::new(&o.source, "", None, e.to_string())),
+            }
+        }
+    }
+    out
+}
+
+/// `*.toml` in the cases directory (not `Cargo.toml`), sorted.
+fn case_files(project: &Project) -> Result<Vec<PathBuf>, PrepareError> {
+    let mut files: Vec<PathBuf> = match fs::read_dir(&project.cases_dir) {
+        Ok(dir) => dir
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "toml")
+                    && p.file_name().is_some_and(|n| n != "Cargo.toml")
+            })
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(io_err(format!("reading {}", project.cases_dir.display()))(
+                e,
+            ));
+        }
+    };
+    files.sort();
+    Ok(files)
+}
+
+/// Reads one case file: its `[[verifier]]` expectations always, its cases
+/// when asked. Mistakes go to `errors`, shown with the project-relative path.
+fn read_case_file(
+    project: &Project,
+    objects: &[PreparedObject],
+    path: &std::path::Path,
+    with_cases: bool,
+    cases: &mut Vec<CompiledCase>,
+    expectations: &mut Vec<ProgramExpectation>,
+    errors: &mut Vec<CaseError>,
+) {
+    let shown = PathBuf::from(project.relative(path));
+    // Without cases, only `[[verifier]]` tables matter; a file that never
+    // says "verifier" has none, and `test` checks the rest of it.
+    if !with_cases && fs::read_to_string(path).is_ok_and(|text| !text.contains("verifier")) {
+        return;
+    }
+    let relabel = |mut e: Vec<CaseError>| {
+        for err in &mut e {
+            err.file = shown.clone();
+        }
+        e
+    };
+    // pcap paths are relative to the case file, so it is parsed at its real path.
+    let parsed = match harness_cases::parse_file(path) {
+        Ok(p) => p,
+        Err(e) => {
+            errors.extend(relabel(vec![e]));
+            return;
+        }
+    };
+    let Some(object) = objects.iter().find(|o| o.name == parsed.object_name()) else {
+        let names: Vec<String> = objects.iter().map(|o| o.name.clone()).collect();
+        errors.extend(relabel(vec![parsed.unknown_object(&names)]));
+        return;
+    };
+    match harness_cases::compile_expectations(&parsed, &object.info) {
+        Ok(found) => expectations.extend(found.into_iter().map(|(program, expectation)| {
+            ProgramExpectation {
+                object: object.name.clone(),
+                program,
+                expectation,
+            }
+        })),
+        Err(e) => errors.extend(relabel(e)),
+    }
+    if !with_cases {
+        return;
+    }
+    match harness_cases::compile(&parsed, &object.info) {
+        Ok(mut c) => {
+            for case in &mut c {
+                case.file = shown.clone();
+            }
+            cases.append(&mut c);
+        }
+        Err(e) => errors.extend(relabel(e)),
+    }
+}
+
+/// The probes the cases name, each once.
+fn required_probes(cases: &[CompiledCase]) -> Vec<Probe> {
+    let required: BTreeSet<&str> = cases
+        .iter()
+        .flat_map(|c| c.plan.requires.iter().map(String::as_str))
+        .collect();
+    required
+        .into_iter()
+        .filter_map(|n| harness_cases::features::feature(n).map(|f| f.probe()))
+        .collect()
+}

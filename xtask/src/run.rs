@@ -1,0 +1,116 @@
+//! What `test`, `verify` and the benches share: kernels, VM options, the
+//! machine's prerequisites, Ctrl-C, and how an unfinished run ends.
+
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    sync::{Arc, atomic::AtomicBool},
+    time::Duration,
+};
+
+use harness_events::EventSink;
+use harness_kernels::KernelRequest;
+use harness_matrix::RunOptions;
+use harness_project::PrepareError;
+use harness_suite::{SuiteError, SuiteOptions};
+use harness_vm::AccelChoice;
+
+#[derive(Clone)]
+pub struct Kernels(pub Vec<KernelRequest>);
+
+pub fn parse_kernels(s: &str) -> Result<Kernels, String> {
+    harness_kernels::parse_kernel_list(s)
+        .map(Kernels)
+        .map_err(|e| e.to_string())
+}
+
+/// How kernels are fetched and VMs run; shared by `test` and `verify`.
+#[derive(clap::Args)]
+pub struct VmArgs {
+    /// KVM or TCG; `auto` probes KVM once per host and remembers the answer.
+    #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
+    pub accel: AccelChoice,
+    /// Debian mirror for kernel downloads [default: from HARNESS_DEBIAN_MIRROR or apt's configuration].
+    #[arg(long)]
+    pub debian_mirror: Option<String>,
+    /// Seconds a VM may take, boot included, before it is killed.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// VMs to run at once [default: number of CPUs].
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// QEMU binary.
+    #[arg(long, default_value = "qemu-system-x86_64")]
+    pub qemu: PathBuf,
+    /// Do not install missing system packages; fail instead.
+    #[arg(long)]
+    pub no_install: bool,
+}
+
+impl VmArgs {
+    /// Installs what running on `kernels` needs, unless told not to.
+    pub fn prepare_machine(
+        &self,
+        kernels: &[KernelRequest],
+        events: &dyn EventSink,
+    ) -> anyhow::Result<()> {
+        let needs_vm = kernels.iter().any(|k| !matches!(k, KernelRequest::Host));
+        let missing = harness_setup::missing(needs_vm);
+        if self.no_install && !missing.is_empty() {
+            let names: Vec<_> = missing.iter().map(|m| m.package).collect();
+            anyhow::bail!(
+                "missing packages: {} (run `apt-get install {}`)",
+                names.join(", "),
+                names.join(" ")
+            );
+        }
+        Ok(harness_setup::install(&missing, events)?)
+    }
+
+    pub fn run_options(&self) -> RunOptions {
+        let defaults = RunOptions::default();
+        RunOptions {
+            timeout: Duration::from_secs(self.timeout),
+            jobs: self.jobs.unwrap_or(defaults.jobs),
+            qemu: self.qemu.clone(),
+            accel: self.accel,
+            ..defaults
+        }
+    }
+
+    pub fn suite_options(&self, kernels: Vec<KernelRequest>, log_level: u32) -> SuiteOptions {
+        SuiteOptions {
+            kernels,
+            mirror: self.debian_mirror.clone(),
+            log_level,
+            snapshots: harness_snapshots::UpdateMode::from_env(),
+            run: self.run_options(),
+        }
+    }
+}
+
+/// Ctrl-C sets a flag the VMs watch, so QEMU is stopped and temporary files
+/// are removed before we exit.
+pub fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, flag.clone())?;
+    }
+    Ok(flag)
+}
+
+/// How a run that could not complete ends the process.
+pub fn exit_for(e: SuiteError) -> anyhow::Result<ExitCode> {
+    match e {
+        // Already rendered with file, line and column.
+        SuiteError::Prepare(PrepareError::Cases(_)) => {
+            anstream::eprintln!("{e}");
+            Ok(ExitCode::FAILURE)
+        }
+        e if e.is_interrupted() => {
+            anstream::eprintln!("interrupted: QEMU stopped, temporary files removed");
+            Ok(ExitCode::from(130))
+        }
+        e => Err(e.into()),
+    }
+}
