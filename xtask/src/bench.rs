@@ -1,4 +1,8 @@
-use std::{process::ExitCode, time::Duration};
+use std::{
+    process::ExitCode,
+    sync::{Arc, atomic::AtomicBool},
+    time::Duration,
+};
 
 use harness_bench::median;
 use harness_suite::SuiteOptions;
@@ -12,7 +16,7 @@ pub enum Command {
         #[arg(long, short, default_value = "5.10,6.1,6.12,7.2")]
         kernel: String,
         /// Runs of each kind per kernel (medians are reported).
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, value_parser = crate::run::at_least_one)]
         runs: usize,
         #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
         accel: AccelChoice,
@@ -22,17 +26,17 @@ pub enum Command {
         /// Where to measure: `host` (root) and/or kernel lines.
         #[arg(long, short, default_value = "host,6.1")]
         kernel: String,
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 1000, value_parser = crate::run::at_least_one)]
         cases: usize,
         /// Runs of each kind (medians are reported).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = crate::run::at_least_one)]
         runs: usize,
         #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
         accel: AccelChoice,
     },
     /// Time to verify every sample object on the host kernel (root), against veristat on the same objects (target: <= 1.2x).
     Verify {
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, value_parser = crate::run::at_least_one)]
         runs: usize,
         /// veristat binary to compare with [default: `veristat` on PATH, if any].
         #[arg(long)]
@@ -61,9 +65,8 @@ fn options(kernel: &str, accel: AccelChoice) -> anyhow::Result<SuiteOptions> {
     })
 }
 
-pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+pub fn run(cmd: Command, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     let project = crate::project()?;
-    let interrupt = crate::run::interrupt_flag()?;
     let status = harness_report::Status::new();
     match cmd {
         Command::Boot {
@@ -76,7 +79,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 &options(&kernel, accel)?,
                 runs,
                 &status,
-                &interrupt,
+                interrupt,
             )?;
             println!(
                 "{:<8} {:>10} {:>10} {:>8}   (medians of {runs}; target <= 1.15x)",
@@ -105,7 +108,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 cases,
                 runs,
                 &status,
-                &interrupt,
+                interrupt,
             )?;
             println!(
                 "{:<8} {:>10} {:>12} {:>10} {:>12}   (medians of {runs})",
@@ -130,8 +133,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Verify { runs, veristat } => {
             let veristat = veristat.or_else(|| on_path("veristat"));
-            let b =
-                harness_bench::verify(&project, runs, veristat.as_deref(), &status, &interrupt)?;
+            let b = harness_bench::verify(&project, runs, veristat.as_deref(), &status, interrupt)?;
             println!(
                 "host: {} programs in {} objects verified in {:.1} ms (median of {runs})",
                 b.programs,

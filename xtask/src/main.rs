@@ -52,18 +52,22 @@ fn project() -> anyhow::Result<Project> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Setup(o) => setup::run(o),
-        Command::Build(o) => build::run(o),
-        Command::Test(o) => test::run(o),
-        Command::Verify(o) => verify::run(o),
-        Command::Kernels(c) => kernels::run(c),
-        Command::Bench(c) => bench::run(c),
-    };
+    let result = run::interrupt_flag().and_then(|interrupt| {
+        let flag = interrupt.clone();
+        run::interruptible(&interrupt, move || match cli.command {
+            Command::Setup(o) => setup::run(o),
+            Command::Build(o) => build::run(o),
+            Command::Test(o) => test::run(o, &flag),
+            Command::Verify(o) => verify::run(o, &flag),
+            Command::Kernels(c) => kernels::run(c),
+            Command::Bench(c) => bench::run(c, &flag),
+        })
+    });
     match result {
         Ok(code) => code,
         Err(e) => {
-            anstream::eprintln!("error: {e:#}");
+            let e: &(dyn std::error::Error + 'static) = e.as_ref();
+            anstream::eprintln!("error: {}", harness_report::error_text(e));
             ExitCode::FAILURE
         }
     }

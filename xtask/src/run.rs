@@ -24,6 +24,15 @@ pub fn parse_kernels(s: &str) -> Result<Kernels, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A count that must be at least 1 (`--jobs`, `--runs`).
+pub fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// How kernels are fetched and VMs run; shared by `test` and `verify`.
 #[derive(clap::Args)]
 pub struct VmArgs {
@@ -34,10 +43,10 @@ pub struct VmArgs {
     #[arg(long)]
     pub debian_mirror: Option<String>,
     /// Seconds a VM may take, boot included, before it is killed.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
     /// VMs to run at once [default: number of CPUs].
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub jobs: Option<usize>,
     /// QEMU binary.
     #[arg(long, default_value = "qemu-system-x86_64")]
@@ -97,6 +106,38 @@ pub fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
         signal_hook::flag::register(sig, flag.clone())?;
     }
     Ok(flag)
+}
+
+/// How long a command may take to wind down after Ctrl-C (stop QEMU, remove
+/// its files) before the process ends anyway.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Runs `job` on a thread of its own, so Ctrl-C ends the process promptly
+/// even while the job is stuck in I/O nothing can interrupt (a stalled
+/// mirror holds a read for a minute). The job sees `interrupt` and usually
+/// stops by itself; if it has not within [`GRACE`], the process exits with
+/// 130 and the kernel cache removes the partial download on its next use.
+pub fn interruptible(
+    interrupt: &Arc<AtomicBool>,
+    job: impl FnOnce() -> anyhow::Result<ExitCode> + Send + 'static,
+) -> anyhow::Result<ExitCode> {
+    let worker = std::thread::spawn(job);
+    let mut since: Option<std::time::Instant> = None;
+    loop {
+        if worker.is_finished() {
+            return worker
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the command panicked")));
+        }
+        if interrupt.load(std::sync::atomic::Ordering::Relaxed) {
+            let at = *since.get_or_insert_with(std::time::Instant::now);
+            if at.elapsed() > GRACE {
+                anstream::eprintln!("interrupted");
+                return Ok(ExitCode::from(130));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// How a run that could not complete ends the process.

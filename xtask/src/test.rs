@@ -1,6 +1,9 @@
-use std::process::ExitCode;
+use std::{
+    process::ExitCode,
+    sync::{Arc, atomic::AtomicBool},
+};
 
-use crate::run::{Kernels, VmArgs, exit_for, interrupt_flag, parse_kernels};
+use crate::run::{Kernels, VmArgs, exit_for, parse_kernels};
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -14,12 +17,12 @@ pub struct Options {
     vm: VmArgs,
 }
 
-pub fn run(o: Options) -> anyhow::Result<ExitCode> {
+pub fn run(o: Options, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     let project = crate::project()?;
     let status = harness_report::Status::new();
     o.vm.prepare_machine(&o.kernel.0, &status)?;
     let opts = o.vm.suite_options(o.kernel.0, o.log_level);
-    match harness_suite::test(&project, &opts, &status, &interrupt_flag()?) {
+    match harness_suite::test(&project, &opts, &status, interrupt) {
         Ok(judgement) => {
             anstream::print!("{}", harness_report::test_report(&judgement));
             Ok(if judgement.ok() {

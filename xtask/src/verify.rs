@@ -1,9 +1,13 @@
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    sync::{Arc, atomic::AtomicBool},
+};
 
 use harness_judge::Gate;
 use harness_suite::VerifyOptions;
 
-use crate::run::{Kernels, VmArgs, exit_for, interrupt_flag, parse_kernels};
+use crate::run::{Kernels, VmArgs, exit_for, parse_kernels};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
@@ -42,7 +46,7 @@ pub struct Options {
     vm: VmArgs,
 }
 
-pub fn run(o: Options) -> anyhow::Result<ExitCode> {
+pub fn run(o: Options, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     let project = crate::project()?;
     let status = harness_report::Status::new();
     o.vm.prepare_machine(&o.kernel.0, &status)?;
@@ -55,11 +59,10 @@ pub fn run(o: Options) -> anyhow::Result<ExitCode> {
             allow_verdict_change: o.allow_verdict_change,
         },
     };
-    let judgement =
-        match harness_suite::verify(&project, &opts, &verify, &status, &interrupt_flag()?) {
-            Ok(j) => j,
-            Err(e) => return exit_for(e),
-        };
+    let judgement = match harness_suite::verify(&project, &opts, &verify, &status, interrupt) {
+        Ok(j) => j,
+        Err(e) => return exit_for(e),
+    };
     if let Some(path) = &o.output {
         let text = if path.extension().is_some_and(|e| e == "json") {
             harness_judge::to_json(&judgement.rows)

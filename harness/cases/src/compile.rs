@@ -683,6 +683,23 @@ fn encode_spanned(
     encode_with(ty, v.get_ref(), path, k).map_err(|e| (Some(v.span()), e.to_string()))
 }
 
+/// An array has indexes 0..max_entries: the kernel refuses any other with
+/// E2BIG at run time, so say it here, at the key.
+fn check_array_index(map: &MapInfo, key: &[u8], path: &str) -> Result<(), String> {
+    let Ok(index) = <[u8; 4]>::try_from(key).map(u32::from_ne_bytes) else {
+        return Ok(());
+    };
+    let entries = map.spec.max_entries;
+    if map.spec.map_type.is_array() && index >= entries {
+        return Err(format!(
+            "{path}: index {index} is beyond the array `{}`, which has {entries} entries (0 to {})",
+            map.spec.name,
+            entries.saturating_sub(1)
+        ));
+    }
+    Ok(())
+}
+
 fn encode_write(
     map: &MapInfo,
     k: &Constants,
@@ -690,6 +707,7 @@ fn encode_write(
     path: &str,
 ) -> Result<MapWrite, SpannedErr> {
     let key = encode_spanned(&map.key, &e.key, &format!("{path}.key"), k)?.bytes;
+    check_array_index(map, &key, &format!("{path}.key")).map_err(|m| (Some(e.key.span()), m))?;
     let value = match (&e.value, &e.values) {
         (Some(v), None) => MapValue::Single(
             encode_spanned(&map.value, v, &format!("{path}.value"), k)?
@@ -743,6 +761,7 @@ fn encode_expectation(
     path: &str,
 ) -> Result<MapExpectation, SpannedErr> {
     let key = encode_spanned(&map.key, &e.key, &format!("{path}.key"), k)?.bytes;
+    check_array_index(map, &key, &format!("{path}.key")).map_err(|m| (Some(e.key.span()), m))?;
     let key_text = format(&map.key, &key, &map.spec.name);
     let want = match (e.absent, &e.value, &e.values) {
         (true, None, None) => Want::Absent,

@@ -284,3 +284,48 @@ fn pcap_and_pcapng_inputs_one_run_per_packet_or_by_index() {
         "{err}"
     );
 }
+
+#[test]
+fn array_indexes_beyond_the_array_are_refused_at_the_key() {
+    // stats is a per-CPU array of VERDICT_MAX (7) entries; config has one.
+    let ok = compile_one(
+        "xdp_firewall",
+        &format!(
+            "{FW}[[case]]\nname = \"c\"\n{IPV4}maps.stats = [{{ key = \"TRUSTED\", value = {{ packets = 1 }} }}]\n"
+        ),
+    );
+    assert!(ok.is_ok(), "{ok:?}");
+    let err = compile_one("xdp_firewall", &format!("{FW}[[case]]\nname = \"c\"\n{IPV4}maps.stats = [{{ key = \"VERDICT_MAX\", value = {{ packets = 1 }} }}]\n")).unwrap_err();
+    assert!(
+        err.contains(
+            "maps.stats[0].key: index 7 is beyond the array `stats`, which has 7 entries (0 to 6)"
+        ) && err.contains("cases.toml:6:23"),
+        "{err}"
+    );
+    let err = compile_one("xdp_firewall", &format!("{FW}[[case]]\nname = \"c\"\n{IPV4}expect.maps.config = [{{ key = 1, absent = true }}]\n")).unwrap_err();
+    assert!(
+        err.contains("expect.maps.config[0].key: index 1 is beyond the array `config`, which has 1 entries (0 to 0)"),
+        "{err}"
+    );
+    // Hash maps take any key.
+    assert!(compile_one("xdp_firewall", &format!("{FW}[[case]]\nname = \"c\"\n{IPV4}maps.deny_ports = [{{ key = {{ proto = 6, port = 9999 }}, value = 1 }}]\n")).is_ok());
+}
+
+#[test]
+fn a_bad_payload_is_named_at_its_place() {
+    let err = compile_one(
+        "xdp_firewall",
+        &format!("{FW}[[case]]\nname = \"c\"\n{IPV4}packet.payload = {{ hex = \"de zz\" }}\n"),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("payload.hex: ") && err.contains("cases.toml:6:") && !err.contains("variant"),
+        "{err}"
+    );
+    let err = compile_one(
+        "xdp_firewall",
+        &format!("{FW}[[case]]\nname = \"c\"\n{IPV4}packet.truncate = 500\n"),
+    )
+    .unwrap_err();
+    assert!(err.contains("truncate = 500 cuts nothing"), "{err}");
+}

@@ -9,6 +9,9 @@ use harness_snapshots::Observation;
 
 use crate::finding::{FeatureShortfall, FindingKind, Severity};
 
+/// What the names of case snapshots start with.
+pub(crate) const SNAPSHOT_KIND: &str = "case__";
+
 /// What became of one case on one kernel.
 pub(crate) enum CaseVerdict {
     Passed,
@@ -133,7 +136,7 @@ fn observation(
         .to_string_lossy()
         .into_owned();
     Observation {
-        name: format!("case__{}__{}", slug(&stem), slug(&case.name)),
+        name: format!("{SNAPSHOT_KIND}{}__{}", slug(&stem), slug(&case.name)),
         line: target.line(),
         content: format!(
             "case: {}\nprogram: {}/{}\nreturn: {ret}\noutput packet: {output}{maps}",

@@ -144,8 +144,9 @@ impl Context<'_> {
     fn check(
         &self,
         observations: &[Observation],
+        kinds: &[&str],
     ) -> Result<snapshots::SnapshotCheck, SnapshotWriteError> {
-        snapshots::check(self.project, &self.store(), observations).map_err(|error| {
+        snapshots::check(self.project, &self.store(), observations, kinds).map_err(|error| {
             SnapshotWriteError {
                 dir: self.project.snapshots_dir.clone(),
                 error,
@@ -321,7 +322,7 @@ pub fn judge_test(
         out.kernels.push(sum);
     }
     let obs: Vec<Observation> = observations.iter().map(|(_, o)| o.clone()).collect();
-    let check = ctx.check(&obs)?;
+    let check = ctx.check(&obs, &[cases::SNAPSHOT_KIND, programs::SNAPSHOT_KIND])?;
     for ((k, _), state) in observations.iter().zip(&check.states) {
         let sum = &mut out.kernels[*k];
         match state {
@@ -544,7 +545,7 @@ pub fn judge_verify(
             }
         }
     }
-    let check = ctx.check(&observations)?;
+    let check = ctx.check(&observations, &[programs::SNAPSHOT_KIND])?;
     out.snapshot_notes = check.notes;
     out.pending_snapshots = check.pending;
     out.rows.sort_by(|a, b| {

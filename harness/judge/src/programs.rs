@@ -212,9 +212,12 @@ impl SnapshotHeader {
     }
 }
 
+/// What the names of program snapshots start with.
+pub(crate) const SNAPSHOT_KIND: &str = "verifier__";
+
 /// The snapshot name of a program.
 pub fn snapshot_name(object: &str, program: &str) -> String {
-    format!("verifier__{object}__{program}")
+    format!("{SNAPSHOT_KIND}{object}__{program}")
 }
 
 /// The verifier snapshot of one program on one kernel line: the header,

@@ -29,6 +29,11 @@ pub enum SnapshotChange {
         diff: String,
         written: Written,
     },
+    /// No case or program produces it any more (renamed or removed).
+    Unreferenced {
+        /// The file, relative to the project.
+        file: PathBuf,
+    },
 }
 
 /// What became of the new content.
@@ -44,7 +49,10 @@ pub enum Written {
 
 impl fmt::Display for SnapshotNote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "snapshot {} on {} ", self.name, self.lines.join(", "))?;
+        write!(f, "snapshot {} ", self.name)?;
+        if !self.lines.is_empty() {
+            write!(f, "on {} ", self.lines.join(", "))?;
+        }
         match &self.change {
             SnapshotChange::New { written } => {
                 let text = match written {
@@ -66,6 +74,11 @@ impl fmt::Display for SnapshotNote {
                 };
                 write!(f, "differs from {} ({what}):\n{diff}", file.display())
             }
+            SnapshotChange::Unreferenced { file } => write!(
+                f,
+                "is produced by no case or program any more: remove {}",
+                file.display()
+            ),
         }
     }
 }
@@ -87,11 +100,13 @@ pub enum SnapshotState {
     Changed,
 }
 
-/// Checks every observation and writes what the store's mode says.
+/// Checks every observation and writes what the store's mode says; notes
+/// the files of `kinds` that nothing produced.
 pub fn check(
     project: &Project,
     store: &SnapshotStore,
     observations: &[Observation],
+    kinds: &[&str],
 ) -> std::io::Result<SnapshotCheck> {
     let outcomes = store.check(observations)?;
     let states = outcomes
@@ -102,7 +117,22 @@ pub fn check(
             _ => SnapshotState::Changed,
         })
         .collect();
-    let (notes, pending) = notes(project, observations, &outcomes);
+    let (mut notes, pending) = notes(project, observations, &outcomes);
+    for file in store.unreferenced(observations, kinds)? {
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        let stem = name.trim_end_matches(".new").trim_end_matches(".snap");
+        let (name, lines) = match stem.split_once('@') {
+            Some((name, line)) => (name.to_owned(), vec![line.to_owned()]),
+            None => (stem.to_owned(), Vec::new()),
+        };
+        notes.push(SnapshotNote {
+            name,
+            lines,
+            change: SnapshotChange::Unreferenced {
+                file: PathBuf::from(project.relative(&file)),
+            },
+        });
+    }
     Ok(SnapshotCheck {
         states,
         notes,

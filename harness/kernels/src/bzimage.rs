@@ -15,18 +15,51 @@ const MAX_VERSION_LEN: usize = 512;
 /// The header, the largest pointer, and the string fit in this much.
 const HEAD_LEN: usize = 0x200 + 0xFFFF + MAX_VERSION_LEN;
 
+/// Offset of `setup_sects` (512-byte sectors of setup code after the boot
+/// sector; 0 means 4) and of `syssize` (the protected-mode code, in
+/// 16-byte paragraphs).
+const SETUP_SECTS_OFFSET: usize = 0x1f1;
+const SYSSIZE_OFFSET: usize = 0x1f4;
+
 /// Reads the version string embedded in a bzImage's setup header, e.g.
-/// `6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP ...`.
+/// `6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP ...`, and
+/// checks the file holds all the header promises (a cut download would
+/// otherwise boot to a silent QEMU).
 pub fn bzimage_version(path: &Path) -> Result<String, KernelError> {
     let file = std::fs::File::open(path).map_err(|e| KernelError::io("open", path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| KernelError::io("read", path, e))?
+        .len();
     let mut head = Vec::with_capacity(HEAD_LEN);
     file.take(HEAD_LEN as u64)
         .read_to_end(&mut head)
         .map_err(|e| KernelError::io("read", path, e))?;
-    version_from_head(&head).map_err(|message| KernelError::NotABzImage {
+    let version = version_from_head(&head).map_err(|message| KernelError::NotABzImage {
         path: path.to_owned(),
         message,
-    })
+    })?;
+    let expected = expected_size(&head);
+    if len < expected {
+        return Err(KernelError::ImageTruncated {
+            path: path.to_owned(),
+            len,
+            expected,
+        });
+    }
+    Ok(version)
+}
+
+/// How long the image must be: its setup sectors and its kernel code.
+/// `head` holds at least the setup header (checked by `version_from_head`).
+fn expected_size(head: &[u8]) -> u64 {
+    let setup_sects = match head[SETUP_SECTS_OFFSET] {
+        0 => 4,
+        n => u64::from(n),
+    };
+    let s = &head[SYSSIZE_OFFSET..SYSSIZE_OFFSET + 4];
+    let syssize = u64::from(u32::from_le_bytes([s[0], s[1], s[2], s[3]]));
+    (setup_sects + 1) * 512 + syssize * 16
 }
 
 /// Parses the first bytes of a bzImage.
@@ -84,6 +117,28 @@ mod tests {
         assert_eq!(
             bzimage_version(&path).expect("parses"),
             String::from_utf8_lossy(version)
+        );
+    }
+
+    #[test]
+    fn a_truncated_image_is_named_before_it_boots() {
+        let mut image = crafted(0x3a00, b"6.1.0-50-cloud-amd64 #1");
+        image[SETUP_SECTS_OFFSET] = 3;
+        // 0x4000 bytes of file: 4 * 512 of setup, the rest kernel code.
+        let code = (0x4000 - 4 * 512) / 16;
+        image[SYSSIZE_OFFSET..SYSSIZE_OFFSET + 4].copy_from_slice(&(code as u32).to_le_bytes());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bzImage");
+        std::fs::write(&path, &image).expect("write");
+        assert!(bzimage_version(&path).is_ok());
+        std::fs::write(&path, &image[..0x3f00]).expect("write");
+        let msg = bzimage_version(&path).expect_err("cut").to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{} is truncated: 16128 bytes, but its setup header says 16384; fetch or build it again",
+                path.display()
+            )
         );
     }
 

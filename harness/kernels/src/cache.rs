@@ -327,6 +327,7 @@ impl Cache {
         part.as_file()
             .sync_all()
             .map_err(|e| KernelError::io("sync", &part_path, e))?;
+        share(&part_path, SHARED_FILE)?;
         part.persist(path)
             .map_err(|e| KernelError::io("rename into place", path, e.error))?;
         sync_dir(&dir)
@@ -352,6 +353,9 @@ impl Cache {
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| KernelError::io("write", &manifest_path, e.into()))?;
         write_synced(&manifest_path, &json)?;
+        // Temporary directories are private (0700); the cache is shared by a
+        // team or CI user's group.
+        share(temp.path(), SHARED_DIR)?;
         sync_dir(temp.path())?;
 
         let final_dir = self.kernel_dir(locked);
@@ -397,6 +401,27 @@ fn check_size_and_hash(path: &Path, size: u64, sha256: &str) -> Result<(), Strin
         return Err(format!("it has {actual} bytes, expected {size}"));
     }
     check_hash(path, sha256)
+}
+
+/// Modes of what the cache publishes: readable by everyone who may share it.
+const SHARED_FILE: u32 = 0o644;
+const SHARED_DIR: u32 = 0o755;
+
+/// Gives `path` (and, for a directory, every file in it) the shared modes.
+fn share(path: &Path, mode: u32) -> Result<(), KernelError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let set = |p: &Path, mode| {
+        fs::set_permissions(p, fs::Permissions::from_mode(mode))
+            .map_err(|e| KernelError::io("set permissions of", p, e))
+    };
+    set(path, mode)?;
+    if path.is_dir() {
+        let entries = fs::read_dir(path).map_err(|e| KernelError::io("list", path, e))?;
+        for entry in entries.flatten() {
+            set(&entry.path(), SHARED_FILE)?;
+        }
+    }
+    Ok(())
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), KernelError> {

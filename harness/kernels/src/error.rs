@@ -242,6 +242,19 @@ pub enum KernelError {
         message: String,
     },
 
+    /// A bzImage shorter than its header says (a cut download or copy).
+    #[error(
+        "{path} is truncated: {len} bytes, but its setup header says {expected}; fetch or build it again"
+    )]
+    ImageTruncated {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        len: u64,
+        /// The size its header promises.
+        expected: u64,
+    },
+
     /// A file is not a bzImage.
     #[error("{path} is not a bzImage: {message}")]
     NotABzImage {

@@ -60,6 +60,19 @@ fn downloads_verifies_and_unpacks_once() {
         version.starts_with("6.1.0-50-cloud-amd64 (debian-kernel@"),
         "{version}"
     );
+    // A cache shared by a team's or CI's group: readable by all of it.
+    let mode = |p: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+    };
+    let kernel_dir = image.bzimage.parent().expect("the kernel's directory");
+    assert_eq!(mode(kernel_dir), 0o755);
+    assert_eq!(mode(&image.bzimage), 0o644);
+    assert_eq!(mode(config), 0o644);
+    let deb = dir
+        .path()
+        .join(format!("cache/debs/{}.deb", k.locked.sha256));
+    assert_eq!(mode(&deb), 0o644);
 
     // Progress saw one download of the pinned size, all of it.
     let starts = progress.starts.lock().expect("starts").clone();

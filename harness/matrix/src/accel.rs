@@ -5,7 +5,7 @@ use std::{path::Path, time::Duration};
 
 use harness_events::Event;
 use harness_protocol::INIT_MODE_PROBE;
-use harness_vm::{Accel, AccelChoice, VmError};
+use harness_vm::{Accel, VmError};
 
 use crate::{Matrix, MatrixError, vm};
 
@@ -31,7 +31,7 @@ pub(crate) fn decide(
                 .map_err(|e| first_line_of_failure(&e))
         },
     );
-    if decision.probed || opts.accel != AccelChoice::Auto {
+    if !decision.remembered {
         m.events.event(Event::AccelChosen {
             accel: decision.accel.to_string(),
             reason: decision.reason.clone(),

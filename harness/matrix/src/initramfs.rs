@@ -49,7 +49,7 @@ pub(crate) fn write(
     let initramfs = guest_initramfs(plan, runner)?;
     fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
     let file = tempfile::Builder::new()
-        .prefix("initramfs-")
+        .prefix(&harness_vm::leftovers::own_prefix(crate::INITRAMFS_KIND))
         .suffix(".cpio")
         .tempfile_in(dir)
         .map_err(io_err(format!(

@@ -102,6 +102,11 @@ pub enum MatrixError {
     Io { what: String, error: io::Error },
 }
 
+/// Kinds of the files a run writes for itself in the outputs directory
+/// (named with its pid, see [`harness_vm::leftovers`]).
+pub(crate) const INITRAMFS_KIND: &str = "initramfs-";
+pub(crate) const STAGING_KIND: &str = ".staging-";
+
 pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> MatrixError {
     let what = what.into();
     move |error| MatrixError::Io { what, error }
@@ -124,6 +129,7 @@ impl Matrix<'_> {
     /// Runs every target, in parallel up to `jobs`, and writes each one's
     /// outputs. Results come back in the order of `targets`.
     pub fn run(&self, targets: &[Target]) -> Result<Vec<KernelRun>, MatrixError> {
+        self.sweep_leftovers();
         let guest = self.prepare_guest(targets)?;
         let workers = self.workers(targets);
         let results: Mutex<Vec<Option<KernelRun>>> =
@@ -164,6 +170,26 @@ impl Matrix<'_> {
     /// choose it (benchmarks boot bare VMs the same way).
     pub fn decide_accel(&self, kernel: &Path, initramfs: &Path) -> Result<Accel, MatrixError> {
         accel::decide(self, kernel, initramfs)
+    }
+
+    /// Removes what killed runs left: VM temporary directories, initramfs
+    /// images and half-written outputs. A failure to sweep only costs disk.
+    fn sweep_leftovers(&self) {
+        let places = [
+            (std::env::temp_dir(), harness_vm::TEMP_DIR_KIND),
+            (self.outputs.to_owned(), INITRAMFS_KIND),
+            (self.outputs.to_owned(), STAGING_KIND),
+        ];
+        let removed: usize = places
+            .iter()
+            .filter_map(|(dir, kind)| harness_vm::leftovers::sweep(dir, kind).ok())
+            .map(|r| r.len())
+            .sum();
+        if removed > 0 {
+            self.events.event(Event::Note {
+                message: format!("removed {removed} leftovers of runs that were killed"),
+            });
+        }
     }
 
     /// The next target index, unless all are taken or the run was interrupted.

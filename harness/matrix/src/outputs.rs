@@ -35,7 +35,7 @@ pub(crate) fn write(
 ) -> Result<PathBuf, MatrixError> {
     fs::create_dir_all(outputs).map_err(io_err(format!("creating {}", outputs.display())))?;
     let staging = tempfile::Builder::new()
-        .prefix(&format!(".{label}."))
+        .prefix(&harness_vm::leftovers::own_prefix(crate::STAGING_KIND))
         .tempdir_in(outputs)
         .map_err(io_err(format!(
             "creating a directory in {}",

@@ -24,6 +24,8 @@ use crate::schema::{
 pub enum PacketError {
     #[error("a packet has at most one of `arp`, `ipv4`, `ipv6`")]
     SeveralNetworkLayers,
+    #[error("truncate = {truncate} cuts nothing: the packet is {len} bytes; give fewer than {len}")]
+    TruncateBeyondEnd { truncate: usize, len: usize },
     #[error("a packet has at most one of `tcp`, `udp`, `icmp`, `icmpv6`")]
     SeveralTransportLayers,
     #[error("`tcp` and `udp` need an `ipv4` or `ipv6` layer")]
@@ -102,6 +104,13 @@ impl PacketDef {
         // Cut last: like a frame cut on the wire, it keeps the lengths and
         // checksums of the whole packet.
         if let Some(n) = self.truncate {
+            // Cutting nothing off would hide a mistake in the case.
+            if n >= frame.len() {
+                return Err(PacketError::TruncateBeyondEnd {
+                    truncate: n,
+                    len: frame.len(),
+                });
+            }
             frame.truncate(n);
         }
         Ok(frame)

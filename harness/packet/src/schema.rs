@@ -344,18 +344,58 @@ pub struct IcmpDef {
 }
 
 /// Payload: text, `{ hex = "..." }` or `{ size = N, fill = 0 }`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum PayloadDef {
     Text(String),
-    Hex {
-        hex: Hex,
-    },
-    Fill {
-        size: usize,
-        #[serde(default)]
-        fill: u8,
-    },
+    Hex { hex: Hex },
+    Fill { size: usize, fill: u8 },
+}
+
+/// Read by shape, so a mistake inside a shape (a bad hex digit) is named
+/// instead of "did not match any variant".
+impl<'de> Deserialize<'de> for PayloadDef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            hex: Option<String>,
+            size: Option<usize>,
+            fill: Option<u8>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Shape {
+            Text(String),
+            Table(Table),
+        }
+        use serde::de::Error as _;
+        let shape = Shape::deserialize(d).map_err(|_| {
+            D::Error::custom(
+                "payload: expected text, `{ hex = \"de ad\" }` or `{ size = N, fill = 0 }`",
+            )
+        })?;
+        match shape {
+            Shape::Text(t) => Ok(Self::Text(t)),
+            Shape::Table(Table {
+                hex: Some(hex),
+                size: None,
+                fill: None,
+            }) => parse_hex(&hex)
+                .map(|bytes| Self::Hex { hex: Hex(bytes) })
+                .map_err(|e| D::Error::custom(format!("payload.hex: {e}"))),
+            Shape::Table(Table {
+                hex: None,
+                size: Some(size),
+                fill,
+            }) => Ok(Self::Fill {
+                size,
+                fill: fill.unwrap_or(0),
+            }),
+            Shape::Table(_) => Err(D::Error::custom(
+                "payload: give either `hex` or `size` (with an optional `fill`)",
+            )),
+        }
+    }
 }
 
 impl PayloadDef {

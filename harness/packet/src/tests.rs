@@ -420,3 +420,47 @@ fn captures_are_read_and_their_errors_name_the_file() {
         format!("{} contains no packets", empty.display())
     );
 }
+
+#[test]
+fn a_truncate_that_cuts_nothing_is_refused() {
+    let layers = "ipv4 = { src = \"10.0.0.1\", dst = \"10.0.0.2\" }\nudp = { src = 1, dst = 2 }\n";
+    let whole = packet(layers).unwrap().len();
+    assert_eq!(
+        packet(&format!("{layers}truncate = {}", whole - 1))
+            .unwrap()
+            .len(),
+        whole - 1
+    );
+    for n in [whole, whole + 10] {
+        assert_eq!(
+            packet(&format!("{layers}truncate = {n}")).unwrap_err(),
+            format!(
+                "truncate = {n} cuts nothing: the packet is {whole} bytes; give fewer than {whole}"
+            )
+        );
+    }
+}
+
+#[test]
+fn payload_mistakes_are_named() {
+    let err = packet("payload = { hex = \"de zz\" }").unwrap_err();
+    assert!(
+        err.contains("payload.hex: ") && err.contains("de zz"),
+        "{err}"
+    );
+    assert!(!err.contains("did not match any variant"), "{err}");
+    let err = packet("payload = { hex = \"de\", size = 3 }").unwrap_err();
+    assert!(err.contains("give either `hex` or `size`"), "{err}");
+    let err = packet("payload = 3").unwrap_err();
+    assert!(err.contains("expected text, `{ hex"), "{err}");
+    assert_eq!(
+        toml::from_str::<PacketDef>("payload = { size = 3, fill = 7 }")
+            .unwrap()
+            .payload,
+        Some(PayloadDef::Fill { size: 3, fill: 7 })
+    );
+    assert_eq!(
+        packet("payload = { hex = \"0xdead\" }").unwrap().len(),
+        14 + 2
+    );
+}

@@ -233,6 +233,53 @@ impl SnapshotStore {
             .collect())
     }
 
+    /// Snapshot files (`.snap` and pending `.snap.new`) whose name starts
+    /// with one of `kinds` that no observation of this run produces: a
+    /// per-line file whose line ran without producing its name, or a shared
+    /// file whose name nothing produced. Per-line files of lines that did
+    /// not run are left alone: another run makes them.
+    pub fn unreferenced(
+        &self,
+        observations: &[Observation],
+        kinds: &[&str],
+    ) -> io::Result<Vec<PathBuf>> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let lines: std::collections::BTreeSet<&str> =
+            observations.iter().map(|o| o.line.as_str()).collect();
+        let produced = |name: &str, line: Option<&str>| {
+            observations
+                .iter()
+                .any(|o| o.name == name && line.is_none_or(|l| o.line == l))
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let file = entry?.file_name();
+            let Some(file) = file.to_str() else { continue };
+            let Some(stem) = file
+                .strip_suffix(".snap.new")
+                .or_else(|| file.strip_suffix(".snap"))
+            else {
+                continue;
+            };
+            if !kinds.iter().any(|k| stem.starts_with(k)) {
+                continue;
+            }
+            let orphan = match stem.split_once('@') {
+                Some((name, line)) => lines.contains(line) && !produced(name, Some(line)),
+                None => !produced(stem, None),
+            };
+            if orphan {
+                out.push(self.dir.join(file));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     fn record(&self, file: &str, old: Option<&str>, obs: &Observation) -> io::Result<Outcome> {
         let (pending, accepted) = match self.mode {
             UpdateMode::No => (None, false),
@@ -404,5 +451,43 @@ mod tests {
             store.check(&[obs("6.1", "line")]).unwrap()[0],
             Outcome::Matched { .. }
         ));
+    }
+
+    #[test]
+    fn snapshots_nothing_produces_any_more_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "verifier__fw__prog@6.1.snap",
+            "verifier__fw__prog@5.10.snap",
+            "verifier__fw__gone@6.1.snap",
+            "verifier__fw__gone@7.2.snap",
+            "case__fw__renamed.snap",
+            "case__fw__renamed.snap.new",
+            "case__fw__kept.snap",
+            "README.md",
+        ] {
+            fs::write(dir.path().join(f), "x").unwrap();
+        }
+        let store = SnapshotStore::new(dir.path().to_owned(), UpdateMode::No);
+        let mut kept = obs("6.1", "x");
+        kept.name = "case__fw__kept".into();
+        let run = [obs("6.1", "x"), kept];
+        let found: Vec<String> = store
+            .unreferenced(&run, &["verifier__", "case__"])
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        // 5.10 and 7.2 did not run: their files are not judged.
+        assert_eq!(
+            found,
+            [
+                "case__fw__renamed.snap",
+                "case__fw__renamed.snap.new",
+                "verifier__fw__gone@6.1.snap"
+            ]
+        );
+        // `verify` produces no case snapshots and does not judge them.
+        assert_eq!(store.unreferenced(&run, &["verifier__"]).unwrap().len(), 1);
     }
 }

@@ -159,6 +159,29 @@ fn a_custom_bzimage_is_keyed_by_its_version_line() {
     assert_eq!(t.bzimage(), Some(custom.as_path()));
     let report = test(&project, custom.to_str().unwrap());
     assert!(report.ok(), "{}", harness_report::test_report(&report));
+
+    // Two images of one name, or an image named like a line, never share
+    // an output directory.
+    for dir in ["a", "b"] {
+        fs::create_dir(tmp.path().join(dir)).unwrap();
+        fs::copy(&image, tmp.path().join(dir).join("6.12")).unwrap();
+    }
+    let list = format!(
+        "6.12,{},{}",
+        tmp.path().join("a/6.12").display(),
+        tmp.path().join("b/6.12").display()
+    );
+    let labels: Vec<String> = harness_suite::resolve_targets(
+        &project,
+        &harness_kernels::parse_kernel_list(&list).unwrap(),
+        None,
+        &harness_events::Silent,
+    )
+    .unwrap()
+    .into_iter()
+    .map(|t| t.label)
+    .collect();
+    assert_eq!(labels, ["6.12", "6.12-2", "6.12-3"]);
 }
 
 mod single_vm {
@@ -235,6 +258,39 @@ mod single_vm {
     }
 
     #[test]
+    fn an_image_that_does_not_boot_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Half a kernel: QEMU loads what is there and the guest never speaks.
+        let image = fs::read(common::kernel("6.1")).unwrap();
+        let half = tmp.path().join("half-bzImage");
+        fs::write(&half, &image[..image.len() / 2]).unwrap();
+        let initramfs = tmp.path().join("empty.cpio");
+        Initramfs::new().dir("/dev").write_to(&initramfs).unwrap();
+        let mut cfg = config(&initramfs, &[], Duration::from_secs(60));
+        cfg.kernel = half.clone();
+        match harness_vm::run(&cfg, &mut |_| {}) {
+            Err(e @ VmError::NoBoot { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains(&format!("{} did not boot", half.display()))
+                        && text.contains("complete x86_64 bzImage"),
+                    "{text}"
+                );
+            }
+            other => panic!("expected NoBoot, got {other:?}"),
+        }
+        // Resolution refuses it before any VM boots.
+        let err = harness_suite::resolve_targets(
+            &harness_suite::Project::at(&common::workspace(), &common::workspace().join("target")),
+            &harness_kernels::parse_kernel_list(half.to_str().unwrap()).unwrap(),
+            None,
+            &harness_events::Silent,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("is truncated"), "{err}");
+    }
+
+    #[test]
     fn a_hung_guest_is_killed_at_the_timeout() {
         let (_tmp, project) = project_copy();
         let path = runner_initramfs(&project, "hang.cpio");
@@ -253,4 +309,56 @@ mod single_vm {
         assert!(matches!(err, VmError::Timeout { .. }), "{err}");
         assert!(hello, "the guest booted and said hello before hanging");
     }
+}
+
+#[test]
+fn a_renamed_case_leaves_its_old_snapshot_named() {
+    let (_tmp, project) = project_copy();
+    let cases = project.cases_dir.join("tc_lb.toml");
+    let text = fs::read_to_string(&cases).unwrap();
+    let first = text
+        .lines()
+        .find_map(|l| l.strip_prefix("name = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap()
+        .to_owned();
+    fs::write(&cases, text.replacen(&first, "a brand new name", 1)).unwrap();
+    let report = test(&project, "host");
+    let notes: Vec<String> = report
+        .snapshot_notes
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    // Snapshot names are the case names in snake case.
+    let mut slug = String::new();
+    for c in first.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('_') {
+            slug.push('_');
+        }
+    }
+    let old = format!(
+        "snapshot case__tc_lb__{} is produced",
+        slug.trim_matches('_')
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with(&old) && n.contains("no case or program any more: remove")),
+        "{old} in {notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("case__tc_lb__a_brand_new_name") && n.contains("is new")),
+        "{notes:?}"
+    );
+    // Per-kernel verifier snapshots of kernels that did not run are left alone.
+    assert!(
+        !notes
+            .iter()
+            .any(|n| n.contains("verifier__") && n.contains("no case or program")),
+        "{notes:?}"
+    );
 }

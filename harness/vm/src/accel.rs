@@ -60,6 +60,11 @@ pub struct AccelDecision {
     /// Whether a probe VM was booted to decide (as opposed to a remembered
     /// verdict or an explicit choice).
     pub probed: bool,
+    /// Whether the verdict came from what an earlier run remembered, and
+    /// was therefore said then: everything else is worth saying now (an
+    /// unusable `/dev/kvm` is said on every run, since it is not
+    /// remembered: it may be fixed any time).
+    pub remembered: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -109,6 +114,7 @@ pub fn choose_accel(
                 accel: Accel::Tcg,
                 reason: "TCG requested".into(),
                 probed: false,
+                remembered: false,
             };
         }
         AccelChoice::Kvm => {
@@ -116,6 +122,7 @@ pub fn choose_accel(
                 accel: Accel::Kvm,
                 reason: "KVM requested".into(),
                 probed: false,
+                remembered: false,
             };
         }
         AccelChoice::Auto => {}
@@ -125,6 +132,7 @@ pub fn choose_accel(
             accel: Accel::Tcg,
             reason: format!("{reason}; using TCG"),
             probed: false,
+            remembered: false,
         };
     }
     if let Some(r) = fs::read_to_string(state_file)
@@ -136,6 +144,7 @@ pub fn choose_accel(
             accel: r.accel,
             reason: r.reason,
             probed: false,
+            remembered: true,
         };
     }
     let (accel, reason) = match probe() {
@@ -154,6 +163,7 @@ pub fn choose_accel(
         accel,
         reason,
         probed: true,
+        remembered: false,
     }
 }
 
@@ -206,8 +216,13 @@ mod tests {
             "fp",
             || panic!("must not probe"),
         );
-        assert_eq!((d.accel, d.probed), (Accel::Tcg, false));
+        assert_eq!(
+            (d.accel, d.probed, d.remembered),
+            (Accel::Tcg, false, false)
+        );
         assert!(d.reason.contains("no-kvm-here"), "{}", d.reason);
+        // Not remembered: a fixed /dev/kvm is used on the next run.
+        assert!(!dir.path().join("a.json").exists());
     }
 
     #[test]
@@ -232,7 +247,10 @@ mod tests {
         let again = choose_accel(AccelChoice::Auto, &kvm, &state, "fp1", || {
             panic!("must be remembered")
         });
-        assert_eq!((again.accel, again.probed), (Accel::Tcg, false));
+        assert_eq!(
+            (again.accel, again.probed, again.remembered),
+            (Accel::Tcg, false, true)
+        );
         let other_host = choose_accel(AccelChoice::Auto, &kvm, &state, "fp2", || Ok(()));
         assert_eq!((other_host.accel, other_host.probed), (Accel::Kvm, true));
         assert_eq!(probes.get(), 1);

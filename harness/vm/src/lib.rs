@@ -10,12 +10,17 @@
 
 mod accel;
 mod initramfs;
+pub mod leftovers;
 mod qemu;
 
 pub use accel::{
     Accel, AccelChoice, AccelDecision, KVM_DEVICE, choose_accel, host_fingerprint, remember_accel,
 };
 pub use initramfs::Initramfs;
+
+/// The kind of the temporary directory each VM run makes (holding its
+/// results socket), for [`leftovers::sweep`] of `std::env::temp_dir()`.
+pub const TEMP_DIR_KIND: &str = "harness-vm-";
 pub use qemu::{
     QemuVersion, VmConfig, VmError, VmOutcome, console_tail, qemu_version, run, time_boot,
 };

@@ -167,6 +167,17 @@ pub enum VmError {
         tail: String,
         console: String,
     },
+    /// Silence: no console line, no record. The kernel never started.
+    #[error(
+        "{} did not boot: QEMU ended ({status}) before the kernel printed anything{}; is it a complete x86_64 bzImage?",
+        kernel.display(),
+        stderr_suffix(stderr)
+    )]
+    NoBoot {
+        kernel: PathBuf,
+        status: String,
+        stderr: String,
+    },
     #[error("the guest sent a malformed record: {line:?}: {error}")]
     Protocol { line: String, error: String },
 }
@@ -183,7 +194,9 @@ impl VmError {
     /// QEMU's own error output, where there is any (used to detect a broken KVM).
     pub fn qemu_stderr(&self) -> Option<&str> {
         match self {
-            Self::Qemu { stderr, .. } | Self::Incomplete { stderr, .. } => Some(stderr),
+            Self::Qemu { stderr, .. }
+            | Self::Incomplete { stderr, .. }
+            | Self::NoBoot { stderr, .. } => Some(stderr),
             _ => None,
         }
     }
@@ -269,7 +282,7 @@ impl Drop for Guard {
 /// the directory goes when the returned guard drops.
 fn results_socket() -> Result<(tempfile::TempDir, PathBuf, UnixListener), VmError> {
     let dir = tempfile::Builder::new()
-        .prefix("harness-vm-")
+        .prefix(&crate::leftovers::own_prefix(crate::TEMP_DIR_KIND))
         .tempdir()
         .map_err(VmError::Setup)?;
     let socket = dir.path().join("results.sock");
@@ -372,11 +385,7 @@ pub fn run(cfg: &VmConfig, on_record: &mut dyn FnMut(&Record)) -> Result<VmOutco
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
 
-        if cfg
-            .interrupt
-            .as_ref()
-            .is_some_and(|i| i.load(Ordering::Relaxed))
-        {
+        if interrupted(cfg) {
             return Err(VmError::Interrupted);
         }
         if let Some((marker, at)) = &panic
@@ -416,6 +425,12 @@ pub fn run(cfg: &VmConfig, on_record: &mut dyn FnMut(&Record)) -> Result<VmOutco
         Some(s) => s,
         None => guard.0.wait().map_err(VmError::Setup)?,
     };
+    // Ctrl-C at a terminal reaches QEMU too, which then exits "terminating
+    // on signal 2" before we look at the flag: that is an interruption, not
+    // a failed VM.
+    if interrupted(cfg) {
+        return Err(VmError::Interrupted);
+    }
 
     if let Some((marker, _)) = panic {
         return Err(VmError::KernelPanic {
@@ -425,6 +440,13 @@ pub fn run(cfg: &VmConfig, on_record: &mut dyn FnMut(&Record)) -> Result<VmOutco
         });
     }
     let done = matches!(records.last(), Some(Record::Done(_)));
+    if !done && records.is_empty() && console.trim().is_empty() {
+        return Err(VmError::NoBoot {
+            kernel: cfg.kernel.clone(),
+            status: describe(status),
+            stderr: stderr.trim().to_owned(),
+        });
+    }
     if !done {
         let status_text = describe(status);
         if records.is_empty() && !status.success() {
@@ -449,6 +471,12 @@ pub fn run(cfg: &VmConfig, on_record: &mut dyn FnMut(&Record)) -> Result<VmOutco
         boot_time: boot_time.unwrap_or(total_time),
         total_time,
     })
+}
+
+fn interrupted(cfg: &VmConfig) -> bool {
+    cfg.interrupt
+        .as_ref()
+        .is_some_and(|i| i.load(Ordering::Relaxed))
 }
 
 fn describe(status: ExitStatus) -> String {
@@ -495,11 +523,7 @@ pub fn time_boot(cfg: &VmConfig) -> Result<Duration, VmError> {
                 console: String::new(),
             });
         }
-        if cfg
-            .interrupt
-            .as_ref()
-            .is_some_and(|i| i.load(Ordering::Relaxed))
-        {
+        if interrupted(cfg) {
             return Err(VmError::Interrupted);
         }
         thread::sleep(Duration::from_millis(2));

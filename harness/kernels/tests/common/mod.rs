@@ -171,6 +171,11 @@ pub fn deb(files: &[(&str, &[u8])]) -> Vec<u8> {
 pub fn bzimage(version: &str) -> Vec<u8> {
     let mut image: Vec<u8> = (0..64 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
     image[0x202..0x206].copy_from_slice(b"HdrS");
+    // 4 setup sectors after the boot sector, the rest is "kernel code": the
+    // header promises exactly the buffer's size.
+    image[0x1f1] = 4;
+    let code = (image.len() as u32 - 5 * 512) / 16;
+    image[0x1f4..0x1f8].copy_from_slice(&code.to_le_bytes());
     let pointer: u16 = 0x3000;
     image[0x20E..0x210].copy_from_slice(&pointer.to_le_bytes());
     let at = usize::from(pointer) + 0x200;
