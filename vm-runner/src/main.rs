@@ -17,7 +17,10 @@ use std::{
     io::{self, BufWriter, Write as _},
     path::Path,
     process::ExitCode,
-    sync::{Mutex, PoisonError},
+    sync::{
+        Mutex, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use harness_protocol::{Done, GuestInfo, Plan, Record, RecordWriter, encode_line};
@@ -62,6 +65,10 @@ fn main() -> ExitCode {
         loop {
             std::thread::park();
         }
+    }
+    if mode == harness_protocol::INIT_MODE_HANG_AFTER {
+        let n = std::env::args().nth(2).and_then(|n| n.parse().ok());
+        HANG_AFTER.store(n.unwrap_or(0), Ordering::Relaxed);
     }
     let outcome = run_as_init(mounts, mode == harness_protocol::INIT_MODE_PROBE);
     if let Err(e) = outcome {
@@ -166,8 +173,18 @@ fn open_results() -> io::Result<&'static str> {
     Ok(name)
 }
 
+/// Records to send before wedging (`hang-after N`); 0: never wedge.
+static HANG_AFTER: AtomicUsize = AtomicUsize::new(0);
+static SENT: AtomicUsize = AtomicUsize::new(0);
+
 /// Sends one record to the host.
 fn emit(record: &Record) -> io::Result<()> {
+    let limit = HANG_AFTER.load(Ordering::Relaxed);
+    if limit > 0 && SENT.fetch_add(1, Ordering::Relaxed) >= limit {
+        loop {
+            std::thread::park();
+        }
+    }
     let mut results = RESULTS.lock().unwrap_or_else(PoisonError::into_inner);
     let results = results
         .as_mut()

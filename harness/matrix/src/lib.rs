@@ -44,6 +44,9 @@ pub struct RunOptions {
     pub accel: AccelChoice,
     /// Where the KVM/TCG verdict for this host is remembered.
     pub accel_state: PathBuf,
+    /// Arguments for the guest's init, after the plan (the harness's own
+    /// tests use `hang-after N`); empty normally.
+    pub init_args: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -56,6 +59,7 @@ impl Default for RunOptions {
             qemu: PathBuf::from("qemu-system-x86_64"),
             accel: AccelChoice::Auto,
             accel_state: harness_kernels::Cache::default_root().join("accel.json"),
+            init_args: Vec::new(),
         }
     }
 }

@@ -26,7 +26,7 @@ pub(crate) fn config(m: &Matrix<'_>, bzimage: &Path, initramfs: &Path, accel: Ac
         memory_mb: opts.memory_mb,
         cpus: opts.cpus,
         cmdline_extra: Vec::new(),
-        init_args: Vec::new(),
+        init_args: opts.init_args.clone(),
         timeout: opts.timeout,
         interrupt: Some(m.interrupt.clone()),
         debugcon: true,

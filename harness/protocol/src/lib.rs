@@ -44,6 +44,10 @@ pub const INIT_MODE_POWEROFF: &str = "poweroff";
 /// Init argument asking the guest runner to hang after saying hello: lets
 /// the harness's own tests check that a hung guest is killed at the timeout.
 pub const INIT_MODE_HANG: &str = "hang";
+/// Init arguments `hang-after N`: run the plan but stop after sending N
+/// records and hang, like a guest wedged mid-run: lets the harness's own
+/// tests check that what arrived before is kept.
+pub const INIT_MODE_HANG_AFTER: &str = "hang-after";
 
 /// Encodes one record as a single line (no embedded newlines, terminated by `\n`).
 pub fn encode_line(record: &Record) -> String {

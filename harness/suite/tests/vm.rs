@@ -184,6 +184,69 @@ fn a_custom_bzimage_is_keyed_by_its_version_line() {
     assert_eq!(labels, ["6.12", "6.12-2", "6.12-3"]);
 }
 
+#[test]
+fn a_kernel_that_hangs_keeps_every_record_it_sent() {
+    let (_tmp, project) = project_copy();
+    let prepared = common::prepare(&project);
+    let first = &prepared.objects[0];
+    let first_cases = prepared
+        .cases
+        .iter()
+        .filter(|c| c.object == first.name)
+        .count();
+    assert!(
+        first_cases >= 3,
+        "the first object has cases to cut between"
+    );
+    // hello, the probes, the first object's programs, two of its cases.
+    let sent = 1 + prepared.probes.len() + first.info.file.programs().len() + 2;
+    let mut opts = common::options("6.1");
+    opts.run.init_args = vec![
+        harness_protocol::INIT_MODE_HANG_AFTER.into(),
+        sent.to_string(),
+    ];
+    opts.run.timeout = Duration::from_secs(25);
+    let report = harness_suite::test(
+        &project,
+        &opts,
+        &harness_events::Silent,
+        &common::no_interrupt(),
+    )
+    .unwrap();
+    let k = &report.kernels[0];
+    assert!(
+        k.error
+            .as_deref()
+            .unwrap()
+            .contains("did not finish within 25s"),
+        "{k:?}"
+    );
+    assert_eq!((k.passed, k.failed), (2, 1), "{k:?}");
+    assert_eq!(k.not_run, prepared.cases.len() - 3);
+    let running = report
+        .findings
+        .iter()
+        .find(|f| f.kind == harness_judge::FindingKind::NoResult { running: true })
+        .unwrap();
+    let third = prepared
+        .cases
+        .iter()
+        .filter(|c| c.object == first.name)
+        .nth(2)
+        .unwrap();
+    assert!(running.to_string().contains(&third.name), "{running}");
+    // What arrived is on disk too, with the console.
+    let dir = project.results_dir.join("6.1");
+    let records = fs::read_to_string(dir.join("records.jsonl")).unwrap();
+    assert_eq!(records.lines().count(), sent);
+    assert!(fs::read_to_string(dir.join("console.log")).is_ok());
+    let rendered = harness_report::plain(&harness_report::test_report(&report));
+    assert!(
+        rendered.contains(&format!("2 passed, 1 failed, {} not run", k.not_run)),
+        "{rendered}"
+    );
+}
+
 mod single_vm {
     use super::*;
     use harness_vm::{Accel, Initramfs, VmConfig, VmError};
