@@ -425,3 +425,35 @@ fn a_renamed_case_leaves_its_old_snapshot_named() {
         "{notes:?}"
     );
 }
+
+#[test]
+fn a_case_without_maps_in_its_snapshot_still_snapshots_what_it_returned() {
+    let (_tmp, project) = project_copy();
+    fs::write(
+        project.cases_dir.join("quiet.toml"),
+        "object = \"tc_lb\"\nprogram = \"tc_lb\"\n\n[[case]]\nname = \"asserts nothing\"\nsnapshot_maps = false\npacket.ipv4 = { src = \"10.0.0.1\", dst = \"10.0.0.2\" }\npacket.udp = { src = 1, dst = 2 }\n",
+    )
+    .unwrap();
+    let mut opts = common::options("host");
+    opts.snapshots = harness_suite::UpdateMode::New;
+    let report = harness_suite::test(
+        &project,
+        &opts,
+        &harness_events::Silent,
+        &common::no_interrupt(),
+    )
+    .unwrap();
+    // A new snapshot fails the run until it is reviewed: nothing passes
+    // without something being checked.
+    assert!(!report.ok());
+    assert_eq!(report.kernels[0].snapshots_new, 1, "{:?}", report.snapshot_notes);
+    let pending = project
+        .snapshots_dir
+        .join("case__quiet__asserts_nothing.snap.new");
+    let text = fs::read_to_string(&pending).unwrap();
+    assert!(
+        text.contains("return: TC_ACT_OK (0)") && text.contains("output packet: unchanged"),
+        "{text}"
+    );
+    assert!(!text.contains("maps after the run"), "{text}");
+}
