@@ -91,14 +91,16 @@ impl TestJudgement {
     }
 
     pub fn failures(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|f| f.is_failure())
+        of_severity(&self.findings, Severity::Failure)
     }
 
     pub fn skips(&self) -> impl Iterator<Item = &Finding> {
-        self.findings
-            .iter()
-            .filter(|f| f.severity == Severity::Skip)
+        of_severity(&self.findings, Severity::Skip)
     }
+}
+
+fn of_severity(findings: &[Finding], severity: Severity) -> impl Iterator<Item = &Finding> {
+    findings.iter().filter(move |f| f.severity == severity)
 }
 
 /// What `verify` found.
@@ -118,13 +120,11 @@ impl VerifyJudgement {
     }
 
     pub fn failures(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|f| f.is_failure())
+        of_severity(&self.findings, Severity::Failure)
     }
 
     pub fn notes(&self) -> impl Iterator<Item = &Finding> {
-        self.findings
-            .iter()
-            .filter(|f| f.severity == Severity::Note)
+        of_severity(&self.findings, Severity::Note)
     }
 }
 

@@ -109,14 +109,7 @@ fn a_case_file_for_a_missing_object_lists_the_objects() {
 #[test]
 fn a_program_the_verifier_rejects_is_reported_with_its_log() {
     let (_tmp, project) = project_copy();
-    fs::write(
-        project.programs_dir.join("unchecked.bpf.c"),
-        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n\
-         SEC(\"xdp\") int unchecked(struct xdp_md *ctx)\n{\n\
-         \treturn *(unsigned char *)(long)ctx->data; /* no bounds check */\n}\n\
-         char LICENSE[] SEC(\"license\") = \"GPL\";\n",
-    )
-    .unwrap();
+    common::add_unchecked_program(&project);
     let report = test(&project, "host").unwrap();
     assert!(!report.ok());
     let k = &report.kernels[0];

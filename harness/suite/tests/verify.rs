@@ -284,14 +284,7 @@ fn parsed_statistics_agree_with_what_the_kernel_reports() {
 #[test]
 fn a_rejection_nothing_declares_fails_verify() {
     let (_tmp, project) = project_copy();
-    fs::write(
-        project.programs_dir.join("unchecked.bpf.c"),
-        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n\
-         SEC(\"xdp\") int unchecked(struct xdp_md *ctx)\n{\n\
-         \treturn *(unsigned char *)(long)ctx->data; /* no bounds check */\n}\n\
-         char LICENSE[] SEC(\"license\") = \"GPL\";\n",
-    )
-    .unwrap();
+    common::add_unchecked_program(&project);
     let report = verify(&project, "host");
     assert!(!report.ok(), "{}", harness_report::verify_report(&report));
     let failures = failures(&report.findings);

@@ -206,13 +206,7 @@ fn a_kernel_that_hangs_keeps_every_record_it_sent() {
         sent.to_string(),
     ];
     opts.run.timeout = Duration::from_secs(25);
-    let report = harness_suite::test(
-        &project,
-        &opts,
-        &harness_events::Silent,
-        &common::no_interrupt(),
-    )
-    .unwrap();
+    let report = common::test_with(&project, &opts);
     let k = &report.kernels[0];
     assert!(
         k.error
@@ -436,17 +430,15 @@ fn a_case_without_maps_in_its_snapshot_still_snapshots_what_it_returned() {
     .unwrap();
     let mut opts = common::options("host");
     opts.snapshots = harness_suite::UpdateMode::New;
-    let report = harness_suite::test(
-        &project,
-        &opts,
-        &harness_events::Silent,
-        &common::no_interrupt(),
-    )
-    .unwrap();
+    let report = common::test_with(&project, &opts);
     // A new snapshot fails the run until it is reviewed: nothing passes
     // without something being checked.
     assert!(!report.ok());
-    assert_eq!(report.kernels[0].snapshots_new, 1, "{:?}", report.snapshot_notes);
+    assert_eq!(
+        report.kernels[0].snapshots_new, 1,
+        "{:?}",
+        report.snapshot_notes
+    );
     let pending = project
         .snapshots_dir
         .join("case__quiet__asserts_nothing.snap.new");

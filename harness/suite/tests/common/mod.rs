@@ -72,7 +72,24 @@ pub fn no_interrupt() -> Arc<AtomicBool> {
 }
 
 pub fn test(project: &Project, kernels: &str) -> harness_suite::TestJudgement {
-    harness_suite::test(project, &options(kernels), &Silent, &no_interrupt()).unwrap()
+    test_with(project, &options(kernels))
+}
+
+pub fn test_with(project: &Project, opts: &SuiteOptions) -> harness_suite::TestJudgement {
+    harness_suite::test(project, opts, &Silent, &no_interrupt()).unwrap()
+}
+
+/// Adds `unchecked.bpf.c`: an XDP program that reads the packet without a
+/// bounds check (line 5), which every verifier rejects.
+pub fn add_unchecked_program(project: &Project) {
+    fs::write(
+        project.programs_dir.join("unchecked.bpf.c"),
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n\
+         SEC(\"xdp\") int unchecked(struct xdp_md *ctx)\n{\n\
+         \treturn *(unsigned char *)(long)ctx->data; /* no bounds check */\n}\n\
+         char LICENSE[] SEC(\"license\") = \"GPL\";\n",
+    )
+    .unwrap();
 }
 
 /// A pinned kernel's bzImage, fetched into the shared cache if needed.
