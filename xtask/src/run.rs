@@ -121,13 +121,20 @@ pub fn interruptible(
     interrupt: &Arc<AtomicBool>,
     job: impl FnOnce() -> anyhow::Result<ExitCode> + Send + 'static,
 ) -> anyhow::Result<ExitCode> {
-    let worker = std::thread::spawn(job);
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // A panic drops `done`: the receiver then reports it.
+        let _ = done.send(job());
+    });
     let mut since: Option<std::time::Instant> = None;
     loop {
-        if worker.is_finished() {
-            return worker
-                .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the command panicked")));
+        // Wakes as soon as the job ends; looks at the flag in between.
+        match result.recv_timeout(Duration::from_millis(50)) {
+            Ok(outcome) => return outcome,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                anyhow::bail!("the command panicked")
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
         if interrupt.load(std::sync::atomic::Ordering::Relaxed) {
             let at = *since.get_or_insert_with(std::time::Instant::now);
@@ -136,7 +143,6 @@ pub fn interruptible(
                 return Ok(ExitCode::from(130));
             }
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -222,9 +222,12 @@ impl Matrix<'_> {
     /// VMs at once: `jobs`, or one with a QEMU whose TCG is unreliable.
     fn workers(&self, targets: &[Target]) -> usize {
         let workers = self.options.jobs.clamp(1, targets.len().max(1));
-        let has_vm = targets.iter().any(|t| !t.is_host());
+        // Asking QEMU costs a process; the host needs none.
+        if targets.iter().all(Target::is_host) {
+            return workers;
+        }
         match QemuVersion::of(&self.options.qemu) {
-            Some(v) if has_vm && v < QemuVersion::RELIABLE_TCG => {
+            Some(v) if v < QemuVersion::RELIABLE_TCG => {
                 self.events.event(Event::Warning {
                     message: format!(
                         "QEMU {v}'s TCG crashes guests at random under load; running VMs one at a time. Install QEMU 8.0 or newer (Debian 12: bookworm-backports)"
