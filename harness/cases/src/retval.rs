@@ -105,4 +105,27 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn every_program_type_names_its_return_values() {
+        for (prog_type, value, shown) in [
+            ("xdp", 3, "XDP_TX (3)"),
+            ("sched_cls", 2, "TC_ACT_SHOT (2)"),
+            ("sched_act", 7, "TC_ACT_REDIRECT (7)"),
+            ("cgroup_skb", 1, "ALLOW (1)"),
+            ("cgroup_sock_addr", 0, "DENY (0)"),
+            ("sk_skb", 1, "SK_PASS (1)"),
+            ("sk_lookup", 0, "SK_DROP (0)"),
+            ("flow_dissector", 2, "BPF_DROP (2)"),
+            // A value the type has no name for is a number.
+            ("xdp", 9, "9"),
+        ] {
+            assert_eq!(describe(prog_type, value), shown);
+        }
+        assert_eq!(name_of("xdp", 0), Some("XDP_ABORTED"));
+        assert_eq!(
+            resolve("socket_filter", "PASS").unwrap_err().to_string(),
+            "`PASS`: socket_filter programs have no named return values; write a number"
+        );
+    }
 }

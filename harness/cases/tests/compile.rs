@@ -1,54 +1,17 @@
 //! Case files against the real sample objects: what compiles to what, and
 //! how mistakes are reported. No kernel involved.
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-    sync::OnceLock,
-};
+mod common;
 
-use harness_bpf::ObjectFile;
-use harness_cases::{CompiledCase, ObjectInfo, compile, parse_str};
+use std::{fs, path::Path};
 
-fn objects_dir() -> &'static Path {
-    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, dir) = DIR.get_or_init(|| {
-        let tmp = tempfile::tempdir().unwrap();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sample-programs");
-        harness_build::BpfBuild::new(src, tmp.path().to_owned())
-            .build_all()
-            .unwrap();
-        let dir = tmp.path().to_owned();
-        (tmp, dir)
-    });
-    dir
-}
+use common::{compile_at, compile_one};
 
 /// What a test-run case feeds the program.
 fn input(plan: &harness_protocol::CasePlan) -> &harness_protocol::RunInput {
     match &plan.action {
         harness_protocol::Action::TestRun(input) => input,
     }
-}
-
-fn object(name: &str) -> ObjectInfo {
-    let data = fs::read(objects_dir().join(format!("{name}.bpf.o"))).unwrap();
-    ObjectInfo::new(name, ObjectFile::parse(data).unwrap())
-}
-
-fn compile_at(dir: &Path, object_name: &str, toml_text: &str) -> Result<Vec<CompiledCase>, String> {
-    let path = dir.join("cases.toml");
-    let parsed = parse_str(&path, toml_text.to_owned()).map_err(|e| e.to_string())?;
-    compile(&parsed, &object(object_name)).map_err(|errs| {
-        errs.iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    })
-}
-
-fn compile_one(object_name: &str, toml_text: &str) -> Result<Vec<CompiledCase>, String> {
-    compile_at(Path::new("testcases"), object_name, toml_text)
 }
 
 const FW: &str = "object = \"xdp_firewall\"\nprogram = \"xdp_firewall\"\n";

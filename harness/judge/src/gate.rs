@@ -342,6 +342,48 @@ mod tests {
     }
 
     #[test]
+    fn limits_are_inclusive_and_an_empty_baseline_compares_nothing() {
+        let gate = Gate {
+            max_insns_increase_pct: 10.0,
+            max_states_increase_pct: Some(20.0),
+            allow_verdict_change: false,
+        };
+        // Exactly at both limits.
+        let mut row = accepted(1100, 120);
+        assert!(apply(&mut row, &base(VerdictKind::Accepted, 1000, 100), &gate).is_empty());
+        assert_eq!(row.insns_diff_pct, Some(10.0));
+        assert_eq!(
+            (row.baseline_insns, row.baseline_total_states),
+            (Some(1000), Some(100))
+        );
+        // Nothing to take a percentage of.
+        let mut row = accepted(50, 5);
+        assert!(apply(&mut row, &base(VerdictKind::Accepted, 0, 0), &gate).is_empty());
+        assert_eq!(row.insns_diff_pct, None);
+        // States are not gated unless asked.
+        let mut row = accepted(1000, 900);
+        assert!(
+            apply(
+                &mut row,
+                &base(VerdictKind::Accepted, 1000, 100),
+                &Gate::default()
+            )
+            .is_empty()
+        );
+        // A baseline without a verdict does not gate it.
+        let mut rejected = Row {
+            verdict: VerdictKind::Rejected,
+            ..accepted(0, 0)
+        };
+        let no_verdict = BaselineEntry {
+            verdict: None,
+            ..base(VerdictKind::Accepted, 0, 0)
+        };
+        assert!(apply(&mut rejected, &no_verdict, &gate).is_empty());
+        assert_eq!(rejected.baseline_verdict, None);
+    }
+
+    #[test]
     fn csv_and_json_round_trip_as_a_baseline() {
         let rows = vec![accepted(42, 3)];
         let dir = tempfile::tempdir().unwrap();

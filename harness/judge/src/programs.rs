@@ -316,4 +316,36 @@ mod tests {
             None
         );
     }
+
+    #[test]
+    fn snapshot_headers_say_how_the_log_was_captured() {
+        let header = |log_level: u32, insn_cnt: u32| {
+            SnapshotHeader::of(&ProgramReport {
+                log_level,
+                insn_cnt,
+                ..report(Verdict::Accepted, "")
+            })
+        };
+        // Level 1 or 2, with or without the statistics flag (4).
+        for (level, shown) in [(1, 1), (2, 2), (5, 1), (6, 2)] {
+            assert_eq!(
+                header(level, 1).log,
+                format!("level {shown} with stats; timings, kernel addresses and ids replaced")
+            );
+        }
+        assert_eq!(header(1, 1).prog_size, Some(1));
+        // A program never handed to a kernel has no size.
+        assert_eq!(header(1, 0).prog_size, None);
+        let not_loaded = SnapshotHeader::of(&report(
+            Verdict::NotLoaded {
+                reason: "no BTF".into(),
+            },
+            "",
+        ));
+        assert_eq!(
+            (not_loaded.verdict, not_loaded.errno, not_loaded.reason),
+            (VerdictKind::NotLoaded, None, Some("no BTF".into()))
+        );
+        assert_eq!(snapshot_name("fw", "xdp_fw"), "verifier__fw__xdp_fw");
+    }
 }

@@ -364,4 +364,56 @@ mod tests {
         );
         assert_eq!(ExpectedVerdict::parse("loaded"), None);
     }
+
+    #[test]
+    fn verdicts_are_written_and_read_as_the_same_words() {
+        for (verdict, word) in [
+            (ExpectedVerdict::Accepted, "accepted"),
+            (ExpectedVerdict::Rejected, "rejected"),
+            (ExpectedVerdict::NotLoaded, "not loaded"),
+        ] {
+            assert_eq!(verdict.to_string(), word);
+            assert_eq!(ExpectedVerdict::parse(word), Some(verdict));
+        }
+        assert_eq!(
+            ExpectedVerdict::parse("not_loaded"),
+            Some(ExpectedVerdict::NotLoaded)
+        );
+        assert_eq!(
+            Outcome::Rejected { log: "" }.verdict(),
+            ExpectedVerdict::Rejected
+        );
+    }
+
+    #[test]
+    fn an_accepted_program_can_be_held_to_its_log() {
+        let e = Expectation::new(
+            KernelRange::ALL,
+            ExpectedVerdict::Accepted,
+            Some("processed \\d+ insns"),
+            "fw.toml:3".into(),
+        )
+        .unwrap();
+        assert_eq!(
+            e.check(Outcome::Accepted {
+                log: "processed 42 insns (limit 1000000)\n"
+            }),
+            Ok(())
+        );
+        let err = e.check(Outcome::Accepted { log: "" }).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "accepted as expected (fw.toml:3), but the log does not match /processed \\d+ insns/"
+        );
+        // An empty message asks for nothing.
+        let any = Expectation::new(
+            KernelRange::ALL,
+            ExpectedVerdict::Accepted,
+            Some(""),
+            "x".into(),
+        )
+        .unwrap();
+        assert!(any.message.is_none());
+        assert_eq!(any.check(Outcome::Accepted { log: "whatever" }), Ok(()));
+    }
 }

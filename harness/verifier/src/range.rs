@@ -110,4 +110,28 @@ mod tests {
             "`6.x` is not a kernel version like 6.1"
         );
     }
+
+    #[test]
+    fn every_form_reads_back_as_written() {
+        let v = |s: &str| s.parse::<KernelVersion>().unwrap();
+        for (text, shown) in [
+            ("all", "all kernels"),
+            (" * ", "all kernels"),
+            (">=5.17", ">=5.17"),
+            ("<5.17", "<5.17"),
+            ("6.1", "6.1"),
+            ("5.10..6.12", "5.10..6.12"),
+            // A span of one minor is that minor.
+            ("6.1..6.2", "6.1"),
+        ] {
+            assert_eq!(KernelRange::parse(text).unwrap().to_string(), shown);
+        }
+        let star = KernelRange::parse("*").unwrap();
+        assert_eq!(star, KernelRange::ALL);
+        assert!(star.contains(v("4.19")) && star.contains(v("7.2")));
+        // The end of a span is excluded, its start included.
+        let span = KernelRange::parse("5.10..6.12").unwrap();
+        assert!(span.contains(v("5.10")) && span.contains(v("6.11")));
+        assert!(!span.contains(v("5.9")) && !span.contains(v("6.12")));
+    }
 }

@@ -1,0 +1,1330 @@
+//! Judging what synthetic kernels answer, against the sample programs and
+//! case files of this test's own, in a temporary project: the counts of a
+//! kernel's summary, every finding and its text, skips against feature
+//! versions, what a kernel that stopped early was doing, snapshots, and
+//! `verify`'s rows and gate. Nothing boots, nothing in the repository is
+//! written.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+    sync::OnceLock,
+    time::Duration,
+};
+
+use harness_cases::CompiledCase;
+use harness_events::Silent;
+use harness_judge::{
+    Baseline, BaselineEntry, Context, ExpectationStatus, FeatureShortfall, Finding, FindingKind,
+    Gate, GateViolation, KernelSummary, LogExcerpt, Severity, SnapshotHeader, Subject,
+    TestJudgement, VerdictKind, VerdictText, VerifyJudgement,
+};
+use harness_kernels::{Boot, Origin, Target};
+use harness_matrix::{KernelRun, RunFailure};
+use harness_project::{PrepareOptions, Prepared, Project};
+use harness_protocol::{
+    Action, ActionOutput, CaseOutcome, CaseReport, CaseStep, Done, GuestInfo, ProbeReport,
+    ProgramReport, Record, TestRunOutput, Verdict,
+};
+use harness_snapshots::{SnapshotStore, UpdateMode};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// An object with a map and no program: `verify` notes it.
+const EMPTY_C: &str = r#"// SPDX-License-Identifier: GPL-2.0
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} counts SEC(".maps");
+
+char LICENSE[] SEC("license") = "GPL";
+"#;
+
+/// An object with two programs, loaded one after the other.
+const PAIR_C: &str = r#"// SPDX-License-Identifier: GPL-2.0
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp")
+int first(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int second(struct xdp_md *ctx)
+{
+	return XDP_DROP;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"#;
+
+/// The files under `dir`, by path relative to it.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            out.extend(
+                files(&path)
+                    .into_iter()
+                    .map(|(p, bytes)| (Path::new(path.file_name().unwrap()).join(p), bytes)),
+            );
+        } else {
+            out.insert(path.file_name().unwrap().into(), fs::read(&path).unwrap());
+        }
+    }
+    out
+}
+
+/// Makes `dir` hold exactly `wanted`, writing only what differs: objects
+/// built from these files in an earlier run stay fresh.
+fn sync(dir: &Path, wanted: &BTreeMap<PathBuf, Vec<u8>>) {
+    for (path, bytes) in files(dir) {
+        if wanted.get(&path) != Some(&bytes) {
+            fs::remove_file(dir.join(path)).unwrap();
+        }
+    }
+    for (path, bytes) in wanted {
+        let path = dir.join(path);
+        if !path.exists() {
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, bytes).unwrap();
+        }
+    }
+}
+
+const FW_CASES: &str = r#"object = "xdp_firewall"
+program = "xdp_firewall"
+
+[[case]]
+name = "a denied source is dropped"
+maps.deny_v4 = [{ key = "10.0.0.0/8", value = 7 }]
+packet.ipv4 = { src = "10.0.0.1", dst = "10.0.0.2" }
+packet.udp = { src = 40000, dst = 53 }
+expect.return = "XDP_DROP"
+
+[[case]]
+name = "the trusted interface passes"
+ctx = { ingress_ifindex = 1 }
+maps.config = [{ key = 0, value = { trusted_ifindex = 1 } }]
+packet.ipv4 = { src = "10.0.0.1", dst = "10.0.0.2" }
+packet.udp = { src = 40000, dst = 53 }
+expect.return = "XDP_PASS"
+"#;
+
+const FLOW_CASES: &str = r#"object = "flow_hash"
+program = "flow_hash"
+
+[[case]]
+name = "a flow is hashed"
+packet.ipv4 = { src = "10.0.0.1", dst = "10.0.0.2" }
+packet.udp = { src = 40000, dst = 53 }
+expect.return = "XDP_PASS"
+"#;
+
+const DROPPED: &str = "a denied source is dropped";
+const TRUSTED: &str = "the trusted interface passes";
+const HASHED: &str = "a flow is hashed";
+
+/// A project of the sample programs, two of this test's and the case files
+/// above, in the target directory (objects are rebuilt only when a source
+/// changes), prepared once per test binary.
+fn shared() -> &'static (Project, Prepared) {
+    static SHARED: OnceLock<(Project, Prepared)> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("judge-project");
+        let project = Project::at(&root, &root.join("target"));
+        let mut programs = files(&workspace().join("sample-programs"));
+        programs.insert("empty.bpf.c".into(), EMPTY_C.into());
+        programs.insert("pair.bpf.c".into(), PAIR_C.into());
+        sync(&project.programs_dir, &programs);
+        let cases = [("fw.toml", FW_CASES), ("flow.toml", FLOW_CASES)]
+            .map(|(name, text)| (PathBuf::from(name), text.as_bytes().to_vec()));
+        sync(&project.cases_dir, &BTreeMap::from(cases));
+        let options = PrepareOptions {
+            log_level: 1,
+            cases: true,
+        };
+        let prepared = harness_project::prepare(&project, options, &Silent).unwrap();
+        (project, prepared)
+    })
+}
+
+/// The shared project with snapshots of its own, empty: judging writes
+/// nothing but snapshots, and only when asked to.
+struct Sample {
+    _snapshots: tempfile::TempDir,
+    project: Project,
+    prepared: &'static Prepared,
+}
+
+fn sample() -> Sample {
+    let (project, prepared) = shared();
+    let snapshots = tempfile::tempdir().unwrap();
+    let project = Project {
+        snapshots_dir: snapshots.path().to_owned(),
+        ..project.clone()
+    };
+    Sample {
+        _snapshots: snapshots,
+        project,
+        prepared,
+    }
+}
+
+impl Sample {
+    fn context(&self, snapshots: UpdateMode) -> Context<'_> {
+        Context {
+            project: &self.project,
+            prepared: self.prepared,
+            snapshots,
+        }
+    }
+
+    fn test(&self, snapshots: UpdateMode, runs: &[KernelRun]) -> TestJudgement {
+        harness_judge::judge_test(&self.context(snapshots), runs).unwrap()
+    }
+
+    fn verify(&self, runs: &[KernelRun], baseline: Option<&Baseline>) -> VerifyJudgement {
+        harness_judge::judge_verify(
+            &self.context(UpdateMode::No),
+            runs,
+            baseline,
+            &Gate::default(),
+        )
+        .unwrap()
+    }
+
+    fn case(&self, name: &str) -> &CompiledCase {
+        self.prepared.cases.iter().find(|c| c.name == name).unwrap()
+    }
+
+    /// A case as findings name it.
+    fn subject(&self, name: &str) -> String {
+        let c = self.case(name);
+        format!("{}:{} `{}`", c.file.display(), c.line, c.name)
+    }
+
+    /// What a kernel reports, object by object (its programs, then its
+    /// cases) as kernels work: `verdict` per program, `outcome` per case.
+    fn answers(
+        &self,
+        verdict: impl Fn(&str) -> Option<(Verdict, String)>,
+        outcome: impl Fn(&CompiledCase) -> Option<CaseOutcome>,
+    ) -> Vec<Record> {
+        let mut records = Vec::new();
+        for o in &self.prepared.objects {
+            for p in o.info.file.programs() {
+                if let Some((v, log)) = verdict(&p.name) {
+                    records.push(Record::Program(ProgramReport {
+                        object: o.name.clone(),
+                        program: p.name.clone(),
+                        section: p.section.clone(),
+                        prog_type: p.kind.as_ref().map_or("unknown", |k| k.name).into(),
+                        verdict: v,
+                        log,
+                        log_level: 1,
+                        log_truncated: false,
+                        info: None,
+                        load_ns: 0,
+                        insn_cnt: 10,
+                    }));
+                }
+            }
+            for c in self.prepared.cases.iter().filter(|c| c.object == o.name) {
+                if let Some(outcome) = outcome(c) {
+                    records.push(Record::Case(CaseReport {
+                        id: c.plan.id.clone(),
+                        outcome,
+                    }));
+                }
+            }
+        }
+        records
+    }
+}
+
+/// The statistics an accepted program's log ends with.
+fn stats_log(insns: u64) -> String {
+    format!(
+        "processed {insns} insns (limit 1000000) max_states_per_insn 0 total_states 3 peak_states 3 mark_read 1\n"
+    )
+}
+
+fn accepted(_: &str) -> Option<(Verdict, String)> {
+    Some((Verdict::Accepted, stats_log(100)))
+}
+
+/// Every program accepted, except `program`, which gets `verdict`.
+fn all_but(
+    program: &str,
+    verdict: Verdict,
+    log: &str,
+) -> impl Fn(&str) -> Option<(Verdict, String)> {
+    let (program, log) = (program.to_owned(), log.to_owned());
+    move |name| {
+        if name == program {
+            Some((verdict.clone(), log.clone()))
+        } else {
+            accepted(name)
+        }
+    }
+}
+
+fn input(case: &CompiledCase) -> Vec<u8> {
+    match &case.plan.action {
+        Action::TestRun(input) => input.data.0.clone(),
+    }
+}
+
+fn ran(retval: u32, data_out: Vec<u8>) -> CaseOutcome {
+    CaseOutcome::Ran {
+        output: ActionOutput::TestRun(TestRunOutput {
+            retval,
+            data_out: data_out.into(),
+            ctx_out: None,
+            duration_ns: 0,
+        }),
+        maps: Vec::new(),
+    }
+}
+
+/// What a case expects: its return value, the packet untouched.
+fn as_expected(case: &CompiledCase) -> Option<CaseOutcome> {
+    Some(ran(case.expect.retval.unwrap(), input(case)))
+}
+
+fn skipped(reason: &str) -> CaseOutcome {
+    CaseOutcome::Skipped {
+        reason: reason.into(),
+    }
+}
+
+fn hello(release: &str) -> Record {
+    Record::Hello(GuestInfo {
+        release: release.into(),
+        ..GuestInfo::default()
+    })
+}
+
+fn probe(name: &str, available: bool) -> Record {
+    Record::Probe(ProbeReport {
+        name: name.into(),
+        available,
+        detail: String::new(),
+    })
+}
+
+fn done() -> Record {
+    Record::Done(Done { error: None })
+}
+
+fn target(line: &str) -> Target {
+    Target {
+        label: line.into(),
+        version: Some(line.parse().unwrap()),
+        release: format!("{line}.0-test"),
+        boot: Boot::Vm {
+            bzimage: "/nonexistent".into(),
+            origin: Origin::Image {
+                path: "/nonexistent".into(),
+            },
+        },
+    }
+}
+
+fn run(target: Target, records: Vec<Record>) -> KernelRun {
+    KernelRun {
+        target,
+        accel: None,
+        records,
+        failure: None,
+        boot_time: None,
+        total_time: Duration::ZERO,
+    }
+}
+
+/// A kernel that answered everything as expected.
+fn complete(s: &Sample, line: &str) -> KernelRun {
+    let mut records = vec![hello(&format!("{line}.0-test"))];
+    records.extend(s.answers(accepted, as_expected));
+    records.push(done());
+    run(target(line), records)
+}
+
+fn texts<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<String> {
+    findings.into_iter().map(ToString::to_string).collect()
+}
+
+/// What findings say before their details (logs, diagnoses).
+fn first_lines<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<String> {
+    findings
+        .into_iter()
+        .map(|f| f.to_string().lines().next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+const FLOW_NOT_MET: &str = "flow_hash/flow_hash on 6.1: expected accepted on >=5.17 \
+                            (sample-programs/flow_hash.bpf.c, flow_hash), but the verifier rejected it";
+
+/// A real rejection (of a packet access without a bounds check), as 7.2
+/// logs it at level 2: longer than what a failure shows of it.
+fn rejection_log() -> String {
+    let path = "harness/diagnose/testdata/packet_bounds/7.2.level2.log";
+    fs::read_to_string(workspace().join(path)).unwrap()
+}
+
+/// flow_hash's log on 5.10, where it is rejected as its source declares.
+fn flow_hash_on_5_10() -> String {
+    let snapshot = SnapshotStore::new(workspace().join("testcases/snapshots"), UpdateMode::No)
+        .expected("verifier__flow_hash__flow_hash", "5.10")
+        .unwrap();
+    snapshot.split_once("\n\n").unwrap().1.to_owned()
+}
+
+#[test]
+fn a_kernel_summary_counts_programs_and_cases() {
+    let s = sample();
+    let mut records = vec![hello("6.1.0-50-cloud-amd64"), probe("xdp_ctx", true)];
+    records.extend(s.answers(accepted, |c| match c.name.as_str() {
+        DROPPED => Some(ran(2, input(c))),
+        TRUSTED => Some(skipped("no xdp_md context")),
+        _ => as_expected(c),
+    }));
+    records.push(done());
+    let kernel = KernelRun {
+        accel: Some(harness_vm::Accel::Tcg),
+        boot_time: Some(Duration::from_secs(2)),
+        total_time: Duration::from_secs(3),
+        ..run(target("6.1"), records)
+    };
+    let j = s.test(UpdateMode::No, &[kernel]);
+    assert_eq!(
+        j.kernels,
+        [KernelSummary {
+            label: "6.1".into(),
+            release: "6.1.0-50-cloud-amd64".into(),
+            accel: Some("tcg".into()),
+            boot: Some(Duration::from_secs(2)),
+            total: Duration::from_secs(3),
+            programs: 7,
+            programs_accepted: 7,
+            programs_failing_as_expected: 0,
+            passed: 1,
+            failed: 1,
+            skipped: 1,
+            not_run: 0,
+            // Seven programs and the two cases that ran; none committed.
+            snapshots_matched: 0,
+            snapshots_new: 9,
+            snapshots_changed: 0,
+            error: None,
+        }]
+    );
+    let line = FW_CASES
+        .lines()
+        .position(|l| l == "expect.return = \"XDP_DROP\"")
+        .unwrap()
+        + 1;
+    assert_eq!(
+        texts(j.failures()),
+        [format!(
+            "{} on 6.1: \n      line {line}: return value: expected XDP_DROP (1), got XDP_PASS (2)",
+            s.subject(DROPPED)
+        )]
+    );
+    // The probe did not fail: nothing says the kernel lacks the feature.
+    assert_eq!(
+        texts(j.skips()),
+        [format!(
+            "{} on 6.1: skipped: no xdp_md context",
+            s.subject(TRUSTED)
+        )]
+    );
+    assert!(!j.ok());
+}
+
+#[test]
+fn a_program_rejected_as_its_source_declares_skips_its_cases() {
+    let s = sample();
+    let log = flow_hash_on_5_10();
+    let rejected = Verdict::Rejected {
+        errno: 22,
+        message: "Invalid argument".into(),
+    };
+    let mut records = vec![hello("5.10.0-32-cloud-amd64"), probe("xdp_ctx", false)];
+    records.extend(s.answers(
+        all_but("flow_hash", rejected, &log),
+        |c| match c.name.as_str() {
+            TRUSTED => Some(skipped("no xdp_md context")),
+            _ => as_expected(c),
+        },
+    ));
+    records.push(done());
+    let j = s.test(UpdateMode::No, &[run(target("5.10"), records)]);
+    let k = &j.kernels[0];
+    assert_eq!(
+        (
+            k.programs,
+            k.programs_accepted,
+            k.programs_failing_as_expected
+        ),
+        (7, 6, 1)
+    );
+    assert_eq!((k.passed, k.failed, k.skipped), (1, 0, 2));
+    assert!(j.failures().next().is_none(), "{:?}", texts(j.failures()));
+    assert_eq!(
+        texts(j.skips()),
+        [
+            format!(
+                "{} on 5.10: skipped: flow_hash/flow_hash is rejected on 5.10, as expected",
+                s.subject(HASHED)
+            ),
+            // 5.10 predates XDP contexts in BPF_PROG_TEST_RUN (5.13).
+            format!("{} on 5.10: skipped: no xdp_md context", s.subject(TRUSTED)),
+        ]
+    );
+
+    // The same rejection on a kernel that should accept it fails, with the
+    // kernel's reason, and the cases run.
+    let mut records = vec![hello("6.1.0-50-cloud-amd64")];
+    records.extend(s.answers(
+        all_but(
+            "flow_hash",
+            Verdict::Rejected {
+                errno: 22,
+                message: "Invalid argument".into(),
+            },
+            &log,
+        ),
+        as_expected,
+    ));
+    let j = s.test(UpdateMode::No, &[run(target("6.1"), records)]);
+    let k = &j.kernels[0];
+    assert_eq!(
+        (
+            k.programs_accepted,
+            k.programs_failing_as_expected,
+            k.passed
+        ),
+        (6, 0, 3)
+    );
+    assert_eq!(first_lines(j.failures()), [FLOW_NOT_MET]);
+}
+
+#[test]
+fn an_expectation_that_does_not_hold_is_a_failure_with_the_log() {
+    let s = sample();
+    // Accepted where it should be rejected.
+    let mut records = vec![hello("5.10.0-32-cloud-amd64")];
+    records.extend(s.answers(accepted, as_expected));
+    let j = s.test(UpdateMode::No, &[run(target("5.10"), records)]);
+    let k = &j.kernels[0];
+    assert_eq!(
+        (k.programs_accepted, k.programs_failing_as_expected),
+        (7, 0)
+    );
+    assert_eq!(
+        j.failures().map(|f| &f.kind).collect::<Vec<_>>(),
+        [&FindingKind::ExpectationNotMet {
+            mismatch: harness_verifier::Mismatch::Verdict {
+                expected: harness_verifier::ExpectedVerdict::Rejected,
+                got: harness_verifier::ExpectedVerdict::Accepted,
+                kernels: harness_verifier::KernelRange::parse("<5.13").unwrap(),
+                origin: "sample-programs/flow_hash.bpf.c, flow_hash".into(),
+            },
+            log: Some(LogExcerpt {
+                tail: vec![stats_log(100).trim_end().to_owned()],
+                path: "target/harness/5.10/verifier/flow_hash/flow_hash.log".into(),
+            }),
+            diagnosis: None,
+        }]
+    );
+
+    // Rejected, but not for the reason declared: its cases still run.
+    let mut records = vec![hello("5.10.0-32-cloud-amd64")];
+    let other = Verdict::Rejected {
+        errno: 13,
+        message: "Permission denied".into(),
+    };
+    records.extend(s.answers(all_but("flow_hash", other, &rejection_log()), as_expected));
+    let j = s.test(UpdateMode::No, &[run(target("5.10"), records)]);
+    let k = &j.kernels[0];
+    assert_eq!(
+        (k.programs_accepted, k.programs_failing_as_expected),
+        (6, 0)
+    );
+    assert_eq!(k.passed, 3);
+    let failure = texts(j.failures()).remove(0);
+    assert!(
+        failure.starts_with(
+            "flow_hash/flow_hash on 5.10: rejected as expected \
+             (sample-programs/flow_hash.bpf.c, flow_hash), but the log does not match \
+             /number of funcs in func_info doesn't match number of subprogs/"
+        ),
+        "{failure}"
+    );
+}
+
+#[test]
+fn an_unexpected_rejection_shows_the_diagnosis_and_where_the_log_is() {
+    let s = sample();
+    let log = rejection_log();
+    let mut records = vec![hello("7.2.13+deb14-cloud-amd64")];
+    let verdict = Verdict::Rejected {
+        errno: 13,
+        message: "Permission denied".into(),
+    };
+    records.extend(s.answers(all_but("tc_lb", verdict, &log), as_expected));
+    records.push(done());
+    let j = s.test(UpdateMode::No, &[run(target("7.2"), records)]);
+    let k = &j.kernels[0];
+    assert_eq!((k.programs, k.programs_accepted), (7, 6));
+    assert!(!k.ok());
+    let failures: Vec<&Finding> = j.failures().collect();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        failures[0].subject,
+        Subject::Program {
+            object: "tc_lb".into(),
+            program: "tc_lb".into(),
+        }
+    );
+    let FindingKind::Unexpected {
+        verdict,
+        log: Some(excerpt),
+        diagnosis: Some(diagnosis),
+    } = &failures[0].kind
+    else {
+        panic!("{:?}", failures[0].kind);
+    };
+    assert_eq!(verdict.0, "rejected: Permission denied (errno 13)");
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(excerpt.tail, lines[lines.len() - 15..]);
+    assert_eq!(
+        excerpt.path,
+        Path::new("target/harness/7.2/verifier/tc_lb/tc_lb.log")
+    );
+    assert!(
+        diagnosis.message.contains("invalid access to packet"),
+        "{diagnosis:?}"
+    );
+    let text = failures[0].to_string();
+    assert!(
+        text.starts_with(
+            "tc_lb/tc_lb on 7.2: the verifier rejected it (rejected: Permission denied (errno 13))\n      "
+        ) && text.contains("invalid access to packet")
+            && text.ends_with("\n    full log: target/harness/7.2/verifier/tc_lb/tc_lb.log"),
+        "{text}"
+    );
+    // A program the harness could not load, with no expectation about it.
+    let mut records = vec![hello("7.2.13+deb14-cloud-amd64")];
+    let not_loaded = Verdict::NotLoaded {
+        reason: "section `tc` is not a program section".into(),
+    };
+    records.extend(s.answers(all_but("tc_lb", not_loaded, ""), as_expected));
+    let j = s.test(UpdateMode::No, &[run(target("7.2"), records)]);
+    assert_eq!(
+        texts(j.failures()),
+        ["tc_lb/tc_lb on 7.2: not loaded: section `tc` is not a program section"]
+    );
+}
+
+#[test]
+fn a_skip_is_fine_before_the_feature_and_a_failure_after() {
+    let s = sample();
+    let kernel = |t: Target, available: bool| {
+        let mut records = vec![probe("xdp_ctx", available)];
+        records.extend(s.answers(accepted, |c| match c.name.as_str() {
+            TRUSTED => Some(skipped("the xdp_ctx probe failed")),
+            _ => as_expected(c),
+        }));
+        run(t, records)
+    };
+    let image = Target {
+        label: "my-kernel".into(),
+        version: None,
+        ..target("6.1")
+    };
+    let j = s.test(
+        UpdateMode::No,
+        &[
+            kernel(target("5.12"), false),
+            kernel(target("5.13"), false),
+            kernel(target("6.1"), true),
+            kernel(image, false),
+        ],
+    );
+    let skipped: Vec<usize> = j.kernels.iter().map(|k| k.skipped).collect();
+    let failed: Vec<usize> = j.kernels.iter().map(|k| k.failed).collect();
+    assert_eq!((skipped, failed), (vec![1, 0, 1, 1], vec![0, 1, 0, 0]));
+    // flow_hash, accepted on every kernel here, fails before 5.13 too.
+    let failure = j
+        .failures()
+        .find(|f| matches!(f.kind, FindingKind::UnexpectedSkip { .. }))
+        .unwrap();
+    assert_eq!(
+        failure.kind,
+        FindingKind::UnexpectedSkip {
+            reason: "the xdp_ctx probe failed".into(),
+            version: "5.13".parse().unwrap(),
+            features: vec![FeatureShortfall {
+                name: "xdp_ctx".into(),
+                what: "an xdp_md context in BPF_PROG_TEST_RUN".into(),
+                since: "5.13".parse().unwrap(),
+            }],
+        }
+    );
+    assert_eq!(
+        failure.to_string(),
+        format!(
+            "{} on 5.13: skipped, but kernel 5.13 should support xdp_ctx \
+             (an xdp_md context in BPF_PROG_TEST_RUN, since 5.13): the xdp_ctx probe failed",
+            s.subject(TRUSTED)
+        )
+    );
+}
+
+#[test]
+fn what_the_kernel_says_about_itself_and_cases_it_does_not_know() {
+    let s = sample();
+    let mut records = vec![Record::ObjectError {
+        object: "cgroup_egress".into(),
+        error: "creating map `policy_v4`: Operation not permitted".into(),
+    }];
+    records.extend(s.answers(
+        |name| (name != "egress_policy").then(|| (Verdict::Accepted, stats_log(100))),
+        as_expected,
+    ));
+    records.push(Record::Case(CaseReport {
+        id: "fw::no such case".into(),
+        outcome: ran(0, Vec::new()),
+    }));
+    records.push(Record::Done(Done {
+        error: Some("cannot read the plan".into()),
+    }));
+    let j = s.test(UpdateMode::No, &[run(target("6.1"), records)]);
+    let k = &j.kernels[0];
+    assert_eq!((k.passed, k.failed), (3, 1));
+    assert_eq!(k.error.as_deref(), Some("cannot read the plan"));
+    assert_eq!(
+        texts(j.failures()),
+        [
+            "object `cgroup_egress` on 6.1: could not be loaded: creating map `policy_v4`: Operation not permitted",
+            "6.1: the kernel reported an unknown case `fw::no such case`",
+            "6.1: the runner failed: cannot read the plan",
+        ]
+    );
+}
+
+#[test]
+fn a_kernel_that_finishes_without_a_case_fails_it() {
+    let s = sample();
+    // Neither a result for one case nor the pair's second program: the
+    // kernel did not stop, so nothing was left "while loading".
+    let mut records = s.answers(
+        |name| (name != "second").then(|| (Verdict::Accepted, stats_log(100))),
+        |c| (c.name != HASHED).then(|| as_expected(c)).flatten(),
+    );
+    records.push(done());
+    let j = s.test(UpdateMode::No, &[run(target("6.1"), records)]);
+    let k = &j.kernels[0];
+    assert_eq!((k.programs, k.passed, k.failed, k.not_run), (6, 2, 1, 0));
+    // No hello: the release is what was known before booting.
+    assert_eq!(k.release, "6.1.0-test");
+    assert_eq!(
+        texts(j.failures()),
+        [format!("{} on 6.1: produced no result", s.subject(HASHED))]
+    );
+}
+
+#[test]
+fn a_kernel_that_stops_while_loading_names_the_program() {
+    let s = sample();
+    // It got to the pair's first program and no further.
+    let mut reached = true;
+    let records: Vec<Record> = s
+        .answers(accepted, as_expected)
+        .into_iter()
+        .take_while(|r| {
+            let keep = reached;
+            reached &= !matches!(r, Record::Program(p) if p.program == "first");
+            keep
+        })
+        .collect();
+    let mut kernel = run(target("6.12"), records);
+    kernel.failure = Some(RunFailure::Host(std::io::Error::other(
+        "timed out after 300s\nconsole tail: ...",
+    )));
+    let j = s.test(UpdateMode::No, &[kernel]);
+    let k = &j.kernels[0];
+    assert_eq!(
+        k.error.as_deref(),
+        Some("running on the host: timed out after 300s")
+    );
+    assert_eq!((k.passed, k.failed, k.not_run), (1, 0, 2));
+    assert_eq!(
+        texts(j.failures()),
+        [
+            "6.12: running on the host: timed out after 300s\nconsole tail: ...".to_owned(),
+            "pair/second on 6.12: not finished: the kernel stopped while loading it".to_owned(),
+        ]
+    );
+    assert_eq!(
+        texts(j.skips()),
+        [DROPPED, TRUSTED].map(|c| format!(
+            "{} on 6.12: not run: the kernel stopped before it",
+            s.subject(c)
+        ))
+    );
+    assert!(!k.ok() && !j.ok());
+}
+
+#[test]
+fn a_kernel_that_stops_during_a_case_names_it_and_skips_the_rest() {
+    let s = sample();
+    // An object that could not be prepared reports no programs; the kernel
+    // then died after the firewall's program, in its first case.
+    let mut records = vec![Record::ObjectError {
+        object: "cgroup_egress".into(),
+        error: "BTF: Invalid argument".into(),
+    }];
+    records.extend(s.answers(
+        |name| (name != "egress_policy").then(|| (Verdict::Accepted, stats_log(100))),
+        |c| {
+            (c.object != "xdp_firewall")
+                .then(|| as_expected(c))
+                .flatten()
+        },
+    ));
+    let mut kernel = run(target("6.12"), records);
+    kernel.failure = Some(RunFailure::Host(std::io::Error::other(
+        "the guest panicked",
+    )));
+    let j = s.test(UpdateMode::No, &[kernel]);
+    let k = &j.kernels[0];
+    assert_eq!((k.passed, k.failed, k.not_run), (1, 1, 1));
+    assert_eq!(
+        texts(j.failures()),
+        [
+            "6.12: running on the host: the guest panicked".to_owned(),
+            "object `cgroup_egress` on 6.12: could not be loaded: BTF: Invalid argument".to_owned(),
+            format!(
+                "{} on 6.12: not finished: the kernel stopped while it ran",
+                s.subject(DROPPED)
+            ),
+        ]
+    );
+    assert_eq!(
+        texts(j.skips()),
+        [format!(
+            "{} on 6.12: not run: the kernel stopped before it",
+            s.subject(TRUSTED)
+        )]
+    );
+}
+
+#[test]
+fn snapshots_are_counted_per_kernel_as_matched_new_or_changed() {
+    let s = sample();
+    let kernels = || [complete(&s, "6.1"), complete(&s, "6.12")];
+    // Accepted in place (INSTA_UPDATE=always): matched.
+    let first = s.test(UpdateMode::Always, &kernels());
+    let counts = |j: &TestJudgement| -> Vec<(usize, usize, usize)> {
+        j.kernels
+            .iter()
+            .map(|k| (k.snapshots_matched, k.snapshots_new, k.snapshots_changed))
+            .collect()
+    };
+    assert_eq!(counts(&first), [(10, 0, 0), (10, 0, 0)]);
+    assert_eq!(first.pending_snapshots, 0);
+    let again = s.test(UpdateMode::No, &kernels());
+    assert_eq!(counts(&again), [(10, 0, 0), (10, 0, 0)]);
+    assert!(again.ok(), "{:?}", again.kernels);
+    assert!(again.snapshot_notes.is_empty());
+
+    // What the snapshots hold: the verdict and statistics of a program,
+    // the return value, output packet and maps of a case.
+    let dir = &s.project.snapshots_dir;
+    let verifier = fs::read_to_string(dir.join("verifier__tc_lb__tc_lb.snap")).unwrap();
+    assert!(
+        verifier.contains("source: \"sample-programs/tc_lb.bpf.c\"\n")
+            && verifier.contains("program = \"tc_lb/tc_lb\"\n")
+            && verifier.contains("insns_processed = 100\n")
+            && verifier.contains("processed 100 insns"),
+        "{verifier}"
+    );
+    let case = fs::read_to_string(dir.join("case__fw__a_denied_source_is_dropped.snap")).unwrap();
+    let bytes = input(s.case(DROPPED)).len();
+    assert!(
+        case.contains(&format!(
+            "case: a denied source is dropped\nprogram: xdp_firewall/xdp_firewall\n\
+             return: XDP_DROP (1)\noutput packet: unchanged ({bytes} bytes)\n\nmaps after the run:\n"
+        )),
+        "{case}"
+    );
+
+    // Both kernels now rewrite a packet, and a snapshot is gone.
+    let mut changed = kernels();
+    for r in changed.iter_mut().flat_map(|k| &mut k.records) {
+        if let Record::Case(c) = r
+            && c.id == s.case(HASHED).plan.id
+        {
+            let mut out = input(s.case(HASHED));
+            out[0] = 0x0a;
+            c.outcome = ran(2, out);
+        }
+    }
+    fs::remove_file(dir.join("verifier__pair__first.snap")).unwrap();
+    let j = s.test(UpdateMode::No, &changed);
+    assert_eq!(counts(&j), [(8, 1, 1), (8, 1, 1)]);
+    assert!(!j.ok() && !j.kernels[0].ok() && !j.kernels[1].ok());
+    let diff = j
+        .snapshot_notes
+        .iter()
+        .find(|n| n.name == "case__flow__a_flow_is_hashed")
+        .unwrap()
+        .to_string();
+    assert!(
+        diff.contains("rewritten:") && diff.contains("eth.dst: 0a:"),
+        "{diff}"
+    );
+}
+
+fn summary() -> KernelSummary {
+    KernelSummary {
+        programs: 4,
+        programs_accepted: 3,
+        programs_failing_as_expected: 1,
+        passed: 5,
+        skipped: 1,
+        snapshots_matched: 9,
+        ..KernelSummary::default()
+    }
+}
+
+#[test]
+fn a_kernel_is_ok_only_when_nothing_is_wrong_with_it() {
+    assert!(summary().ok());
+    for broken in [
+        KernelSummary {
+            error: Some("timed out".into()),
+            ..summary()
+        },
+        KernelSummary {
+            failed: 1,
+            ..summary()
+        },
+        KernelSummary {
+            not_run: 1,
+            ..summary()
+        },
+        KernelSummary {
+            snapshots_new: 1,
+            ..summary()
+        },
+        KernelSummary {
+            snapshots_changed: 1,
+            ..summary()
+        },
+        KernelSummary {
+            programs_accepted: 2,
+            ..summary()
+        },
+        KernelSummary {
+            programs_failing_as_expected: 0,
+            ..summary()
+        },
+    ] {
+        assert!(!broken.ok(), "{broken:?}");
+    }
+}
+
+fn finding(kernel: &str, severity: Severity, kind: FindingKind) -> Finding {
+    Finding {
+        kernel: kernel.into(),
+        subject: Subject::Program {
+            object: "o".into(),
+            program: "p".into(),
+        },
+        severity,
+        kind,
+    }
+}
+
+#[test]
+fn a_judgement_is_ok_when_no_finding_fails_and_every_kernel_is() {
+    let note = finding("6.1", Severity::Note, FindingKind::NotInBaseline);
+    let skip = finding(
+        "6.1",
+        Severity::Skip,
+        FindingKind::Skipped { reason: "r".into() },
+    );
+    let failure = finding(
+        "6.1",
+        Severity::Failure,
+        FindingKind::NoResult { running: false },
+    );
+    let test = |findings: Vec<Finding>, kernel: KernelSummary| TestJudgement {
+        kernels: vec![kernel],
+        findings,
+        ..TestJudgement::default()
+    };
+    let fine = test(vec![note.clone(), skip.clone()], summary());
+    assert!(fine.ok());
+    assert_eq!(fine.skips().collect::<Vec<_>>(), [&skip]);
+    assert!(fine.failures().next().is_none());
+    assert!(!test(vec![skip.clone(), failure.clone()], summary()).ok());
+    let broken = KernelSummary {
+        failed: 1,
+        ..summary()
+    };
+    assert!(!test(vec![skip.clone()], broken).ok());
+    let failing = test(vec![skip, failure.clone()], summary());
+    assert_eq!(failing.failures().collect::<Vec<_>>(), [&failure]);
+
+    let verify = |findings: Vec<Finding>| VerifyJudgement {
+        findings,
+        ..VerifyJudgement::default()
+    };
+    let noted = verify(vec![note.clone()]);
+    assert!(noted.ok());
+    assert_eq!(noted.notes().collect::<Vec<_>>(), [&note]);
+    assert!(noted.failures().next().is_none());
+    let failed = verify(vec![note, failure.clone()]);
+    assert!(!failed.ok());
+    assert_eq!(failed.failures().collect::<Vec<_>>(), [&failure]);
+    assert_eq!(failed.notes().count(), 1);
+}
+
+#[test]
+fn every_finding_reads_as_its_subject_kernel_and_what() {
+    let program = |kind| finding("6.1", Severity::Failure, kind);
+    let on_kernel = |kind| Finding {
+        subject: Subject::Kernel,
+        ..program(kind)
+    };
+    let diagnosis = harness_diagnose::diagnose(&rejection_log()).unwrap();
+    let excerpt = LogExcerpt {
+        tail: vec![
+            "R1 offset is outside of the packet".into(),
+            "processed 2 insns".into(),
+        ],
+        path: "target/harness/6.1/verifier/o/p.log".into(),
+    };
+    let indented: String = diagnosis
+        .to_string()
+        .lines()
+        .map(|l| format!("\n      {l}"))
+        .collect();
+    let cases = [
+        (
+            on_kernel(FindingKind::RunFailed {
+                error: "QEMU exited".into(),
+            }),
+            "6.1: QEMU exited".to_owned(),
+        ),
+        (
+            Finding {
+                subject: Subject::Object {
+                    object: "empty".into(),
+                    source: Some("sample-programs/empty.bpf.c".into()),
+                },
+                ..program(FindingKind::NoPrograms)
+            },
+            "sample-programs/empty.bpf.c: the object has no programs".into(),
+        ),
+        (
+            Finding {
+                subject: Subject::Object {
+                    object: "fw".into(),
+                    source: Some("sample-programs/fw.bpf.c".into()),
+                },
+                ..program(FindingKind::ObjectNotLoaded { error: "e".into() })
+            },
+            "sample-programs/fw.bpf.c on 6.1: could not be loaded: e".into(),
+        ),
+        (
+            program(FindingKind::Unexpected {
+                verdict: VerdictText("rejected: Permission denied (errno 13)".into()),
+                log: Some(excerpt.clone()),
+                diagnosis: None,
+            }),
+            "o/p on 6.1: the verifier rejected it (rejected: Permission denied (errno 13)); \
+             last lines of its log:\n      R1 offset is outside of the packet\n      processed 2 insns\n    \
+             full log: target/harness/6.1/verifier/o/p.log"
+                .into(),
+        ),
+        (
+            program(FindingKind::Unexpected {
+                verdict: VerdictText("rejected: Permission denied (errno 13)".into()),
+                log: Some(excerpt.clone()),
+                diagnosis: Some(Box::new(diagnosis.clone())),
+            }),
+            format!(
+                "o/p on 6.1: the verifier rejected it (rejected: Permission denied (errno 13)){indented}\n    \
+                 full log: target/harness/6.1/verifier/o/p.log"
+            ),
+        ),
+        (
+            program(FindingKind::Unexpected {
+                verdict: VerdictText("not loaded: no BTF".into()),
+                log: None,
+                diagnosis: Some(Box::new(diagnosis)),
+            }),
+            "o/p on 6.1: not loaded: no BTF".into(),
+        ),
+        (
+            program(FindingKind::Gate(GateViolation::VerdictChanged {
+                from: VerdictKind::Accepted,
+                to: VerdictKind::NotLoaded,
+                reason: "no BTF".into(),
+                errno: None,
+            })),
+            "o/p on 6.1: verdict changed from accepted to not loaded (no BTF)".into(),
+        ),
+        (
+            program(FindingKind::Gate(GateViolation::VerdictChanged {
+                from: VerdictKind::Rejected,
+                to: VerdictKind::Accepted,
+                reason: String::new(),
+                errno: None,
+            })),
+            "o/p on 6.1: verdict changed from rejected to accepted".into(),
+        ),
+        (
+            program(FindingKind::CaseError {
+                step: CaseStep::Setup,
+                error: "writing map `stats`: E2BIG".into(),
+            }),
+            "o/p on 6.1: writing map `stats`: E2BIG".into(),
+        ),
+        (
+            Finding {
+                subject: Subject::Case {
+                    file: "testcases/fw.toml".into(),
+                    line: 4,
+                    name: "c".into(),
+                },
+                ..program(FindingKind::UnexpectedSkip {
+                    reason: "probes failed".into(),
+                    version: "6.1".parse().unwrap(),
+                    features: ["lpm_trie", "xdp_ctx"]
+                        .map(|name| {
+                            let f = harness_cases::features::feature(name).unwrap();
+                            FeatureShortfall {
+                                name: f.name.into(),
+                                what: f.what.into(),
+                                since: f.since,
+                            }
+                        })
+                        .to_vec(),
+                })
+            },
+            "testcases/fw.toml:4 `c` on 6.1: skipped, but kernel 6.1 should support \
+             lpm_trie (BPF_MAP_TYPE_LPM_TRIE, since 4.11), \
+             xdp_ctx (an xdp_md context in BPF_PROG_TEST_RUN, since 5.13): probes failed"
+                .into(),
+        ),
+    ];
+    for (finding, text) in cases {
+        assert_eq!(finding.to_string(), text);
+    }
+    assert!(program(FindingKind::NotReached).is_failure());
+    assert!(!finding("6.1", Severity::Skip, FindingKind::NotReached).is_failure());
+    assert!(!finding("6.1", Severity::Note, FindingKind::NotInBaseline).is_failure());
+}
+
+/// `verify` on two kernels: 6.1, where one object cannot be prepared,
+/// flow_hash is rejected against its declaration and tc_lb processes
+/// `tc_lb_insns` instructions; 5.10, where flow_hash is rejected as declared.
+fn verify_runs(s: &Sample, tc_lb_insns: u64) -> Vec<KernelRun> {
+    let old = run(
+        target("5.10"),
+        s.answers(
+            all_but(
+                "flow_hash",
+                Verdict::Rejected {
+                    errno: 22,
+                    message: "Invalid argument".into(),
+                },
+                &flow_hash_on_5_10(),
+            ),
+            |_| None,
+        ),
+    );
+    let mut records = vec![Record::ObjectError {
+        object: "dns_filter".into(),
+        error: "BTF: Invalid argument".into(),
+    }];
+    records.extend(s.answers(
+        |name| match name {
+            "dns_filter" => None,
+            "tc_lb" => Some((Verdict::Accepted, stats_log(tc_lb_insns))),
+            // Rejected on 6.1, where it is declared accepted: not met.
+            "flow_hash" => Some((
+                Verdict::Rejected {
+                    errno: 13,
+                    message: "Permission denied".into(),
+                },
+                rejection_log(),
+            )),
+            other => accepted(other),
+        },
+        |_| None,
+    ));
+    vec![run(target("6.1"), records), old]
+}
+
+#[test]
+fn verify_rows_their_expectations_and_the_gate_against_the_snapshots() {
+    let s = sample();
+    // The committed snapshot of tc_lb on 6.1 is the baseline.
+    let committed = "verifier__tc_lb__tc_lb@6.1.snap";
+    fs::copy(
+        workspace().join("testcases/snapshots").join(committed),
+        s.project.snapshots_dir.join(committed),
+    )
+    .unwrap();
+    let before = SnapshotStore::new(s.project.snapshots_dir.clone(), UpdateMode::No)
+        .expected("verifier__tc_lb__tc_lb", "6.1")
+        .and_then(|text| SnapshotHeader::read(&text))
+        .and_then(|h| h.insns_processed)
+        .unwrap();
+    let j = s.verify(&verify_runs(&s, before * 2), None);
+    assert_eq!(j.kernels, ["6.1", "5.10"]);
+    let rows: Vec<(&str, &str, &str)> = j
+        .rows
+        .iter()
+        .map(|r| (r.object.as_str(), r.program.as_str(), r.kernel.as_str()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("cgroup_egress", "egress_policy", "5.10"),
+            ("cgroup_egress", "egress_policy", "6.1"),
+            ("dns_filter", "dns_filter", "5.10"),
+            ("flow_hash", "flow_hash", "5.10"),
+            ("flow_hash", "flow_hash", "6.1"),
+            ("pair", "first", "5.10"),
+            ("pair", "first", "6.1"),
+            ("pair", "second", "5.10"),
+            ("pair", "second", "6.1"),
+            ("tc_lb", "tc_lb", "5.10"),
+            ("tc_lb", "tc_lb", "6.1"),
+            ("xdp_firewall", "xdp_firewall", "5.10"),
+            ("xdp_firewall", "xdp_firewall", "6.1"),
+        ]
+    );
+    let row = |program: &str, kernel: &str| {
+        j.rows
+            .iter()
+            .find(|r| r.program == program && r.kernel == kernel)
+            .unwrap()
+    };
+    assert_eq!(
+        row("flow_hash", "5.10").expectation,
+        Some(ExpectationStatus::AsExpected)
+    );
+    assert_eq!(row("flow_hash", "5.10").verdict, VerdictKind::Rejected);
+    assert_eq!(
+        row("flow_hash", "6.1").expectation,
+        Some(ExpectationStatus::NotMet)
+    );
+    assert_eq!(row("tc_lb", "6.1").expectation, None);
+    assert_eq!(row("tc_lb", "6.1").baseline_insns, Some(before));
+    assert_eq!(row("tc_lb", "6.1").insns_diff_pct, Some(100.0));
+    // Without a snapshot there is nothing to compare, and nothing to say.
+    assert_eq!(row("tc_lb", "5.10").baseline_insns, None);
+    assert_eq!(
+        first_lines(j.failures()),
+        [
+            "object `dns_filter` on 6.1: could not be loaded: BTF: Invalid argument".to_owned(),
+            FLOW_NOT_MET.to_owned(),
+            format!(
+                "tc_lb/tc_lb on 6.1: instructions processed {before} -> {} (+100.0%, limit +10%)",
+                before * 2
+            ),
+        ]
+    );
+    assert_eq!(
+        texts(j.notes()),
+        ["sample-programs/empty.bpf.c: the object has no programs"]
+    );
+    assert!(!j.ok());
+    // Every observation is checked: the one committed snapshot differs.
+    assert!(
+        j.snapshot_notes
+            .iter()
+            .any(|n| n.name == "verifier__tc_lb__tc_lb" && n.lines == ["6.1"]),
+        "{:?}",
+        j.snapshot_notes
+    );
+    let within = s.verify(&verify_runs(&s, before), None);
+    assert_eq!(
+        within.failures().count(),
+        2,
+        "{:?}",
+        texts(within.failures())
+    );
+}
+
+#[test]
+fn verify_against_a_baseline_file_notes_programs_it_lacks() {
+    let s = sample();
+    let mut baseline = Baseline::new();
+    baseline.insert(
+        ("tc_lb".into(), "tc_lb".into(), "6.1".into()),
+        BaselineEntry {
+            verdict: Some(VerdictKind::Accepted),
+            insns: Some(100),
+            total_states: Some(3),
+            peak_states: Some(3),
+        },
+    );
+    baseline.insert(
+        ("flow_hash".into(), "flow_hash".into(), "5.10".into()),
+        BaselineEntry {
+            verdict: Some(VerdictKind::Accepted),
+            insns: Some(100),
+            total_states: None,
+            peak_states: None,
+        },
+    );
+    let j = s.verify(&verify_runs(&s, 150), Some(&baseline));
+    assert_eq!(
+        first_lines(j.failures()),
+        [
+            "object `dns_filter` on 6.1: could not be loaded: BTF: Invalid argument",
+            FLOW_NOT_MET,
+            "tc_lb/tc_lb on 6.1: instructions processed 100 -> 150 (+50.0%, limit +10%)",
+            "flow_hash/flow_hash on 5.10: verdict changed from accepted to rejected \
+             (Invalid argument (errno 22))",
+        ]
+    );
+    let lacking: Vec<String> = j
+        .notes()
+        .filter(|n| n.kind == FindingKind::NotInBaseline)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(lacking.len(), 11, "{lacking:?}");
+    assert!(lacking.contains(
+        &"xdp_firewall/xdp_firewall on 5.10: not in the baseline file, nothing to compare".into()
+    ));
+}
