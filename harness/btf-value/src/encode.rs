@@ -43,28 +43,6 @@ impl Encoded {
         let mask = vec![0xff; bytes.len()];
         Self { bytes, mask }
     }
-
-    /// Whether `got` matches wherever this value was specified; `got` may be
-    /// shorter (an older kernel's smaller context) as long as every specified
-    /// byte is there.
-    pub fn matches_prefix(&self, got: &[u8]) -> bool {
-        self.bytes
-            .iter()
-            .zip(&self.mask)
-            .enumerate()
-            .all(|(i, (e, m))| *m == 0 || got.get(i).is_some_and(|g| g & m == e & m))
-    }
-
-    /// Whether `got` matches wherever this value was specified.
-    pub fn matches(&self, got: &[u8]) -> bool {
-        got.len() == self.bytes.len()
-            && self
-                .bytes
-                .iter()
-                .zip(&self.mask)
-                .zip(got)
-                .all(|((e, m), g)| e & m == g & m)
-    }
 }
 
 /// Named integer constants: the enumerators of every enum in the object's

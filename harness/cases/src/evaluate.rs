@@ -97,7 +97,8 @@ impl fmt::Display for CaseFailure {
                     MapProblem::Cpu { cpu, mismatch } => write!(f, " on CPU {cpu}: {mismatch}"),
                     MapProblem::NoSuchCpu { cpu, cpus } => write!(
                         f,
-                        ": expected a value on CPU {cpu}, the kernel has {cpus} CPUs"
+                        ": expected a value on CPU {cpu}, the kernel has {cpus} CPU{}",
+                        if *cpus == 1 { "" } else { "s" }
                     ),
                 }
             }
@@ -236,7 +237,7 @@ fn check_map_entry(
     match (&e.want, entry) {
         (Want::Absent, None) => {}
         (Want::Absent, Some(x)) => fail(MapProblem::Present {
-            got: format_values(&info.value, &values(x), true, ""),
+            got: format_summed(&info.value, &values(x)),
         }),
         (_, None) => fail(MapProblem::Missing),
         (Want::Value(want), Some(x)) => {
@@ -270,23 +271,16 @@ fn check_map_entry(
     }
 }
 
-fn format_values(ty: &TypeDesc, values: &[Vec<u8>], summed: bool, hint: &str) -> String {
-    if values.len() == 1 {
-        return format(ty, &values[0], hint);
-    }
-    if summed {
-        return format!(
+/// A value as the snapshot shows it: per-CPU values summed.
+fn format_summed(ty: &TypeDesc, values: &[Vec<u8>]) -> String {
+    match values {
+        [one] => format(ty, one, ""),
+        _ => format!(
             "{} (sum over {} CPUs)",
-            format(ty, &sum(ty, values), hint),
+            format(ty, &sum(ty, values), ""),
             values.len()
-        );
+        ),
     }
-    let parts: Vec<String> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| format!("cpu{i}: {}", format(ty, v, hint)))
-        .collect();
-    parts.join(", ")
 }
 
 /// The maps after a run, one entry per line, deterministic.

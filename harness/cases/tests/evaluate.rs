@@ -430,7 +430,7 @@ fn per_cpu_values_are_compared_cpu_by_cpu() {
     assert_eq!(
         failures(&run(vec![counter(1, 0)])),
         [format!(
-            "line {line}: map `stats` key 0: expected a value on CPU 1, the kernel has 1 CPUs"
+            "line {line}: map `stats` key 0: expected a value on CPU 1, the kernel has 1 CPU"
         )]
     );
 }

@@ -166,14 +166,19 @@ impl fmt::Display for Finding {
     /// itself; details follow on indented lines.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.subject {
-            Subject::Kernel => write!(f, "{}: ", self.kernel)?,
+            Subject::Kernel => write!(f, "{}:", self.kernel)?,
             // Notes about objects hold on every kernel.
             Subject::Object { .. } if self.kind == FindingKind::NoPrograms => {
-                write!(f, "{}: ", self.subject)?;
+                write!(f, "{}:", self.subject)?;
             }
-            subject => write!(f, "{subject} on {}: ", self.kernel)?,
+            subject => write!(f, "{subject} on {}:", self.kernel)?,
         }
-        write!(f, "{}", self.kind)
+        // Failures listed on lines of their own start with a line break.
+        let kind = self.kind.to_string();
+        if !kind.starts_with('\n') {
+            f.write_str(" ")?;
+        }
+        f.write_str(&kind)
     }
 }
 

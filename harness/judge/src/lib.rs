@@ -348,17 +348,29 @@ fn unreported_cases(
 ) {
     let mut blamed = run.failure.is_none();
     for object in &ctx.prepared.objects {
-        if !blamed && let Some(program) = unreported_program(run, object) {
-            findings.push(ctx.finding(
-                run,
-                Subject::Program {
-                    object: object.name.clone(),
-                    program,
-                },
-                Severity::Failure,
-                FindingKind::LoadNotFinished,
-            ));
-            blamed = true;
+        for program in unreported_programs(run, object) {
+            let subject = Subject::Program {
+                object: object.name.clone(),
+                program,
+            };
+            if run.failure.is_none() {
+                // A complete stream must name every program.
+                sum.programs += 1;
+                findings.push(ctx.finding(
+                    run,
+                    subject,
+                    Severity::Failure,
+                    FindingKind::NoResult { running: false },
+                ));
+            } else if !blamed {
+                findings.push(ctx.finding(
+                    run,
+                    subject,
+                    Severity::Failure,
+                    FindingKind::LoadNotFinished,
+                ));
+                blamed = true;
+            }
         }
         for case in ctx
             .prepared
@@ -385,9 +397,9 @@ fn unreported_cases(
     }
 }
 
-/// The first program of `object` (in load order) the run did not report,
-/// unless the whole object failed to load.
-fn unreported_program(run: &KernelRun, object: &harness_project::PreparedObject) -> Option<String> {
+/// The programs of `object` (in load order) the run did not report, unless
+/// the whole object failed to load.
+fn unreported_programs(run: &KernelRun, object: &harness_project::PreparedObject) -> Vec<String> {
     let reported = |name: &str| {
         run.records.iter().any(|r| match r {
             Record::Program(p) => p.object == object.name && p.program == name,
@@ -401,7 +413,8 @@ fn unreported_program(run: &KernelRun, object: &harness_project::PreparedObject)
         .programs()
         .iter()
         .map(|p| p.name.clone())
-        .find(|name| !reported(name))
+        .filter(|name| !reported(name))
+        .collect()
 }
 
 fn summary(run: &KernelRun) -> KernelSummary {

@@ -445,7 +445,7 @@ fn a_kernel_summary_counts_programs_and_cases() {
     assert_eq!(
         texts(j.failures()),
         [format!(
-            "{} on 6.1: \n      line {line}: return value: expected XDP_DROP (1), got XDP_PASS (2)",
+            "{} on 6.1:\n      line {line}: return value: expected XDP_DROP (1), got XDP_PASS (2)",
             s.subject(DROPPED)
         )]
     );
@@ -737,7 +737,8 @@ fn what_the_kernel_says_about_itself_and_cases_it_does_not_know() {
 fn a_kernel_that_finishes_without_a_case_fails_it() {
     let s = sample();
     // Neither a result for one case nor the pair's second program: the
-    // kernel did not stop, so nothing was left "while loading".
+    // kernel did not stop, so nothing was left "while loading", and both
+    // are missing from a stream that claims to be complete.
     let mut records = s.answers(
         |name| (name != "second").then(|| (Verdict::Accepted, stats_log(100))),
         |c| (c.name != HASHED).then(|| as_expected(c)).flatten(),
@@ -745,12 +746,19 @@ fn a_kernel_that_finishes_without_a_case_fails_it() {
     records.push(done());
     let j = s.test(UpdateMode::No, &[run(target("6.1"), records)]);
     let k = &j.kernels[0];
-    assert_eq!((k.programs, k.passed, k.failed, k.not_run), (6, 2, 1, 0));
+    assert_eq!((k.programs, k.passed, k.failed, k.not_run), (7, 2, 1, 0));
+    assert_eq!(k.programs_accepted, 6);
+    assert!(!k.ok());
     // No hello: the release is what was known before booting.
     assert_eq!(k.release, "6.1.0-test");
-    assert_eq!(
-        texts(j.failures()),
-        [format!("{} on 6.1: produced no result", s.subject(HASHED))]
+    let failures = texts(j.failures());
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(failures.contains(&format!("{} on 6.1: produced no result", s.subject(HASHED))));
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.ends_with("/second on 6.1: produced no result")),
+        "{failures:?}"
     );
 }
 

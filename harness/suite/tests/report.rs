@@ -253,3 +253,27 @@ fn a_kernel_that_dies_while_loading_names_the_program() {
     );
     assert_eq!(report.kernels[0].not_run, prepared.cases.len());
 }
+
+#[test]
+fn a_kernel_that_forgets_a_program_fails_it() {
+    let (_tmp, project) = project_copy();
+    let prepared = common::prepare(&project);
+    let mut run = kernel_without_xdp_ctx(&prepared, "6.12");
+    let object = &prepared.objects[1];
+    let program = object.info.file.programs()[0].name.clone();
+    run.records.retain(
+        |r| !matches!(r, Record::Program(p) if p.object == object.name && p.program == program),
+    );
+    let report = judge(&project, &prepared, &[run]);
+    let failures = common::failures(&report.findings);
+    assert!(
+        failures.contains(&format!(
+            "{}/{program} on 6.12: produced no result",
+            object.name
+        )),
+        "{failures:?}"
+    );
+    let k = &report.kernels[0];
+    assert_eq!(k.programs, prepared.program_count());
+    assert!(!k.ok());
+}
