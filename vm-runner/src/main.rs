@@ -1,4 +1,4 @@
-//! PID 1 of the test VM, built as a static musl binary.
+//! PID 1 of the test VM, built as a static binary (glibc, crt-static).
 //!
 //! It mounts what BPF programs expect (proc, sys, bpffs, debugfs, tracefs,
 //! cgroup2, securityfs), reads the plan the host put in the initramfs, runs it

@@ -25,7 +25,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Install what a fresh machine lacks (clang, BPF headers, QEMU >= 8, the musl target) and fetch the pinned kernels.
+    /// Install what a fresh machine lacks (clang, BPF headers, QEMU >= 8, libbpf's build tools) and fetch the pinned kernels.
     Setup(setup::Options),
     /// Compile every sample-programs/*.bpf.c into target/bpf/ (only what changed).
     Build(build::Options),

@@ -8,7 +8,7 @@ pub struct Options {
 }
 
 /// Everything a fresh machine needs, ahead of time: system packages, the
-/// musl target of the in-VM runner, and the pinned kernels.
+/// static in-VM runner, and the pinned kernels.
 pub fn run(o: Options) -> anyhow::Result<ExitCode> {
     let project = crate::project()?;
     let status = harness_report::Status::new();

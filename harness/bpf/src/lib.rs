@@ -1,20 +1,19 @@
 //! BPF objects as a test harness needs them.
 //!
-//! aya parses and relocates objects well but keeps the verifier log only when
-//! a load fails, and asks for it only on a retry. A harness needs the log of
-//! every load, at a chosen level, complete. So this crate uses `aya-obj` for
-//! ELF, BTF and relocations, `aya` for feature detection and map creation, and
-//! issues `BPF_PROG_LOAD`, `BPF_PROG_TEST_RUN` and the map commands itself.
-//!
-//! Every program of an object is loaded on its own with its own log; one
-//! rejected program never prevents the others from loading.
+//! Objects are opened and loaded by libbpf itself (vendored, linked
+//! statically), so every section name, CO-RE relocation, map of maps, prog
+//! array initialisation, global data section and extern behaves as in the
+//! projects whose programs we test. Each program gets its own verifier log
+//! at a chosen level, complete; one rejected program never prevents the
+//! others from loading. `BPF_PROG_TEST_RUN`, the map commands and feature
+//! probes are issued directly.
 
+mod libbpf;
 mod log;
 mod map;
 mod object;
 mod probe;
 mod program;
-mod sections;
 mod sys;
 mod test_run;
 

@@ -17,6 +17,12 @@ pub struct LogOptions {
     /// Largest buffer we will try. Kernels before 5.x reject sizes above
     /// `u32::MAX >> 2`; memory in a small VM is the practical limit.
     pub max_size: usize,
+    /// A rejected program is loaded again for its level-1 walk only if its
+    /// statistics say the verifier processed at most this many
+    /// instructions: a program that ran into the 1M-instruction limit logs
+    /// ~80 MB at level 1, which takes minutes to format under TCG. Its
+    /// statistics log keeps the error line.
+    pub walk_budget: u32,
 }
 
 impl Default for LogOptions {
@@ -25,6 +31,7 @@ impl Default for LogOptions {
             level: 1 | 4,
             initial_size: 1 << 20,
             max_size: 256 << 20,
+            walk_budget: 200_000,
         }
     }
 }
@@ -40,12 +47,29 @@ pub struct VerifierLog {
     pub attempts: u32,
 }
 
+/// An error that carries the kernel's errno.
+pub(crate) trait Errno {
+    fn errno(&self) -> i32;
+}
+
+impl Errno for io::Error {
+    fn errno(&self) -> i32 {
+        self.raw_os_error().unwrap_or(0)
+    }
+}
+
+impl Errno for crate::libbpf::Failure {
+    fn errno(&self) -> i32 {
+        self.errno
+    }
+}
+
 /// Runs `load` with a log buffer, growing it while the kernel says ENOSPC.
 /// `load` returns its result and the kernel's `log_true_size` (0 if unknown).
-pub(crate) fn with_log<T>(
+pub(crate) fn with_log<T, E: Errno>(
     opts: LogOptions,
-    mut load: impl FnMut(u32, &mut [u8]) -> (io::Result<T>, u32),
-) -> (io::Result<T>, VerifierLog) {
+    mut load: impl FnMut(u32, &mut [u8]) -> (Result<T, E>, u32),
+) -> (Result<T, E>, VerifierLog) {
     // Level 0 (no log at all) takes no buffer: the kernel refuses a buffer
     // without a level.
     if opts.level == 0 {
@@ -58,7 +82,7 @@ pub(crate) fn with_log<T>(
         attempts += 1;
         let mut buf = vec![0u8; size];
         let (res, true_size) = load(opts.level, &mut buf);
-        let needs_more = matches!(&res, Err(e) if e.raw_os_error() == Some(libc::ENOSPC))
+        let needs_more = matches!(&res, Err(e) if e.errno() == libc::ENOSPC)
             && (true_size == 0 || true_size as usize > size);
         if needs_more && size < opts.max_size {
             let wanted = if true_size as usize > size {
@@ -111,6 +135,7 @@ mod tests {
             level: 1,
             initial_size: 4096,
             max_size: 1 << 20,
+            ..LogOptions::default()
         };
         let (res, log) = with_log(opts, fake_kernel(BIG, true));
         res.unwrap();
@@ -125,6 +150,7 @@ mod tests {
             level: 1,
             initial_size: 4096,
             max_size: 1 << 20,
+            ..LogOptions::default()
         };
         let (res, log) = with_log(opts, fake_kernel(BIG, false));
         res.unwrap();
@@ -138,6 +164,7 @@ mod tests {
             level: 1,
             initial_size: 4096,
             max_size: 4096,
+            ..LogOptions::default()
         };
         let (res, log) = with_log(opts, fake_kernel(BIG, false));
         assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::ENOSPC));

@@ -3,10 +3,8 @@
 
 use std::{
     io,
-    os::fd::{AsFd as _, BorrowedFd},
+    os::fd::{AsFd as _, BorrowedFd, OwnedFd},
 };
-
-use aya_obj::EbpfSectionKind;
 
 use crate::{MapSpec, sys};
 
@@ -21,12 +19,17 @@ pub enum MapKind {
 }
 
 impl MapKind {
-    pub(crate) fn from_section(kind: EbpfSectionKind) -> Self {
-        match kind {
-            EbpfSectionKind::Data => Self::Data,
-            EbpfSectionKind::Bss => Self::Bss,
-            EbpfSectionKind::Rodata => Self::Rodata,
-            _ => Self::Declared,
+    /// From libbpf's view: internal maps are named after their section
+    /// (`.rodata`, `.rodata.str1.1`, `.data.custom`, `.bss`, `.kconfig`).
+    pub(crate) fn of(internal: bool, name: &str) -> Self {
+        if !internal {
+            Self::Declared
+        } else if name.starts_with(".rodata") || name.starts_with(".kconfig") {
+            Self::Rodata
+        } else if name.starts_with(".bss") {
+            Self::Bss
+        } else {
+            Self::Data
         }
     }
 }
@@ -40,27 +43,22 @@ pub struct Map {
     pub spec: MapSpec,
     /// Contents right after load, for global data sections.
     initial: Vec<u8>,
-    data: aya::maps::MapData,
+    fd: OwnedFd,
     possible_cpus: usize,
 }
 
 impl Map {
-    pub(crate) fn new(
-        name: String,
-        obj: &aya_obj::Map,
-        data: aya::maps::MapData,
-        possible_cpus: usize,
-    ) -> Self {
+    pub(crate) fn new(spec: MapSpec, initial: Vec<u8>, fd: OwnedFd, possible_cpus: usize) -> Self {
         Self {
-            spec: MapSpec::new(name, obj),
-            initial: obj.data().to_vec(),
-            data,
+            spec,
+            initial,
+            fd,
             possible_cpus,
         }
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.data.fd().as_fd()
+        self.fd.as_fd()
     }
 
     pub fn is_per_cpu(&self) -> bool {
@@ -221,18 +219,6 @@ impl Map {
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
                 other => other?,
             }
-        }
-        Ok(())
-    }
-
-    /// Writes the initial contents of a global data section and freezes
-    /// `.rodata`, as libbpf does.
-    pub(crate) fn finalize(&self) -> io::Result<()> {
-        if !self.initial.is_empty() {
-            sys::map_update(self.fd(), &0u32.to_ne_bytes(), &self.initial, 0)?;
-        }
-        if self.spec.kind == MapKind::Rodata {
-            sys::map_freeze(self.fd())?;
         }
         Ok(())
     }

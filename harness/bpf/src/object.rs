@@ -1,50 +1,59 @@
-//! Parsing (no syscalls) and loading (maps, BTF, each program separately).
+//! Parsing (no syscalls) and loading through libbpf, every program with its
+//! own verifier log, the way veristat does.
+//!
+//! Loading first tries the whole object at once with a statistics-only log
+//! per program: when every program is accepted (the common case) that is one
+//! libbpf load. When something fails, each program is loaded on its own in a
+//! fresh copy of the object (as veristat does), which names the programs that
+//! fail and gives each its full log; the accepted ones are then loaded
+//! together once more, sharing maps, for the cases to run.
 
 use std::{
-    collections::HashSet,
     io,
-    os::fd::{AsFd as _, AsRawFd as _, OwnedFd},
+    os::fd::OwnedFd,
     time::{Duration, Instant},
 };
 
-use aya_obj::btf::Btf;
-use object::{Object as _, ObjectSection as _};
-
 use crate::{
+    libbpf::{self, Failure},
     log::{LogOptions, VerifierLog, with_log},
     map::{Map, MapKind},
     program::ProgramKind,
-    sys::{self, ProgLoadAttrs},
 };
 
 /// Why an object could not be prepared at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
-    #[error("not a BPF object aya-obj can parse: {0}")]
-    Parse(#[from] aya_obj::ParseError),
-    #[error("BTF of the object: {0}")]
-    Btf(#[from] aya_obj::btf::BtfError),
-    #[error("the kernel refused the object's BTF ({error}){}", log_suffix(log))]
-    BtfLoad { error: io::Error, log: String },
-    #[error("CO-RE relocation against the kernel's BTF failed: {0}")]
-    CoreRelocation(#[from] aya_obj::btf::BtfRelocationError),
-    #[error("creating map `{name}`: {error}")]
-    MapCreate { name: String, error: String },
-    #[error("map `{name}` is a map of maps, which the harness cannot create yet")]
-    MapInMap { name: String },
-    #[error("relocating map references: {0}")]
-    Relocation(#[from] aya_obj::relocation::EbpfRelocationError),
+    #[error("libbpf cannot open it as a BPF object ({error}){}", said(messages))]
+    Open {
+        error: io::Error,
+        messages: Vec<String>,
+    },
+    #[error("libbpf could not load the object ({error}){}", said(messages))]
+    Load {
+        error: io::Error,
+        messages: Vec<String>,
+    },
     #[error("reading CPU topology: {0}")]
     Cpus(io::Error),
-    #[error("skipping unknown program sections: {0}")]
-    Sections(String),
+    #[error("keeping a descriptor of {what}: {error}")]
+    Fd { what: String, error: io::Error },
 }
 
-fn log_suffix(log: &str) -> String {
-    if log.trim().is_empty() {
+fn said(messages: &[String]) -> String {
+    if messages.is_empty() {
         String::new()
     } else {
-        format!("; BTF log:\n{log}")
+        format!(": {}", messages.join("; "))
+    }
+}
+
+fn strip_os_error_suffix(e: &io::Error) -> String {
+    // "Permission denied (os error 13)" -> "Permission denied"
+    let s = e.to_string();
+    match s.rfind(" (os error") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
     }
 }
 
@@ -54,7 +63,9 @@ pub enum ProgramLoadError {
     /// The verifier (or the kernel) said no; the log says why.
     #[error("BPF_PROG_LOAD failed: {message} (errno {errno})")]
     Rejected { errno: i32, message: String },
-    /// The harness did not attempt the load.
+    /// The kernel never saw the program: libbpf (or the harness) stopped
+    /// before, e.g. an unknown section, a missing attach target, a map the
+    /// kernel cannot create.
     #[error("not loaded: {reason}")]
     NotLoaded { reason: String },
 }
@@ -70,7 +81,7 @@ pub struct ProgramSpec {
 }
 
 /// Why the harness cannot hand a program to the kernel (an unknown section,
-/// a section without an attach target, ...).
+/// a freplace program, ...).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct NotLoadable(pub String);
@@ -90,29 +101,29 @@ pub struct MapSpec {
 }
 
 impl MapSpec {
-    pub(crate) fn new(name: String, m: &aya_obj::Map) -> Self {
-        let (btf_key_type_id, btf_value_type_id) = match m {
-            aya_obj::Map::Btf(b) => (b.def.btf_key_type_id, b.def.btf_value_type_id),
-            aya_obj::Map::Legacy(_) => (0, 0),
-        };
+    fn new(m: libbpf::Map) -> Self {
+        let name = m.name();
+        let (btf_key_type_id, btf_value_type_id) = m.btf_type_ids();
         Self {
+            kind: MapKind::of(m.is_internal(), &name),
             name,
             map_type: harness_protocol::MapType(m.map_type()),
             key_size: m.key_size(),
             value_size: m.value_size(),
             max_entries: m.max_entries(),
-            kind: MapKind::from_section(m.section_kind()),
             btf_key_type_id,
             btf_value_type_id,
         }
     }
 }
 
-/// A parsed object file. Parsing never touches the kernel, and happens once:
-/// loading starts from a copy of the parsed object.
+/// A parsed object file. Parsing never touches the kernel; loading opens a
+/// fresh libbpf object from the same bytes.
 #[derive(Clone, Debug)]
 pub struct ObjectFile {
-    obj: aya_obj::Object,
+    data: Vec<u8>,
+    /// libbpf's object name: the prefix of global data maps' kernel names.
+    name: String,
     /// The raw `.BTF` section.
     btf: Option<Vec<u8>>,
     programs: Vec<ProgramSpec>,
@@ -121,61 +132,43 @@ pub struct ObjectFile {
 
 impl ObjectFile {
     pub fn parse(data: Vec<u8>) -> Result<Self, ObjectError> {
-        let parse_elf = |data| {
-            object::File::parse(data)
-                .map_err(|e| ObjectError::Parse(aya_obj::ParseError::ElfError(e)))
-        };
-        let elf = parse_elf(&*data)?;
-        let unknown = crate::sections::unknown_program_sections(&elf);
-        let hidden;
-        let (data, elf) = if unknown.is_empty() {
-            (&data, elf)
-        } else {
-            // aya-obj must not see them: a copy with them hidden.
-            let indexes: Vec<usize> = unknown.iter().map(|u| u.index).collect();
-            hidden = crate::sections::hide(&data, &indexes).map_err(ObjectError::Sections)?;
-            (&hidden, parse_elf(&hidden)?)
-        };
-        let btf = elf
-            .section_by_name(".BTF")
-            .and_then(|s| s.data().ok())
-            .map(<[u8]>::to_vec);
-        let obj = aya_obj::Object::parse(data)?;
+        Self::parse_named(data, "obj")
+    }
+
+    /// As [`parse`](Self::parse), naming the object (its file stem) as
+    /// libbpf would.
+    pub fn parse_named(data: Vec<u8>, name: &str) -> Result<Self, ObjectError> {
+        let obj = libbpf::Object::open(&data, name).map_err(|f| ObjectError::Open {
+            error: f.error(),
+            messages: f.messages,
+        })?;
         let mut programs: Vec<ProgramSpec> = obj
-            .programs
-            .iter()
-            .map(|(name, prog)| {
-                let section = elf
-                    .section_by_index(object::SectionIndex(prog.section_index))
-                    .ok()
-                    .and_then(|s| s.name().ok().map(str::to_owned))
-                    .unwrap_or_default();
-                let kind = ProgramKind::from_section(&prog.section, &section).map_err(NotLoadable);
+            .programs()
+            .into_iter()
+            .map(|p| {
+                let section = p.section();
+                let kind = ProgramKind::from_libbpf(
+                    &section,
+                    p.prog_type(),
+                    p.expected_attach_type(),
+                    p.flags(),
+                )
+                .map_err(NotLoadable);
                 ProgramSpec {
-                    name: name.clone(),
+                    name: p.name(),
                     section,
                     kind,
                 }
             })
             .collect();
-        for u in &unknown {
-            for f in &u.functions {
-                programs.push(ProgramSpec {
-                    name: f.clone(),
-                    section: u.name.clone(),
-                    kind: Err(NotLoadable(crate::sections::reason(&u.name))),
-                });
-            }
-        }
         programs.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut maps: Vec<MapSpec> = obj
-            .maps
-            .iter()
-            .map(|(name, m)| MapSpec::new(name.clone(), m))
-            .collect();
+        let mut maps: Vec<MapSpec> = obj.maps().into_iter().map(MapSpec::new).collect();
         maps.sort_by(|a, b| a.name.cmp(&b.name));
+        drop(obj);
+        let btf = btf_section(&data);
         Ok(Self {
-            obj,
+            data,
+            name: name.to_owned(),
             btf,
             programs,
             maps,
@@ -187,9 +180,9 @@ impl ObjectFile {
         &self.programs
     }
 
-    /// Loads `program` as another kind than its section says (a section name
-    /// the loader reads differently from libbpf, a type being probed).
-    /// Returns false when there is no such program.
+    /// Loads `program` as another kind than its section says (a type being
+    /// probed, a section libbpf reads differently). Returns false when there
+    /// is no such program.
     pub fn set_program_kind(&mut self, program: &str, kind: ProgramKind) -> bool {
         match self.programs.iter_mut().find(|p| p.name == program) {
             Some(p) => {
@@ -210,243 +203,397 @@ impl ObjectFile {
         self.btf.as_deref()
     }
 
-    /// Creates the maps, then loads every program on its own with its own
-    /// verifier log. A rejected program is reported in its
-    /// [`LoadedProgram::error`]; only object-wide problems fail the call.
-    pub fn load(&self, log: LogOptions) -> Result<LoadedObject, ObjectError> {
-        let mut obj = self.obj.clone();
-        let features = aya::features();
-
-        let btf_fd = match features
-            .btf()
-            .map(|f| obj.fixup_and_sanitize_btf(f))
-            .transpose()?
-            .flatten()
-        {
-            Some(btf) => Some(load_btf(&btf.to_bytes())?),
-            None => None,
-        };
-
-        let mut kernel_btf: Option<Result<Btf, String>> = None;
-        let mut kernel_btf = move || {
-            kernel_btf
-                .get_or_insert_with(|| {
-                    Btf::from_sys_fs().map_err(|e| format!("reading /sys/kernel/btf/vmlinux: {e}"))
-                })
-                .clone()
-        };
-        if obj.has_btf_relocations() {
-            let btf = kernel_btf().map_err(|e| ObjectError::BtfLoad {
-                error: io::Error::other(e),
-                log: String::new(),
-            })?;
-            obj.relocate_btf(&btf)?;
-        }
-
-        let cpus = sys::possible_cpus().map_err(ObjectError::Cpus)?;
-        let mut names: Vec<String> = obj.maps.keys().cloned().collect();
-        names.sort();
-        let mut maps = Vec::with_capacity(names.len());
-        let mut map_objs = Vec::with_capacity(names.len());
-        for name in names {
-            let map_obj = obj
-                .maps
-                .remove(&name)
-                .expect("name came from the map table");
-            if map_obj.inner().is_some() {
-                return Err(ObjectError::MapInMap { name });
+    /// Opens a fresh libbpf object with the harness's fixups and our program
+    /// kinds applied, and only `load` programs set to load.
+    fn open(&self, load: &dyn Fn(&ProgramSpec) -> bool) -> Result<Opened, ObjectError> {
+        let obj = libbpf::Object::open(&self.data, &self.name).map_err(|f| ObjectError::Open {
+            error: f.error(),
+            messages: f.messages,
+        })?;
+        let mut programs = Vec::new();
+        for p in obj.programs() {
+            let name = p.name();
+            let spec = self.programs.iter().find(|s| s.name == name);
+            let on = match spec {
+                Some(spec) if spec.kind.is_ok() => load(spec),
+                _ => false,
+            };
+            if let Some(ProgramSpec { kind: Ok(kind), .. }) = spec {
+                p.set_kind(
+                    kind.prog_type,
+                    kind.expected_attach_type.unwrap_or(0),
+                    kind.flags,
+                );
             }
-            let data = aya::maps::MapData::create(
-                map_obj.clone(),
-                &name,
-                btf_fd.as_ref().map(|f| f.as_fd()),
-            )
-            .map_err(|e| ObjectError::MapCreate {
-                name: name.clone(),
-                error: error_chain(&e),
-            })?;
-            let map = Map::new(name.clone(), &map_obj, data, cpus);
-            map.finalize().map_err(|e| ObjectError::MapCreate {
-                name: name.clone(),
-                error: e.to_string(),
-            })?;
-            maps.push(map);
-            map_objs.push((name, map_obj));
+            p.set_autoload(on);
+            programs.push((name, p));
+        }
+        for m in obj.maps() {
+            // As veristat does: never pin, and give maps sized at run time
+            // by their loader one entry so they can be created.
+            m.unpin();
+            let sized_by_kernel = matches!(
+                m.map_type(),
+                libbpf_sys::BPF_MAP_TYPE_SK_STORAGE
+                    | libbpf_sys::BPF_MAP_TYPE_TASK_STORAGE
+                    | libbpf_sys::BPF_MAP_TYPE_INODE_STORAGE
+                    | libbpf_sys::BPF_MAP_TYPE_CGROUP_STORAGE
+                    | libbpf_sys::BPF_MAP_TYPE_CGRP_STORAGE
+                    | libbpf_sys::BPF_MAP_TYPE_STRUCT_OPS
+            );
+            if !sized_by_kernel && m.max_entries() == 0 {
+                m.set_max_entries(1);
+            }
+        }
+        Ok(Opened { obj, programs })
+    }
+
+    /// Creates the maps, then loads every program with its own verifier log.
+    /// A program that fails is reported in its [`LoadedProgram::error`];
+    /// only object-wide problems fail the call.
+    pub fn load(&self, log: LogOptions) -> Result<LoadedObject, ObjectError> {
+        let cpus = crate::sys::possible_cpus().map_err(ObjectError::Cpus)?;
+        let loadable: Vec<&ProgramSpec> = self.programs.iter().filter(|p| p.kind.is_ok()).collect();
+        // At level 1 the kernel formats every instruction and then discards
+        // it all when the program is accepted, keeping only the statistics:
+        // ask for those alone first (3-4x faster, as veristat does) and for
+        // the walk only where a program fails.
+        let quick = if log.level & 3 == 1 {
+            LogOptions {
+                level: log.level & 4,
+                initial_size: 64 << 10,
+                ..log
+            }
+        } else {
+            log
+        };
+
+        let mut results: Vec<(&ProgramSpec, ProgramResult)> = Vec::new();
+        let mut together = None;
+        if !loadable.is_empty()
+            && let Some(all) = self.load_all_at_once(quick)?
+        {
+            together = Some(all.0);
+            results = all.1;
+        }
+        if together.is_none() {
+            results = loadable
+                .iter()
+                .map(|spec| Ok((*spec, self.load_one(spec, quick, log)?)))
+                .collect::<Result<_, ObjectError>>()?;
+            let accepted: Vec<&str> = results
+                .iter()
+                .filter(|(_, r)| r.error.is_none())
+                .map(|(s, _)| s.name.as_str())
+                .collect();
+            // Maps and the accepted programs once more, sharing maps (tail
+            // calls, cases reading what another program wrote). An object
+            // of maps only still gets its maps.
+            if !accepted.is_empty() || loadable.is_empty() {
+                let mut opened = self.open(&|s| accepted.contains(&s.name.as_str()))?;
+                opened.obj.load().map_err(|f| ObjectError::Load {
+                    error: f.error(),
+                    messages: f.messages,
+                })?;
+                together = Some(opened);
+            }
         }
 
-        let text_sections: HashSet<usize> =
-            obj.functions.keys().map(|(section, _)| *section).collect();
-        obj.relocate_maps(
-            maps.iter()
-                .zip(&map_objs)
-                .map(|(map, (name, o))| (name.as_str(), map.fd().as_raw_fd(), o)),
-            &text_sections,
-        )?;
-        obj.relocate_calls(&text_sections)?;
-        obj.sanitize_functions(features);
+        let mut maps = Vec::new();
+        let mut fds: Vec<(String, OwnedFd)> = Vec::new();
+        if let Some(opened) = &together {
+            for m in opened.obj.maps() {
+                let spec = MapSpec::new(m);
+                let initial = m.initial_value();
+                let fd = m
+                    .dup_fd()
+                    .unwrap_or_else(|| Err(io::Error::other("not created")))
+                    .map_err(|error| ObjectError::Fd {
+                        what: format!("map `{}`", spec.name),
+                        error,
+                    })?;
+                maps.push(Map::new(spec, initial, fd, cpus));
+            }
+            for (name, p) in &opened.programs {
+                if let Some(fd) = p.dup_fd() {
+                    let fd = fd.map_err(|error| ObjectError::Fd {
+                        what: format!("program `{name}`"),
+                        error,
+                    })?;
+                    fds.push((name.clone(), fd));
+                }
+            }
+        }
+        maps.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
 
-        let kernel_version = aya::util::KernelVersion::current().map_or(0, |v| v.code());
         let mut programs = Vec::with_capacity(self.programs.len());
         for spec in &self.programs {
-            let kind = match &spec.kind {
-                Ok(kind) => kind,
-                Err(NotLoadable(reason)) => {
-                    programs.push(LoadedProgram::not_loaded(spec, log.level, reason.clone()));
-                    continue;
-                }
-            };
-            let prog = &obj.programs[&spec.name];
-            let function = &obj.functions[&prog.function_key()];
-            let attach_btf_id = match &kind.attach_target {
-                None => 0,
-                Some((target, btf_kind)) => match kernel_btf().and_then(|btf| {
-                    btf.id_by_type_name_kind(target, *btf_kind).map_err(|e| {
-                        format!("attach target `{target}` is not in the kernel's BTF: {e}")
-                    })
-                }) {
-                    Ok(id) => id,
-                    Err(reason) => {
-                        programs.push(LoadedProgram::not_loaded(spec, log.level, reason));
-                        continue;
-                    }
-                },
-            };
-            let func_info = function.func_info.func_info_bytes();
-            let line_info = function.line_info.line_info_bytes();
-            let attrs = ProgLoadAttrs {
-                name: &spec.name,
-                prog_type: kind.prog_type,
-                expected_attach_type: kind.expected_attach_type.unwrap_or(0),
-                attach_btf_id,
-                flags: kind.flags,
-                insns: &function.instructions,
-                license: &prog.license,
-                kern_version: prog.kernel_version.unwrap_or(kernel_version),
-                btf_fd: btf_fd.as_ref().map(|f| f.as_fd()),
-                func_info: &func_info,
-                func_info_cnt: function.func_info.len() as u32,
-                func_info_rec_size: function.func_info_rec_size as u32,
-                line_info: &line_info,
-                line_info_cnt: function.line_info.len() as u32,
-                line_info_rec_size: function.line_info_rec_size as u32,
-            };
-            let mut load_time = Duration::ZERO;
-            let mut attempt = |opts: LogOptions| {
-                with_log(opts, |level, buf| {
-                    let start = Instant::now();
-                    let out = sys::prog_load(&attrs, level, buf);
-                    load_time = start.elapsed();
-                    out
-                })
-            };
-            // At level 1 the kernel formats every instruction and then
-            // discards it all when the program is accepted, keeping only the
-            // statistics: ask for those alone first (3-4x faster, as
-            // veristat does) and for the walk only if the program fails.
-            let (res, verifier_log) = if log.level & 3 == 1 {
-                let stats_only = LogOptions {
-                    level: log.level & 4,
-                    initial_size: 64 << 10,
-                    ..log
+            let Some((_, result)) = results.iter_mut().find(|(s, _)| s.name == spec.name) else {
+                let reason = match &spec.kind {
+                    Err(NotLoadable(reason)) => reason.clone(),
+                    Ok(_) => "not loaded".to_owned(),
                 };
-                match attempt(stats_only) {
-                    (Ok(fd), quick) => (
-                        Ok(fd),
-                        VerifierLog {
-                            level: log.level,
-                            ..quick
-                        },
-                    ),
-                    (Err(_), _) => attempt(log),
-                }
-            } else {
-                attempt(log)
+                programs.push(LoadedProgram::not_loaded(spec, log.level, reason));
+                continue;
             };
-            let (fd, error) = match res {
-                Ok(fd) => (Some(fd), None),
-                // EINVAL before the verifier said anything: ask whether the
-                // kernel knows the program type at all.
-                Err(e)
-                    if e.raw_os_error() == Some(libc::EINVAL)
-                        && verifier_log.text.trim().is_empty()
-                        && matches!(crate::probe::prog_type(kind.prog_type), Ok(false)) =>
-                {
-                    (
-                        None,
-                        Some(ProgramLoadError::NotLoaded {
-                            reason: format!(
-                                "this kernel does not know {} programs (BPF_PROG_TYPE {})",
-                                kind.name, kind.prog_type
-                            ),
-                        }),
-                    )
-                }
-                Err(e) => (
-                    None,
-                    Some(ProgramLoadError::Rejected {
-                        errno: e.raw_os_error().unwrap_or(0),
-                        message: strip_os_error_suffix(&e),
-                    }),
-                ),
+            let fd = if result.error.is_none() {
+                fds.iter()
+                    .position(|(n, _)| *n == spec.name)
+                    .map(|i| fds.swap_remove(i).1)
+            } else {
+                None
             };
             programs.push(LoadedProgram {
                 spec: spec.clone(),
                 fd,
-                log: verifier_log,
-                error,
-                load_time,
-                insn_cnt: function.instructions.len() as u32,
+                log: std::mem::take(&mut result.log),
+                error: result.error.take(),
+                load_time: result.load_time,
+                insn_cnt: result.insn_cnt,
             });
         }
+        Ok(LoadedObject { maps, programs })
+    }
 
-        Ok(LoadedObject {
-            maps,
-            programs,
-            _btf_fd: btf_fd,
+    /// Every loadable program in one libbpf load, each with its own
+    /// statistics log. `None` when anything failed (then nothing is kept).
+    #[expect(clippy::type_complexity, reason = "private, used once")]
+    fn load_all_at_once(
+        &self,
+        quick: LogOptions,
+    ) -> Result<Option<(Opened, Vec<(&ProgramSpec, ProgramResult)>)>, ObjectError> {
+        let mut opened = self.open(&|_| true)?;
+        let mut buffers: Vec<Vec<u8>> = Vec::new();
+        let mut specs = Vec::new();
+        for (name, p) in &opened.programs {
+            let Some(spec) = self
+                .programs
+                .iter()
+                .find(|s| s.name == *name && s.kind.is_ok())
+            else {
+                continue;
+            };
+            let mut buf = vec![
+                0u8;
+                if quick.level == 0 {
+                    0
+                } else {
+                    quick.initial_size
+                }
+            ];
+            // SAFETY: `buffers` keeps every buffer (heap memory that does not
+            // move when the Vec holding it grows) until after the load.
+            unsafe { p.set_log(quick.level, &mut buf) };
+            buffers.push(buf);
+            specs.push((spec, *p));
+        }
+        let start = Instant::now();
+        let loaded = opened.obj.load();
+        let elapsed = start.elapsed();
+        if loaded.is_err() {
+            return Ok(None);
+        }
+        let results = specs
+            .into_iter()
+            .zip(buffers)
+            .map(|((spec, p), buf)| {
+                let log = VerifierLog {
+                    text: text_of(&buf),
+                    level: quick.level,
+                    truncated: false,
+                    attempts: 1,
+                };
+                let result = ProgramResult {
+                    load_time: verification_time(&log.text).unwrap_or(elapsed),
+                    log,
+                    error: None,
+                    insn_cnt: p.insn_cnt(),
+                };
+                (spec, result)
+            })
+            .collect();
+        Ok(Some((opened, results)))
+    }
+
+    /// `spec` alone in a fresh copy of the object: statistics first, the
+    /// full log at `log`'s level if it fails.
+    fn load_one(
+        &self,
+        spec: &ProgramSpec,
+        quick: LogOptions,
+        log: LogOptions,
+    ) -> Result<ProgramResult, ObjectError> {
+        let mut first = self.attempt(spec, quick)?;
+        let walk_wanted = first.error.is_some() && quick.level != log.level;
+        let rejected_by_kernel = matches!(first.error, Some(ProgramLoadError::Rejected { .. }));
+        if walk_wanted && rejected_by_kernel {
+            // A program that ran into the verifier's complexity limits (or
+            // walked more than the budget) would log megabytes at level 1
+            // and keep a VM busy for minutes formatting them: its
+            // statistics log already holds the error line.
+            let processed = processed_insns(&first.log.text);
+            let too_big = matches!(first.error, Some(ProgramLoadError::Rejected { errno, .. }) if errno == libc::E2BIG)
+                || processed.is_some_and(|n| n > log.walk_budget);
+            if !too_big {
+                let mut full = self.attempt(spec, log)?;
+                // Keep the verdict of the first attempt if the second one
+                // differs only by a log that did not fit.
+                if full.error.is_some() {
+                    return Ok(full);
+                }
+                full.error = first.error.take();
+                return Ok(full);
+            }
+        }
+        Ok(first)
+    }
+
+    fn attempt(&self, spec: &ProgramSpec, opts: LogOptions) -> Result<ProgramResult, ObjectError> {
+        let mut insn_cnt = 0;
+        let mut load_time = Duration::ZERO;
+        let mut open_error = None;
+        let (res, log) = with_log(opts, |level, buf| {
+            let mut opened = match self.open(&|s| s.name == spec.name) {
+                Ok(o) => o,
+                Err(e) => {
+                    open_error = Some(e);
+                    return (Ok(()), 0);
+                }
+            };
+            let p = opened
+                .programs
+                .iter()
+                .find(|(n, _)| *n == spec.name)
+                .map(|(_, p)| *p)
+                .expect("the spec came from this object");
+            // SAFETY: `buf` outlives the load below.
+            unsafe { p.set_log(level, buf) };
+            let start = Instant::now();
+            let res = opened.obj.load();
+            load_time = start.elapsed();
+            insn_cnt = p.insn_cnt();
+            (res, 0)
+        });
+        if let Some(e) = open_error {
+            return Err(e);
+        }
+        let error = match res {
+            Ok(()) => None,
+            Err(failure) => classify(spec, &failure, &log),
+        };
+        Ok(ProgramResult {
+            load_time: if error.is_none() {
+                verification_time(&log.text).unwrap_or(load_time)
+            } else {
+                load_time
+            },
+            log,
+            error,
+            insn_cnt,
         })
     }
 }
 
-/// Loads BTF without a log first (libbpf's habit: the log is only interesting
-/// on failure and can be large), then again with one to explain a failure.
-fn load_btf(data: &[u8]) -> Result<OwnedFd, ObjectError> {
-    let (first, _) = sys::btf_load(data, 0, &mut []);
-    match first {
-        Ok(fd) => Ok(fd),
-        Err(_) => {
-            let (res, log) = with_log(
-                LogOptions {
-                    level: 1,
-                    ..LogOptions::default()
-                },
-                |level, buf| sys::btf_load(data, level, buf),
-            );
-            res.map_err(|error| ObjectError::BtfLoad {
-                error,
-                log: log.text,
-            })
+/// Reads `processed N insns` from a statistics log.
+fn processed_insns(log: &str) -> Option<u32> {
+    log.lines().rev().find_map(|l| {
+        l.strip_prefix("processed ")?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// The verifier's own measure (`verification time N usec`), which is what
+/// veristat reports as duration; the wall time of a whole-object load would
+/// count map creation and the other programs.
+fn verification_time(log: &str) -> Option<Duration> {
+    log.lines().rev().find_map(|l| {
+        let rest = l.strip_prefix("verification time ")?;
+        let usec: u64 = rest.split_whitespace().next()?.parse().ok()?;
+        Some(Duration::from_micros(usec))
+    })
+}
+
+/// What a failed load of `spec` alone says about it. libbpf says "BPF
+/// program load failed" exactly when `BPF_PROG_LOAD` itself returned the
+/// error. Without that, either the verifier accepted the program and libbpf
+/// failed afterwards (filling a prog array slot with a program that this
+/// load left out: the program is fine, `None`), or libbpf stopped before
+/// the kernel saw it (CO-RE against this kernel's BTF, an attach target, a
+/// map, a kconfig value, a ksym), which its messages name.
+fn classify(spec: &ProgramSpec, failure: &Failure, log: &VerifierLog) -> Option<ProgramLoadError> {
+    let kernel_said_no = failure
+        .messages
+        .iter()
+        .any(|m| m.contains("BPF program load failed"));
+    let error = failure.error();
+    if !kernel_said_no {
+        if processed_insns(&log.text).is_some() {
+            return None;
         }
+        let reason = failure
+            .messages
+            .iter()
+            .filter(|m| !m.contains("failed to load object") && !m.contains("-- BEGIN"))
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Some(ProgramLoadError::NotLoaded {
+            reason: if reason.is_empty() {
+                strip_os_error_suffix(&error)
+            } else {
+                reason
+            },
+        });
     }
+    // EINVAL before the verifier said anything: ask whether the kernel knows
+    // the program type at all.
+    if let Ok(kind) = &spec.kind
+        && failure.errno == libc::EINVAL
+        && log.text.trim().is_empty()
+        && matches!(crate::probe::prog_type(kind.prog_type), Ok(false))
+    {
+        return Some(ProgramLoadError::NotLoaded {
+            reason: format!(
+                "this kernel does not know {} programs (BPF_PROG_TYPE {})",
+                kind.name, kind.prog_type
+            ),
+        });
+    }
+    Some(ProgramLoadError::Rejected {
+        errno: failure.errno,
+        message: strip_os_error_suffix(&error),
+    })
 }
 
-fn strip_os_error_suffix(e: &io::Error) -> String {
-    // "Permission denied (os error 13)" -> "Permission denied"
-    let s = e.to_string();
-    match s.rfind(" (os error") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
-    }
+fn text_of(buf: &[u8]) -> String {
+    let len = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..len]).into_owned()
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
+/// The `.BTF` section, read without a second ELF library: libbpf keeps its
+/// copy private.
+fn btf_section(data: &[u8]) -> Option<Vec<u8>> {
+    use object::{Object as _, ObjectSection as _};
+    let elf = object::File::parse(data).ok()?;
+    let section = elf.section_by_name(".BTF")?;
+    section.data().ok().map(<[u8]>::to_vec)
+}
+
+/// A libbpf object and its programs by name, before or after load.
+struct Opened {
+    obj: libbpf::Object,
+    programs: Vec<(String, libbpf::Program)>,
+}
+
+/// One program's outcome before its fd is attached.
+struct ProgramResult {
+    log: VerifierLog,
+    error: Option<ProgramLoadError>,
+    load_time: Duration,
+    insn_cnt: u32,
 }
 
 /// An object whose maps exist in the kernel. Dropping it closes every fd,
@@ -455,7 +602,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 pub struct LoadedObject {
     pub maps: Vec<Map>,
     pub programs: Vec<LoadedProgram>,
-    _btf_fd: Option<OwnedFd>,
 }
 
 impl LoadedObject {
@@ -475,7 +621,8 @@ pub struct LoadedProgram {
     pub fd: Option<OwnedFd>,
     pub log: VerifierLog,
     pub error: Option<ProgramLoadError>,
-    /// Duration of the `BPF_PROG_LOAD` call whose log we kept.
+    /// The verifier's own time for an accepted program (as veristat
+    /// reports it), the `BPF_PROG_LOAD` call's otherwise.
     pub load_time: Duration,
     /// Instructions handed to the kernel (after relocation, subprograms
     /// included): veristat's "program size".

@@ -81,6 +81,7 @@ fn try_load(prog_type: u32, insns: &[bpf_insn]) -> (io::Result<()>, String) {
         level: 1,
         initial_size: 64 << 10,
         max_size: 1 << 20,
+        ..LogOptions::default()
     };
     let (res, log) = with_log(opts, |level, buf| sys::prog_load(&attrs, level, buf));
     (res.map(drop), log.text)

@@ -118,23 +118,6 @@ pub(crate) fn prog_load(
     (res, true_size)
 }
 
-pub(crate) fn btf_load(data: &[u8], log_level: u32, log: &mut [u8]) -> (io::Result<OwnedFd>, u32) {
-    let mut attr = zeroed_attr();
-    // SAFETY: writing plain integer fields of the BTF_LOAD member of the union.
-    let u = unsafe { &mut attr.__bindgen_anon_7 };
-    u.btf = data.as_ptr() as u64;
-    u.btf_size = data.len() as u32;
-    if !log.is_empty() {
-        u.btf_log_level = log_level;
-        u.btf_log_buf = log.as_mut_ptr() as u64;
-        u.btf_log_size = log.len() as u32;
-    }
-    let res = bpf_fd(bpf_cmd::BPF_BTF_LOAD, &mut attr);
-    // SAFETY: reading back an integer field the kernel may have written.
-    let true_size = unsafe { attr.__bindgen_anon_7.btf_log_true_size };
-    (res, true_size)
-}
-
 pub(crate) fn map_lookup(fd: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> io::Result<bool> {
     let mut attr = zeroed_attr();
     // SAFETY: writing plain integer fields of the map-element member of the union.
@@ -193,14 +176,6 @@ pub(crate) fn map_next_key(
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
         Err(e) => Err(e),
     }
-}
-
-pub(crate) fn map_freeze(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let mut attr = zeroed_attr();
-    // SAFETY: as above.
-    let u = unsafe { &mut attr.__bindgen_anon_2 };
-    u.map_fd = fd.as_raw_fd() as u32;
-    bpf(bpf_cmd::BPF_MAP_FREEZE, &mut attr).map(drop)
 }
 
 /// What `BPF_OBJ_GET_INFO_BY_FD` says about a loaded program.

@@ -1,5 +1,6 @@
-//! The in-VM runner is an ordinary workspace binary built for a static musl
-//! target, so the initramfs needs no libc or loader.
+//! The in-VM runner is an ordinary workspace binary linked fully statically
+//! (glibc with `crt-static`, a static-pie), so the initramfs needs no libc or
+//! loader. Not musl: libbpf-sys's vendored elfutils does not build there.
 
 use harness_events::{Event, EventSink};
 use std::{
@@ -8,7 +9,14 @@ use std::{
     process::Command,
 };
 
-pub const GUEST_TARGET: &str = "x86_64-unknown-linux-musl";
+pub const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// Given to the runner's crates only (cargo applies a target's rustflags to
+/// neither build scripts nor proc macros when `--target` is passed).
+const STATIC_RUSTFLAGS: (&str, &str) = (
+    "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
+    "-C target-feature=+crt-static",
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum GuestBuildError {
@@ -76,6 +84,7 @@ pub fn build_guest_runner(
         ])
         .arg("--target-dir")
         .arg(target_dir)
+        .env(STATIC_RUSTFLAGS.0, STATIC_RUSTFLAGS.1)
         .status()
         .map_err(GuestBuildError::Io)?;
     if !status.success() {

@@ -58,7 +58,7 @@ impl EventSink for Status {
     fn event(&self, event: Event) {
         match event {
             Event::Compiled { source } => self.line("Compiled", &source.display().to_string()),
-            Event::BuildingRunner => self.line("Building", "in-VM runner (static musl)"),
+            Event::BuildingRunner => self.line("Building", "in-VM runner (static)"),
             Event::InstallingTarget { target } => self.line(
                 "Installing",
                 &format!("the Rust target {target} for the in-VM runner"),

@@ -76,6 +76,84 @@ pub fn missing(vm: bool) -> Vec<Requirement> {
     out
 }
 
+/// What building libbpf from source (libbpf-sys, vendored: libbpf, elfutils,
+/// zlib) needs beyond a C compiler. Checked before the harness itself is
+/// compiled, so nothing here may need the harness.
+pub fn missing_build_tools() -> Vec<Requirement> {
+    missing_build_tools_in(&std::env::var_os("PATH").unwrap_or_default())
+}
+
+fn missing_build_tools_in(path: &std::ffi::OsStr) -> Vec<Requirement> {
+    const TOOLS: &[(&str, &str, &str)] = &[
+        ("cc", "a C compiler (builds libbpf)", "gcc"),
+        ("make", "make (builds libbpf)", "make"),
+        (
+            "autoreconf",
+            "autoconf (builds elfutils for libbpf)",
+            "autoconf",
+        ),
+        (
+            "automake",
+            "automake (builds elfutils for libbpf)",
+            "automake",
+        ),
+        (
+            "autopoint",
+            "autopoint (builds elfutils for libbpf)",
+            "autopoint",
+        ),
+        (
+            "libtoolize",
+            "libtool (builds elfutils for libbpf)",
+            "libtool",
+        ),
+        ("pkg-config", "pkg-config (builds libbpf)", "pkg-config"),
+        ("flex", "flex (builds elfutils for libbpf)", "flex"),
+        ("bison", "bison (builds elfutils for libbpf)", "bison"),
+        ("gawk", "gawk (builds elfutils for libbpf)", "gawk"),
+    ];
+    TOOLS
+        .iter()
+        .filter(|(cmd, _, _)| !std::env::split_paths(path).any(|d| d.join(cmd).is_file()))
+        .map(|(_, what, package)| Requirement { what, package })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_tools_are_found_on_the_path_given() {
+        let empty = tempfile::tempdir().unwrap();
+        let missing = missing_build_tools_in(empty.path().as_os_str());
+        let packages: Vec<&str> = missing.iter().map(|r| r.package).collect();
+        assert!(
+            packages.contains(&"autopoint") && packages.contains(&"gawk"),
+            "{packages:?}"
+        );
+        assert_eq!(packages.len(), 10);
+
+        let full = tempfile::tempdir().unwrap();
+        for tool in [
+            "cc",
+            "make",
+            "autoreconf",
+            "automake",
+            "autopoint",
+            "libtoolize",
+        ] {
+            std::fs::write(full.path().join(tool), "").unwrap();
+        }
+        let path = std::env::join_paths([empty.path(), full.path()]).unwrap();
+        let packages: Vec<&str> = missing_build_tools_in(&path)
+            .iter()
+            .map(|r| r.package)
+            .collect();
+        assert_eq!(packages, ["pkg-config", "flex", "bison", "gawk"]);
+    }
+}
+
 /// On Debian 12, makes bookworm-backports available (same mirror as the
 /// system's own sources) and returns the `-t` release to install QEMU from.
 fn backports_for_qemu() -> Result<Option<&'static str>, SetupError> {
