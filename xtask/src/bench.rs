@@ -38,9 +38,12 @@ pub enum Command {
     Verify {
         #[arg(long, default_value_t = 5, value_parser = crate::run::at_least_one)]
         runs: usize,
-        /// veristat binary to compare with [default: `veristat` on PATH, if any].
+        /// veristat binary (or wrapper) to compare with [default: `veristat` on PATH, and the chroot of `setup --veristat` when it is installed].
         #[arg(long)]
         veristat: Option<std::path::PathBuf>,
+        /// Also compare with veristat in the Debian 13 chroot of `cargo xtask setup --veristat` (an error when it is not installed).
+        #[arg(long)]
+        veristat_chroot: bool,
     },
 }
 
@@ -48,6 +51,38 @@ fn on_path(cmd: &str) -> Option<std::path::PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join(cmd))
         .find(|p| p.is_file())
+}
+
+/// The veristats to compare with: `--veristat PATH` (else `veristat` on
+/// PATH), and the chroot's wrapper when asked for or installed.
+fn veristats(
+    given: Option<std::path::PathBuf>,
+    chroot: bool,
+) -> anyhow::Result<Vec<harness_bench::Veristat>> {
+    let mut out = Vec::new();
+    let explicit = given.is_some();
+    if let Some(path) = given.or_else(|| on_path("veristat")) {
+        out.push(harness_bench::Veristat {
+            label: "veristat".into(),
+            path,
+        });
+    }
+    let cached = harness_setup::VeristatChroot::in_default_cache();
+    match cached.ready() {
+        Some(wrapper) if !out.iter().any(|v| v.path == wrapper) && (chroot || !explicit) => {
+            out.push(harness_bench::Veristat {
+                label: format!("veristat ({})", harness_setup::VERISTAT_SUITE),
+                path: wrapper,
+            });
+        }
+        Some(_) => {}
+        None if chroot => anyhow::bail!(
+            "no veristat chroot in {}: make it with `cargo xtask setup --veristat` (as root)",
+            cached.dir.display()
+        ),
+        None => {}
+    }
+    Ok(out)
 }
 
 fn options(kernel: &str, accel: AccelChoice) -> anyhow::Result<SuiteOptions> {
@@ -131,24 +166,52 @@ pub fn run(cmd: Command, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode
             }
             println!("target: <= 1 s added per 1000 cases on the host");
         }
-        Command::Verify { runs, veristat } => {
-            let veristat = veristat.or_else(|| on_path("veristat"));
-            let b = harness_bench::verify(&project, runs, veristat.as_deref(), &status, interrupt)?;
+        Command::Verify {
+            runs,
+            veristat,
+            veristat_chroot,
+        } => {
+            let veristats = veristats(veristat, veristat_chroot)?;
+            let b = harness_bench::verify(&project, runs, &veristats, &status, interrupt)?;
             println!(
-                "host: {} programs in {} objects verified in {:.1} ms (median of {runs})",
-                b.programs,
-                b.objects,
-                b.harness.as_secs_f64() * 1e3
+                "host: {} programs in {} objects (medians of {runs})",
+                b.programs, b.objects
             );
-            match b.veristat {
-                Some(v) => println!(
-                    "veristat on the same objects: {:.1} ms; ratio {:.2}x (target <= 1.2x)",
-                    v.as_secs_f64() * 1e3,
-                    b.harness.as_secs_f64() / v.as_secs_f64()
-                ),
-                None => println!(
-                    "no veristat to compare with: pass --veristat PATH or put veristat on PATH"
-                ),
+            println!(
+                "{:<20} {:>10} {:>12} {:>8}   {:>10} {:>12}",
+                "verifier", "time", "programs/s", "ratio", "start-up", "net prog/s"
+            );
+            let row = |label: &str, took: Duration, startup: Option<Duration>| {
+                let mut line = format!(
+                    "{:<20} {:>7.1} ms {:>12.0} {:>7.2}x",
+                    label,
+                    took.as_secs_f64() * 1e3,
+                    harness_bench::per_second(b.programs, took),
+                    b.harness.as_secs_f64() / took.as_secs_f64()
+                );
+                if let Some(s) = startup {
+                    line += &format!(
+                        "   {:>7.1} ms {:>12.0}",
+                        s.as_secs_f64() * 1e3,
+                        harness_bench::per_second(b.programs, took.saturating_sub(s))
+                    );
+                }
+                println!("{line}");
+            };
+            row("harness", b.harness, None);
+            for v in &b.veristat {
+                row(&v.veristat.label, v.total, Some(v.startup));
+            }
+            if b.veristat.is_empty() {
+                println!(
+                    "no veristat to compare with: pass --veristat PATH, put veristat on PATH, \
+                     or install it with `cargo xtask setup --veristat`"
+                );
+            } else {
+                println!(
+                    "ratio: harness time / veristat time (target <= 1.2x); start-up: \
+                     `veristat --version` (for the chroot: entering it); net prog/s: without the start-up"
+                );
             }
         }
     }

@@ -5,13 +5,23 @@ pub struct Options {
     /// Debian mirror [default: from HARNESS_DEBIAN_MIRROR or apt's configuration].
     #[arg(long)]
     debian_mirror: Option<String>,
+    /// Only make the Debian 13 chroot with veristat (root, debootstrap) and print its wrapper, for `bench verify`.
+    #[arg(long)]
+    veristat: bool,
 }
 
 /// Everything a fresh machine needs, ahead of time: system packages, the
-/// static in-VM runner, and the pinned kernels.
+/// static in-VM runner, and the pinned kernels; or, with `--veristat`, the
+/// veristat chroot.
 pub fn run(o: Options) -> anyhow::Result<ExitCode> {
-    let project = crate::project()?;
     let status = harness_report::Status::new();
+    if o.veristat {
+        let chroot = harness_setup::VeristatChroot::in_default_cache();
+        let wrapper = chroot.install(o.debian_mirror.as_deref(), &status)?;
+        status.line("Veristat", &wrapper.display().to_string());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let project = crate::project()?;
     harness_setup::install(&harness_setup::missing(true), &status)?;
     harness_suite::build_runner(&project, &status)?;
     for (k, image) in harness_setup::fetch_pinned_kernels(

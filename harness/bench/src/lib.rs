@@ -12,7 +12,7 @@ use std::time::Duration;
 
 pub use boot::{BootBench, boot};
 pub use cases::{CasesBench, cases, generated_cases};
-pub use verify::{VerifyBench, verify};
+pub use verify::{VerifyBench, Veristat, VeristatTiming, per_second, verify};
 
 /// What stops a benchmark.
 #[derive(Debug, thiserror::Error)]

@@ -20,16 +20,51 @@ pub struct VerifyBench {
     pub objects: usize,
     pub programs: usize,
     pub harness: Duration,
-    /// veristat on the same objects, when a veristat binary was given.
-    pub veristat: Option<Duration>,
+    /// Each veristat given, on the same objects, in the order given.
+    pub veristat: Vec<VeristatTiming>,
 }
 
-/// Times `verify --kernel host` (medians of `runs`) and, given a veristat
-/// binary, veristat on the same compiled objects.
+#[derive(Clone, Debug)]
+pub struct VeristatTiming {
+    pub veristat: Veristat,
+    /// veristat on every object.
+    pub total: Duration,
+    /// `veristat --version`: starting it, which for a wrapper includes
+    /// entering the chroot (a mount namespace, three mounts, chroot).
+    pub startup: Duration,
+}
+
+impl VeristatTiming {
+    /// Time spent verifying: the total less the start-up.
+    pub fn verifying(&self) -> Duration {
+        self.total.saturating_sub(self.startup)
+    }
+}
+
+/// A veristat to compare with: a binary, or a wrapper running one (e.g. in
+/// the Debian 13 chroot of `cargo xtask setup --veristat`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Veristat {
+    /// How the report names it, e.g. `veristat (chroot)`.
+    pub label: String,
+    pub path: PathBuf,
+}
+
+/// Programs per second for `programs` verified in `took`.
+pub fn per_second(programs: usize, took: Duration) -> f64 {
+    if took.is_zero() {
+        0.0
+    } else {
+        programs as f64 / took.as_secs_f64()
+    }
+}
+
+/// Times `verify --kernel host` (medians of `runs`) and each veristat on
+/// the same compiled objects, run for run in turn.
 pub fn verify(
     project: &Project,
     runs: usize,
-    veristat: Option<&Path>,
+    veristat: &[Veristat],
     events: &dyn EventSink,
     interrupt: &Arc<AtomicBool>,
 ) -> Result<VerifyBench, BenchError> {
@@ -52,7 +87,8 @@ pub fn verify(
     .map_err(harness_suite::SuiteError::from)?;
     let objects: Vec<PathBuf> = prepared.objects.iter().map(|o| o.path.clone()).collect();
     let mut ours = Vec::new();
-    let mut theirs = Vec::new();
+    let mut theirs = vec![Vec::new(); veristat.len()];
+    let mut startups = vec![Vec::new(); veristat.len()];
     for _ in 0..runs {
         let start = Instant::now();
         harness_suite::verify(
@@ -63,15 +99,24 @@ pub fn verify(
             interrupt,
         )?;
         ours.push(start.elapsed());
-        if let Some(v) = veristat {
-            theirs.push(run_veristat(v, &objects)?);
+        for ((v, times), starts) in veristat.iter().zip(&mut theirs).zip(&mut startups) {
+            times.push(run_veristat(&v.path, &objects)?);
+            starts.push(run_veristat(&v.path, &["--version".into()])?);
         }
     }
     Ok(VerifyBench {
         objects: objects.len(),
         programs: prepared.program_count(),
         harness: median(&ours),
-        veristat: veristat.map(|_| median(&theirs)),
+        veristat: veristat
+            .iter()
+            .zip(theirs.iter().zip(&startups))
+            .map(|(v, (total, startup))| VeristatTiming {
+                veristat: v.clone(),
+                total: median(total),
+                startup: median(startup),
+            })
+            .collect(),
     })
 }
 
@@ -86,8 +131,46 @@ fn run_veristat(veristat: &Path, objects: &[PathBuf]) -> Result<Duration, BenchE
     if !out.status.success() {
         return Err(BenchError::Io {
             what: what(),
-            error: std::io::Error::other(String::from_utf8_lossy(&out.stderr).into_owned()),
+            error: std::io::Error::other(format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )),
         });
     }
     Ok(took)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_per_second() {
+        assert_eq!(per_second(5, Duration::from_millis(10)), 500.0);
+        assert_eq!(per_second(3, Duration::from_secs(2)), 1.5);
+        assert_eq!(per_second(5, Duration::ZERO), 0.0);
+    }
+
+    #[test]
+    fn start_up_is_taken_off_and_never_below_zero() {
+        let t = |total, startup| VeristatTiming {
+            veristat: Veristat {
+                label: "v".into(),
+                path: "v".into(),
+            },
+            total: Duration::from_millis(total),
+            startup: Duration::from_millis(startup),
+        };
+        assert_eq!(t(50, 30).verifying(), Duration::from_millis(20));
+        assert_eq!(t(20, 30).verifying(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_failing_veristat_fails_the_run_with_its_output() {
+        let err = run_veristat(Path::new("false"), &[]).unwrap_err();
+        assert!(err.to_string().starts_with("running false"), "{err}");
+        let err = run_veristat(Path::new("/nonexistent/veristat"), &[]).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/veristat"), "{err}");
+    }
 }

@@ -14,6 +14,10 @@ use std::{path::Path, process::Command};
 use harness_events::{Event, EventSink};
 use harness_vm::QemuVersion;
 
+mod veristat;
+
+pub use veristat::{ChrootState, SUITE as VERISTAT_SUITE, VeristatChroot};
+
 /// A system requirement and the Debian/Ubuntu package that provides it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Requirement {
@@ -199,6 +203,9 @@ pub enum SetupError {
     Kernel(#[from] harness_kernels::KernelError),
     #[error("{what}: {error}")]
     Io { what: String, error: std::io::Error },
+    /// The veristat chroot could not be made or does not work.
+    #[error("{0}")]
+    Veristat(String),
 }
 
 /// Installs `reqs` with apt-get when that is possible (root, apt-get
