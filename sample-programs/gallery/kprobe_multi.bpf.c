@@ -14,6 +14,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "verifier.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -26,6 +27,8 @@ u64 bytes_asked;
 u64 read_errors;
 
 SEC("kprobe.multi/vfs_*")
+/* bpf_get_func_ip() from kprobes came in 5.15. */
+__rejected("<5.15", "invalid func unknown#173")
 int count_vfs(struct pt_regs *ctx)
 {
 	u64 ip = bpf_get_func_ip(ctx), one = 1, *n;

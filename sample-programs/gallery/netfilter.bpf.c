@@ -13,6 +13,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include "verifier.h"
 
 #define NF_DROP 0
 #define NF_ACCEPT 1
@@ -25,6 +26,7 @@ struct {
 } per_hook SEC(".maps");
 
 SEC("netfilter")
+__not_loaded("<6.4", "does not know netfilter programs")
 int nf_count(struct bpf_nf_ctx *ctx)
 {
 	const struct nf_hook_state *state = ctx->state;

@@ -17,6 +17,7 @@
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include "verifier.h"
 
 #define ROUNDS 64
 
@@ -28,6 +29,7 @@ struct {
 } scores SEC(".maps");
 
 SEC("xdp")
+__rejected("all", "BPF program is too large. Processed 1000001 insn")
 int score(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;

@@ -342,6 +342,7 @@ fn target(line: &str) -> Target {
         release: format!("{line}.0-test"),
         boot: Boot::Vm {
             bzimage: "/nonexistent".into(),
+            config: None,
             origin: Origin::Image {
                 path: "/nonexistent".into(),
             },

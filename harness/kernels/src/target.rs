@@ -34,7 +34,13 @@ pub struct Target {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Boot {
     /// In a QEMU VM booting this image.
-    Vm { bzimage: PathBuf, origin: Origin },
+    Vm {
+        bzimage: PathBuf,
+        origin: Origin,
+        /// The kernel's build config, when known: the guest gets it as
+        /// `/boot/config-<release>`, where libbpf reads `__kconfig` values.
+        config: Option<PathBuf>,
+    },
     /// In-process on the running kernel (load and test_run only).
     Host,
 }
@@ -129,6 +135,7 @@ impl Resolver<'_> {
             release: image.release,
             boot: Boot::Vm {
                 bzimage: image.bzimage,
+                config: image.config,
                 origin: Origin::Debian {
                     package: locked.package.clone(),
                     version: locked.version.clone(),
@@ -168,6 +175,7 @@ fn image(path: &Path) -> Result<Target, KernelError> {
         release,
         boot: Boot::Vm {
             bzimage: path.to_owned(),
+            config: None,
             origin: Origin::Image {
                 path: path.to_owned(),
             },

@@ -62,3 +62,27 @@ pub(crate) fn write(
         .map_err(io_err(format!("writing {}", path.display())))?;
     Ok(path)
 }
+
+/// A copy of the run's initramfs with the kernel's build config appended as
+/// `/boot/config-<release>` (the kernel unpacks concatenated cpio archives
+/// in order), for one VM. libbpf reads `__kconfig` externs from there.
+pub(crate) fn with_kconfig(
+    initramfs: &Path,
+    config: &Path,
+    release: &str,
+    dir: &Path,
+) -> Result<tempfile::TempPath, MatrixError> {
+    let mut bytes = fs::read(initramfs).map_err(io_err(format!("reading {}", initramfs.display())))?;
+    let text = fs::read(config).map_err(io_err(format!("reading {}", config.display())))?;
+    let mut extra = Initramfs::new();
+    extra.dir("boot").file(&format!("boot/config-{release}"), text, false);
+    bytes.extend(extra.to_bytes());
+    let file = tempfile::Builder::new()
+        .prefix(&harness_vm::leftovers::own_prefix(crate::INITRAMFS_KIND))
+        .suffix(".cpio")
+        .tempfile_in(dir)
+        .map_err(io_err(format!("creating an initramfs in {}", dir.display())))?;
+    let path = file.into_temp_path();
+    fs::write(&path, bytes).map_err(io_err(format!("writing {}", path.display())))?;
+    Ok(path)
+}

@@ -249,9 +249,16 @@ impl Matrix<'_> {
         let started = Instant::now();
         let (run, console) = match &target.boot {
             Boot::Host => (host::run(self, target, started)?, None),
-            Boot::Vm { bzimage, .. } => {
+            Boot::Vm {
+                bzimage, config, ..
+            } => {
                 let guest = guest.expect("prepared for VM targets");
-                match vm::run(self, target, bzimage, guest, started) {
+                let kconfig = config
+                    .as_deref()
+                    .map(|c| initramfs::with_kconfig(&guest.initramfs, c, &target.release, self.outputs))
+                    .transpose()?;
+                let initramfs = kconfig.as_deref().unwrap_or(&guest.initramfs);
+                match vm::run(self, target, bzimage, initramfs, guest, started) {
                     Some(out) => out,
                     None => return Ok(None),
                 }

@@ -39,6 +39,7 @@ pub(crate) fn run(
     m: &Matrix<'_>,
     target: &Target,
     bzimage: &Path,
+    initramfs: &Path,
     guest: &Guest,
     started: Instant,
 ) -> Option<(KernelRun, Option<String>)> {
@@ -49,7 +50,7 @@ pub(crate) fn run(
         accel: Some(accel.to_string()),
     });
     let mut records = Vec::new();
-    let mut outcome = boot(m, bzimage, guest, accel, &mut records);
+    let mut outcome = boot(m, bzimage, initramfs, accel, &mut records);
     if accel == Accel::Kvm
         && let Err(e) = &outcome
         && accel::is_kvm_failure(e)
@@ -62,7 +63,7 @@ pub(crate) fn run(
         drop(shared);
         accel = Accel::Tcg;
         records.clear();
-        outcome = boot(m, bzimage, guest, accel, &mut records);
+        outcome = boot(m, bzimage, initramfs, accel, &mut records);
     }
     let run = |failure, boot_time, total_time| KernelRun {
         target: target.clone(),
@@ -101,11 +102,11 @@ pub(crate) fn run(
 fn boot(
     m: &Matrix<'_>,
     bzimage: &Path,
-    guest: &Guest,
+    initramfs: &Path,
     accel: Accel,
     records: &mut Vec<Record>,
 ) -> Result<VmOutcome, VmError> {
-    harness_vm::run(&config(m, bzimage, &guest.initramfs, accel), &mut |r| {
+    harness_vm::run(&config(m, bzimage, initramfs, accel), &mut |r| {
         records.push(r.clone());
     })
 }

@@ -189,8 +189,16 @@ fn build_objects(
     project: &Project,
     events: &dyn EventSink,
 ) -> Result<Vec<PreparedObject>, PrepareError> {
-    let build = BpfBuild::new(project.programs_dir.clone(), project.objects_dir.clone());
-    let built = build.build_all()?;
+    let mut built = Vec::new();
+    for (dir, out) in program_dirs(project)? {
+        let mut build = BpfBuild::new(dir.clone(), out);
+        // A sub-directory has its own `include/` and also sees the
+        // top-level one (`verifier.h` for expected verdicts).
+        if dir != project.programs_dir {
+            build.include_dirs.push(project.programs_dir.join("include"));
+        }
+        built.extend(build.build_all()?);
+    }
     let mut objects = Vec::with_capacity(built.len());
     for b in built {
         if b.rebuilt {
@@ -212,6 +220,36 @@ fn build_objects(
         });
     }
     Ok(objects)
+}
+
+/// The programs directory and each sub-directory of it holding `*.bpf.c`
+/// files (such as `gallery/`), each with where its objects go.
+fn program_dirs(project: &Project) -> Result<Vec<(PathBuf, PathBuf)>, PrepareError> {
+    let mut dirs = vec![(project.programs_dir.clone(), project.objects_dir.clone())];
+    let entries = fs::read_dir(&project.programs_dir).map_err(io_err(format!(
+        "reading {}",
+        project.programs_dir.display()
+    )))?;
+    let mut subdirs = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(io_err(format!("reading {}", project.programs_dir.display())))?
+            .path();
+        let has_sources = || {
+            fs::read_dir(&path).is_ok_and(|mut d| {
+                d.any(|e| {
+                    e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".bpf.c"))
+                })
+            })
+        };
+        if path.is_dir() && has_sources() {
+            let name = path.file_name().map(PathBuf::from).unwrap_or_default();
+            subdirs.push((path, project.objects_dir.join(name)));
+        }
+    }
+    subdirs.sort();
+    dirs.extend(subdirs);
+    Ok(dirs)
 }
 
 /// `__accepted`/`__rejected`/`__not_loaded` next to the programs in C.
