@@ -25,6 +25,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "gallery.h"
+#include "verifier.h"
 
 extern int LINUX_KERNEL_VERSION __kconfig;
 extern bool CONFIG_BPF_JIT __kconfig __weak;
@@ -44,6 +45,9 @@ struct facts {
 struct facts facts;
 
 SEC("raw_tp/sys_enter")
+/* A typed __ksym is object-wide: on a kernel whose BTF has no per-CPU
+ * variables (5.10) libbpf prepares neither program. */
+__not_loaded("<5.11", "'bpf_prog_active': not found in kernel BTF")
 int kernel_facts(void *ctx)
 {
 	const int *active = bpf_this_cpu_ptr(&bpf_prog_active);
@@ -58,6 +62,7 @@ int kernel_facts(void *ctx)
 u64 bytes;
 
 SEC("tc")
+__not_loaded("<5.11", "'bpf_prog_active': not found in kernel BTF")
 int skb_len(struct __sk_buff *ctx)
 {
 	if (bpf_ksym_exists(bpf_cast_to_kern_ctx)) {

@@ -12,6 +12,7 @@ mod libbpf;
 mod log;
 mod map;
 mod object;
+mod permission;
 mod probe;
 mod program;
 mod sys;
@@ -23,6 +24,7 @@ pub use object::{
     LoadedObject, LoadedProgram, MapSpec, NotLoadable, ObjectError, ObjectFile, ProgramLoadError,
     ProgramSpec,
 };
+pub use permission::{Denial, explain_permission_denied};
 pub use program::ProgramKind;
 pub mod probes {
     //! Feature probes, see [`crate::probe`].

@@ -562,9 +562,22 @@ fn classify(spec: &ProgramSpec, failure: &Failure, log: &VerifierLog) -> Option<
             ),
         });
     }
+    let mut message = strip_os_error_suffix(&error);
+    // EPERM before the verifier said anything: say what on this machine
+    // refuses it.
+    if failure.errno == libc::EPERM
+        && log.text.trim().is_empty()
+        && let Ok(kind) = &spec.kind
+    {
+        let why: Vec<String> = crate::permission::explain_permission_denied(kind.prog_type)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        message = format!("{message} before verification: {}", why.join("; "));
+    }
     Some(ProgramLoadError::Rejected {
         errno: failure.errno,
-        message: strip_os_error_suffix(&error),
+        message,
     })
 }
 

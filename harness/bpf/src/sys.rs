@@ -217,3 +217,36 @@ pub fn prog_info(fd: BorrowedFd<'_>) -> io::Result<ProgInfo> {
 pub fn possible_cpus() -> io::Result<usize> {
     aya::util::nr_cpus().map_err(|(path, e)| io::Error::new(e.kind(), format!("{path}: {e}")))
 }
+
+/// Names of the programs of `prog_type` loaded on this kernel, by anyone
+/// (read-only: each is opened by id for its info and closed again).
+pub(crate) fn loaded_programs_of_type(prog_type: u32) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut id = 0u32;
+    // SAFETY: plain bpf(2) wrappers with valid pointers to locals.
+    while unsafe { libbpf_sys::bpf_prog_get_next_id(id, &mut id) } == 0 {
+        // SAFETY: as above.
+        let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(id) };
+        if fd < 0 {
+            continue;
+        }
+        // SAFETY: the kernel gave us this fd; we own and close it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: bpf_prog_info is plain data; zero is a valid value.
+        let mut info: libbpf_sys::bpf_prog_info = unsafe { mem::zeroed() };
+        let mut len = mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+        // SAFETY: `info` has `len` bytes.
+        let ret =
+            unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) };
+        if ret == 0 && info.type_ == prog_type {
+            let name: Vec<u8> = info
+                .name
+                .iter()
+                .take_while(|c| **c != 0)
+                .map(|c| *c as u8)
+                .collect();
+            names.push(format!("{} (id {id})", String::from_utf8_lossy(&name)));
+        }
+    }
+    names
+}

@@ -72,16 +72,22 @@ pub(crate) fn with_kconfig(
     release: &str,
     dir: &Path,
 ) -> Result<tempfile::TempPath, MatrixError> {
-    let mut bytes = fs::read(initramfs).map_err(io_err(format!("reading {}", initramfs.display())))?;
+    let mut bytes =
+        fs::read(initramfs).map_err(io_err(format!("reading {}", initramfs.display())))?;
     let text = fs::read(config).map_err(io_err(format!("reading {}", config.display())))?;
     let mut extra = Initramfs::new();
-    extra.dir("boot").file(&format!("boot/config-{release}"), text, false);
+    extra
+        .dir("boot")
+        .file(&format!("boot/config-{release}"), text, false);
     bytes.extend(extra.to_bytes());
     let file = tempfile::Builder::new()
         .prefix(&harness_vm::leftovers::own_prefix(crate::INITRAMFS_KIND))
         .suffix(".cpio")
         .tempfile_in(dir)
-        .map_err(io_err(format!("creating an initramfs in {}", dir.display())))?;
+        .map_err(io_err(format!(
+            "creating an initramfs in {}",
+            dir.display()
+        )))?;
     let path = file.into_temp_path();
     fs::write(&path, bytes).map_err(io_err(format!("writing {}", path.display())))?;
     Ok(path)

@@ -255,7 +255,9 @@ impl Matrix<'_> {
                 let guest = guest.expect("prepared for VM targets");
                 let kconfig = config
                     .as_deref()
-                    .map(|c| initramfs::with_kconfig(&guest.initramfs, c, &target.release, self.outputs))
+                    .map(|c| {
+                        initramfs::with_kconfig(&guest.initramfs, c, &target.release, self.outputs)
+                    })
                     .transpose()?;
                 let initramfs = kconfig.as_deref().unwrap_or(&guest.initramfs);
                 match vm::run(self, target, bzimage, initramfs, guest, started) {

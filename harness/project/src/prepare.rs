@@ -195,7 +195,9 @@ fn build_objects(
         // A sub-directory has its own `include/` and also sees the
         // top-level one (`verifier.h` for expected verdicts).
         if dir != project.programs_dir {
-            build.include_dirs.push(project.programs_dir.join("include"));
+            build
+                .include_dirs
+                .push(project.programs_dir.join("include"));
         }
         built.extend(build.build_all()?);
     }
@@ -233,13 +235,14 @@ fn program_dirs(project: &Project) -> Result<Vec<(PathBuf, PathBuf)>, PrepareErr
     let mut subdirs = Vec::new();
     for entry in entries {
         let path = entry
-            .map_err(io_err(format!("reading {}", project.programs_dir.display())))?
+            .map_err(io_err(format!(
+                "reading {}",
+                project.programs_dir.display()
+            )))?
             .path();
         let has_sources = || {
             fs::read_dir(&path).is_ok_and(|mut d| {
-                d.any(|e| {
-                    e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".bpf.c"))
-                })
+                d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".bpf.c")))
             })
         };
         if path.is_dir() && has_sources() {
