@@ -156,17 +156,11 @@ impl Context<'_> {
 
     /// Where the full log of a program lands, relative to the project.
     fn log_path(&self, label: &str, p: &ProgramReport) -> PathBuf {
-        PathBuf::from(
-            self.project.relative(
-                &self
-                    .project
-                    .results_dir
-                    .join(label)
-                    .join("verifier")
-                    .join(&p.object)
-                    .join(format!("{}.log", p.program)),
-            ),
-        )
+        PathBuf::from(self.project.relative(&harness_matrix::verifier_log(
+            &self.project.results_dir.join(label),
+            &p.object,
+            &p.program,
+        )))
     }
 
     fn finding(
