@@ -41,9 +41,14 @@ enum Command {
     Bench(bench::Command),
 }
 
-/// Paths of this workspace, from cargo (respects CARGO_TARGET_DIR).
+/// Paths of this workspace, from cargo (respects CARGO_TARGET_DIR), found
+/// from where xtask was built, so it runs from any directory (`verify PATH`
+/// takes paths relative to the current one).
 fn project() -> anyhow::Result<Project> {
-    let meta = cargo_metadata::MetadataCommand::new().no_deps().exec()?;
+    let meta = cargo_metadata::MetadataCommand::new()
+        .manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
+        .no_deps()
+        .exec()?;
     Ok(Project::at(
         &PathBuf::from(meta.workspace_root),
         &PathBuf::from(meta.target_directory),

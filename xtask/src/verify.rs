@@ -5,7 +5,7 @@ use std::{
 };
 
 use harness_judge::Gate;
-use harness_suite::VerifyOptions;
+use harness_suite::{Objects, ProgramPattern, VerifyOptions};
 
 use crate::run::{Kernels, VmArgs, exit_for, parse_kernels};
 
@@ -18,6 +18,12 @@ enum Format {
 
 #[derive(clap::Args)]
 pub struct Options {
+    /// BPF objects (ELF, e_machine EM_BPF), *.bpf.c sources, or directories searched recursively for both [default: the project's sample-programs].
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Only programs matching PROGRAM or OBJECT/PROGRAM (globs with * and ?); repeatable.
+    #[arg(long = "prog", value_name = "PATTERN")]
+    prog: Vec<ProgramPattern>,
     /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2), `host`, or a bzImage path; comma-separated.
     #[arg(long, short, default_value = "5.10,6.1,6.12,7.2", value_parser = parse_kernels)]
     kernel: Kernels,
@@ -58,6 +64,15 @@ pub fn run(o: Options, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> 
             max_states_increase_pct: o.max_states_increase,
             allow_verdict_change: o.allow_verdict_change,
         },
+        objects: if o.paths.is_empty() {
+            Objects::Project
+        } else {
+            Objects::Paths {
+                paths: o.paths,
+                cwd: std::env::current_dir()?,
+            }
+        },
+        programs: o.prog,
     };
     let judgement = match harness_suite::verify(&project, &opts, &verify, &status, interrupt) {
         Ok(j) => j,

@@ -24,6 +24,13 @@ pub struct BpfBuild {
     pub extra_cflags: Vec<String>,
 }
 
+/// A build under way: the output directory's lock, held until it drops.
+struct Session {
+    flags: Vec<String>,
+    stamp: String,
+    _lock: fs::File,
+}
+
 /// One compiled program.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuiltObject {
@@ -51,6 +58,8 @@ pub enum BuildError {
     Compile { file: PathBuf, stderr: String },
     #[error("no BPF programs (*.bpf.c) in {}", .0.display())]
     NoSources(PathBuf),
+    #[error("{}: not a BPF program source: expected a file named *.bpf.c", .0.display())]
+    NotASource(PathBuf),
     #[error("{}: {error}", path.display())]
     Io { path: PathBuf, error: io::Error },
 }
@@ -168,22 +177,45 @@ impl BpfBuild {
     /// Compiles every program that is out of date.
     pub fn build_all(&self) -> Result<Vec<BuiltObject>, BuildError> {
         let sources = self.sources()?;
+        let session = self.start()?;
+        sources
+            .iter()
+            .map(|source| self.build_one(source, &session.flags, &session.stamp))
+            .collect()
+    }
+
+    /// Compiles one `*.bpf.c` file (anywhere; it need not be in
+    /// `source_dir`) into `out_dir` with the same flags as [`Self::build_all`],
+    /// unless the object is up to date. Two sources with the same file name
+    /// need two output directories.
+    pub fn build_file(&self, source: &Path) -> Result<BuiltObject, BuildError> {
+        if !source.to_string_lossy().ends_with(".bpf.c") {
+            return Err(BuildError::NotASource(source.to_owned()));
+        }
+        let session = self.start()?;
+        self.build_one(source, &session.flags, &session.stamp)
+    }
+
+    /// Creates the output directory, takes its lock and works out the flags
+    /// and the stamp that say whether an object is current.
+    fn start(&self) -> Result<Session, BuildError> {
         fs::create_dir_all(&self.out_dir).map_err(io_err(&self.out_dir))?;
         // Concurrent builds into one directory take turns; the second then
-        // finds everything fresh. (The lock is released when `_lock` drops.)
+        // finds everything fresh. (The lock is released when the session drops.)
         let lock_path = self.out_dir.join(".build.lock");
-        let _lock = fs::File::create(&lock_path).map_err(io_err(&lock_path))?;
-        _lock.lock().map_err(io_err(&lock_path))?;
+        let lock = fs::File::create(&lock_path).map_err(io_err(&lock_path))?;
+        lock.lock().map_err(io_err(&lock_path))?;
         // (clang_version memoises into out_dir, so it comes after creating it.)
         let flags = self.cflags();
         let mut stamp = Sha256::new();
         stamp.update(self.clang_version()?);
         stamp.update(flags.join("\0"));
         let stamp = hex::encode(stamp.finalize());
-        sources
-            .iter()
-            .map(|source| self.build_one(source, &flags, &stamp))
-            .collect()
+        Ok(Session {
+            flags,
+            stamp,
+            _lock: lock,
+        })
     }
 
     fn build_one(

@@ -79,3 +79,36 @@ fn compile_errors_show_clangs_diagnostics() {
     let msg = build.build_all().unwrap_err().to_string();
     assert!(msg.contains("p.bpf.c") && msg.contains("error:"), "{msg}");
 }
+
+#[test]
+fn a_single_source_anywhere_builds_with_the_same_flags() {
+    let (dir, build) = setup();
+    // Outside the source directory, yet it finds `local.h` in the
+    // directory's `include/` as the programs there do.
+    let elsewhere = dir.path().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    fs::write(elsewhere.join("q.bpf.c"), PROGRAM).unwrap();
+    let mut single = build.clone();
+    single.out_dir = dir.path().join("single");
+    let built = single.build_file(&elsewhere.join("q.bpf.c")).unwrap();
+    assert_eq!(
+        (built.name.as_str(), built.rebuilt),
+        ("q", true),
+        "{built:?}"
+    );
+    assert_eq!(built.object, dir.path().join("single/q.bpf.o"));
+    assert!(fs::read(&built.object).unwrap().starts_with(b"\x7fELF"));
+    assert!(
+        !single
+            .build_file(&elsewhere.join("q.bpf.c"))
+            .unwrap()
+            .rebuilt
+    );
+    // Anything but a *.bpf.c is refused by name.
+    fs::write(elsewhere.join("plain.c"), "int x;\n").unwrap();
+    let err = single.build_file(&elsewhere.join("plain.c")).unwrap_err();
+    assert!(
+        matches!(err, BuildError::NotASource(_)) && err.to_string().contains("plain.c"),
+        "{err}"
+    );
+}

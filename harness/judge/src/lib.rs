@@ -18,7 +18,7 @@ mod snapshots;
 use std::{collections::BTreeSet, path::PathBuf, time::Duration};
 
 use harness_matrix::KernelRun;
-use harness_project::{Prepared, Project};
+use harness_project::{Origin, Prepared, Project};
 use harness_protocol::{ProbeReport, ProgramReport, Record};
 use harness_snapshots::{Observation, SnapshotStore, UpdateMode};
 
@@ -83,6 +83,8 @@ pub struct TestJudgement {
     pub findings: Vec<Finding>,
     pub snapshot_notes: Vec<SnapshotNote>,
     pub pending_snapshots: usize,
+    /// Cases not run because `--prog` did not select their program.
+    pub filtered: usize,
 }
 
 impl TestJudgement {
@@ -154,19 +156,34 @@ impl Context<'_> {
         })
     }
 
+    /// Only the project's own objects have snapshots: objects given by path
+    /// are neither compared with the project's snapshots nor written there.
+    fn has_snapshots(&self, object: &str) -> bool {
+        self.prepared
+            .object(object)
+            .is_some_and(|o| o.origin == Origin::Project)
+    }
+
+    /// The kinds of snapshot files to name when nothing produced them: none
+    /// when the run covers part of the project (`--prog`, or objects given
+    /// by path), where the rest is not unreferenced, only not run.
+    fn unreferenced_kinds<'k>(&self, kinds: &'k [&'k str]) -> &'k [&'k str] {
+        let whole = self.prepared.selected.is_none()
+            && self
+                .prepared
+                .objects
+                .iter()
+                .all(|o| o.origin == Origin::Project);
+        if whole { kinds } else { &[] }
+    }
+
     /// Where the full log of a program lands, relative to the project.
     fn log_path(&self, label: &str, p: &ProgramReport) -> PathBuf {
-        PathBuf::from(
-            self.project.relative(
-                &self
-                    .project
-                    .results_dir
-                    .join(label)
-                    .join("verifier")
-                    .join(&p.object)
-                    .join(format!("{}.log", p.program)),
-            ),
-        )
+        PathBuf::from(self.project.relative(&harness_matrix::verifier_log(
+            &self.project.results_dir.join(label),
+            &p.object,
+            &p.program,
+        )))
     }
 
     fn finding(
@@ -229,6 +246,7 @@ pub fn judge_test(
                     out.findings
                         .push(object_not_loaded(ctx, run, object, error));
                 }
+                Record::Program(p) if !ctx.prepared.is_selected(&p.object, &p.program) => {}
                 Record::Program(p) => {
                     sum.programs += 1;
                     let judgement = programs::judge(
@@ -252,10 +270,12 @@ pub fn judge_test(
                             kind,
                         ));
                     }
-                    observations.push((
-                        k,
-                        programs::observation(ctx.project, ctx.prepared, p, &run.target.line()),
-                    ));
+                    if ctx.has_snapshots(&p.object) {
+                        observations.push((
+                            k,
+                            programs::observation(ctx.project, ctx.prepared, p, &run.target.line()),
+                        ));
+                    }
                 }
                 Record::Case(c) => {
                     seen.insert(c.id.clone());
@@ -322,7 +342,10 @@ pub fn judge_test(
         out.kernels.push(sum);
     }
     let obs: Vec<Observation> = observations.iter().map(|(_, o)| o.clone()).collect();
-    let check = ctx.check(&obs, &[cases::SNAPSHOT_KIND, programs::SNAPSHOT_KIND])?;
+    let check = ctx.check(
+        &obs,
+        ctx.unreferenced_kinds(&[cases::SNAPSHOT_KIND, programs::SNAPSHOT_KIND]),
+    )?;
     for ((k, _), state) in observations.iter().zip(&check.states) {
         let sum = &mut out.kernels[*k];
         match state {
@@ -333,6 +356,7 @@ pub fn judge_test(
     }
     out.snapshot_notes = check.notes;
     out.pending_snapshots = check.pending;
+    out.filtered = ctx.prepared.filtered_cases;
     Ok(out)
 }
 
@@ -348,7 +372,7 @@ fn unreported_cases(
 ) {
     let mut blamed = run.failure.is_none();
     for object in &ctx.prepared.objects {
-        for program in unreported_programs(run, object) {
+        for program in unreported_programs(ctx.prepared, run, object) {
             let subject = Subject::Program {
                 object: object.name.clone(),
                 program,
@@ -399,7 +423,11 @@ fn unreported_cases(
 
 /// The programs of `object` (in load order) the run did not report, unless
 /// the whole object failed to load.
-fn unreported_programs(run: &KernelRun, object: &harness_project::PreparedObject) -> Vec<String> {
+fn unreported_programs(
+    prepared: &Prepared,
+    run: &KernelRun,
+    object: &harness_project::PreparedObject,
+) -> Vec<String> {
     let reported = |name: &str| {
         run.records.iter().any(|r| match r {
             Record::Program(p) => p.object == object.name && p.program == name,
@@ -413,7 +441,7 @@ fn unreported_programs(run: &KernelRun, object: &harness_project::PreparedObject
         .programs()
         .iter()
         .map(|p| p.name.clone())
-        .filter(|name| !reported(name))
+        .filter(|name| !reported(name) && prepared.is_selected(&object.name, name))
         .collect()
 }
 
@@ -478,13 +506,13 @@ pub fn judge_verify(
         .prepared
         .objects
         .iter()
-        .filter(|o| o.info.file.programs().is_empty())
+        .filter(|o| o.info.file.programs().is_empty() && ctx.prepared.selected.is_none())
     {
         out.findings.push(Finding {
             kernel: String::new(),
             subject: Subject::Object {
                 object: o.name.clone(),
-                source: Some(PathBuf::from(ctx.project.relative(&o.source))),
+                source: Some(PathBuf::from(o.shown(ctx.project))),
             },
             severity: Severity::Note,
             kind: FindingKind::NoPrograms,
@@ -500,6 +528,7 @@ pub fn judge_verify(
                     out.findings
                         .push(object_not_loaded(ctx, run, object, error));
                 }
+                Record::Program(p) if !ctx.prepared.is_selected(&p.object, &p.program) => {}
                 Record::Program(p) => {
                     let judgement = programs::judge(
                         ctx.prepared,
@@ -521,15 +550,19 @@ pub fn judge_verify(
                             kind,
                         ));
                     }
-                    let observation = programs::observation(ctx.project, ctx.prepared, p, &line);
-                    let before = match baseline {
-                        Some(b) => b
+                    let observation = ctx
+                        .has_snapshots(&p.object)
+                        .then(|| programs::observation(ctx.project, ctx.prepared, p, &line));
+                    let before = match (baseline, &observation) {
+                        (Some(b), _) => b
                             .get(&(p.object.clone(), p.program.clone(), line.clone()))
                             .cloned(),
-                        None => store
+                        (None, Some(observation)) => store
                             .expected(&observation.name, &line)
                             .and_then(|text| SnapshotHeader::read(&text))
                             .map(|h| h.baseline()),
+                        // Objects given by path have no snapshots to compare with.
+                        (None, None) => None,
                     };
                     match before {
                         Some(b) => {
@@ -552,13 +585,16 @@ pub fn judge_verify(
                         None => {}
                     }
                     out.rows.push(row);
-                    observations.push(observation);
+                    observations.extend(observation);
                 }
                 _ => {}
             }
         }
     }
-    let check = ctx.check(&observations, &[programs::SNAPSHOT_KIND])?;
+    let check = ctx.check(
+        &observations,
+        ctx.unreferenced_kinds(&[programs::SNAPSHOT_KIND]),
+    )?;
     out.snapshot_notes = check.notes;
     out.pending_snapshots = check.pending;
     out.rows.sort_by(|a, b| {

@@ -100,7 +100,7 @@ fn diagnosis(prepared: &Prepared, p: &ProgramReport) -> Option<Box<harness_diagn
     if !matches!(p.verdict, Verdict::Rejected { .. }) {
         return None;
     }
-    let source = prepared.object(&p.object).map(|o| &o.source);
+    let source = prepared.object(&p.object).and_then(|o| o.source.as_ref());
     let text = source.and_then(|s| std::fs::read_to_string(s).ok());
     let name = source
         .and_then(|s| s.file_name())
@@ -230,7 +230,7 @@ pub fn observation(
 ) -> Observation {
     let source = prepared
         .object(&p.object)
-        .map_or_else(String::new, |o| project.relative(&o.source));
+        .map_or_else(String::new, |o| o.shown(project));
     let header = toml::to_string(&SnapshotHeader::of(p)).expect("headers serialise");
     Observation {
         name: snapshot_name(&p.object, &p.program),

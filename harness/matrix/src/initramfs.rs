@@ -7,9 +7,10 @@ use harness_vm::Initramfs;
 
 use crate::{MatrixError, io_err};
 
-/// Where an object travels inside the guest.
-fn guest_path(name: &str) -> String {
-    format!("{GUEST_OBJECT_DIR}/{name}.bpf.o")
+/// Where the `index`th object of the plan travels inside the guest (by
+/// index: names given by path hold `/` and may repeat a file name).
+fn guest_path(index: usize) -> String {
+    format!("{GUEST_OBJECT_DIR}/{index}.bpf.o")
 }
 
 /// The initramfs for `plan` (objects at their host paths), with the plan's
@@ -22,9 +23,9 @@ pub fn guest_initramfs(plan: &Plan, runner: &Path) -> Result<Initramfs, MatrixEr
         fs::read(runner).map_err(io_err(format!("reading {}", runner.display())))?,
         true,
     );
-    for o in &mut guest_plan.objects {
+    for (index, o) in guest_plan.objects.iter_mut().enumerate() {
         let data = fs::read(&o.path).map_err(io_err(format!("reading {}", o.path)))?;
-        o.path = guest_path(&o.name);
+        o.path = guest_path(index);
         fs.file(&o.path, data, false);
     }
     fs.file(

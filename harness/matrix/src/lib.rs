@@ -30,6 +30,7 @@ use harness_protocol::{Plan, Record};
 use harness_vm::{Accel, AccelChoice, QemuVersion, VmError};
 
 pub use initramfs::guest_initramfs;
+pub use outputs::verifier_log;
 
 /// How VMs run.
 #[derive(Clone, Debug)]

@@ -57,15 +57,28 @@ fn write_into(dir: &Path, run: &KernelRun, console: Option<&str>) -> Result<(), 
     // Full verifier logs, never truncated, one file per program.
     for r in &run.records {
         if let Record::Program(p) = r {
-            let d = dir.join("verifier").join(&p.object);
-            fs::create_dir_all(&d).map_err(io_err(format!("creating {}", d.display())))?;
-            write_file(&d.join(format!("{}.log", p.program)), p.log.as_bytes())?;
+            let path = verifier_log(dir, &p.object, &p.program);
+            if let Some(d) = path.parent() {
+                fs::create_dir_all(d).map_err(io_err(format!("creating {}", d.display())))?;
+            }
+            write_file(&path, p.log.as_bytes())?;
         }
     }
     if let Some(console) = console {
         write_file(&dir.join("console.log"), console.as_bytes())?;
     }
     Ok(())
+}
+
+/// Where the full verifier log of `object/program` lands in a target's
+/// output directory: `verifier/<object>/<program>.log`, each name one
+/// directory entry ([`harness_protocol::file_name_of`]), so objects given
+/// by path (`a/prog.o`, `b/prog.o`) keep apart.
+pub fn verifier_log(target_dir: &Path, object: &str, program: &str) -> PathBuf {
+    target_dir
+        .join("verifier")
+        .join(harness_protocol::file_name_of(object))
+        .join(format!("{}.log", harness_protocol::file_name_of(program)))
 }
 
 fn write_file(path: &Path, data: &[u8]) -> Result<(), MatrixError> {
@@ -177,5 +190,29 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["6.1", "6.12"]);
+    }
+
+    #[test]
+    fn objects_given_by_path_keep_their_logs_apart() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut two = run(&["xdp_pass"]);
+        let mut other = two.records[0].clone();
+        if let Record::Program(p) = &mut other {
+            p.object = "b/prog.o".into();
+            p.log = "log of b\n".into();
+        }
+        if let Record::Program(p) = &mut two.records[0] {
+            p.object = "a/prog.o".into();
+            p.log = "log of a\n".into();
+        }
+        two.records.push(other);
+        let dir = write(tmp.path(), "host", &two, None).unwrap();
+        let a = verifier_log(&dir, "a/prog.o", "xdp_pass");
+        let b = verifier_log(&dir, "b/prog.o", "xdp_pass");
+        assert_eq!(a, dir.join("verifier/a%2Fprog.o/xdp_pass.log"));
+        assert_eq!(fs::read_to_string(a).unwrap(), "log of a\n");
+        assert_eq!(fs::read_to_string(b).unwrap(), "log of b\n");
+        // A name outside the working directory stays inside the outputs.
+        assert!(verifier_log(&dir, "/tmp/../prog.o", "p").starts_with(dir.join("verifier")));
     }
 }

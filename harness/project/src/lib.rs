@@ -7,11 +7,21 @@
 //! against its object and collects the expected verifier outcomes, all
 //! without a kernel, so the result is the same on any machine. Every
 //! case-file mistake is reported at once, with file, line and column.
+//!
+//! [`collect_inputs`] and [`prepare_paths`] do the same for objects and
+//! sources named on the command line (`verify PATH...`), and
+//! [`Prepared::select`] narrows either to the programs `--prog` patterns
+//! ([`ProgramPattern`]) match.
 
+mod inputs;
 mod layout;
 mod prepare;
+mod select;
 
+pub use inputs::{EM_BPF, Input, InputError, InputKind, NotBpf, collect_inputs};
 pub use layout::Project;
 pub use prepare::{
-    PrepareError, PrepareOptions, Prepared, PreparedObject, ProgramExpectation, prepare,
+    Origin, PrepareError, PrepareOptions, Prepared, PreparedObject, ProgramExpectation, prepare,
+    prepare_paths,
 };
+pub use select::{BadPattern, NoMatch, ProgramPattern};

@@ -1,6 +1,10 @@
 //! Compile programs, read and check test cases, assemble the plan.
 
-use std::{collections::BTreeSet, fmt, fs, io, path::PathBuf};
+use std::{
+    collections::BTreeSet,
+    fmt, fs, io,
+    path::{Path, PathBuf},
+};
 
 use harness_bpf::ObjectFile;
 use harness_build::BpfBuild;
@@ -9,14 +13,41 @@ use harness_events::{Event, EventSink};
 use harness_protocol::{KernelVersion, ObjectPlan, Plan, Probe, VerifierOptions};
 use harness_verifier::Expectation;
 
-use crate::Project;
+use crate::{
+    Project,
+    inputs::{Input, InputError, InputKind},
+    select::{NoMatch, ProgramPattern},
+};
 
 pub struct PreparedObject {
     pub name: String,
     /// The compiled object on the host.
     pub path: PathBuf,
-    pub source: PathBuf,
+    /// Its C source; `None` for an object given by path.
+    pub source: Option<PathBuf>,
+    pub origin: Origin,
     pub info: ObjectInfo,
+}
+
+/// Where an object comes from, which decides whether it has snapshots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// One of the project's programs: its verifier snapshots live in the
+    /// project's snapshot directory.
+    Project,
+    /// Named on the command line: no snapshots, no case files.
+    Path,
+}
+
+impl PreparedObject {
+    /// The file to name in messages about the object: its source relative to
+    /// the project, or for an object given by path, the path as named.
+    pub fn shown(&self, project: &Project) -> String {
+        match (self.origin, &self.source) {
+            (Origin::Project, Some(source)) => project.relative(source),
+            _ => self.name.clone(),
+        }
+    }
 }
 
 /// What the verifier should do with one program on some kernels.
@@ -35,6 +66,10 @@ pub struct Prepared {
     /// From `__accepted`/`__rejected`/`__not_loaded` in C and `[[verifier]]`
     /// in case files.
     pub expectations: Vec<ProgramExpectation>,
+    /// `(object, program)` chosen by `--prog`; `None`: every program.
+    pub selected: Option<BTreeSet<(String, String)>>,
+    /// Cases left out because their program is not selected.
+    pub filtered_cases: usize,
 }
 
 /// What stops preparation.
@@ -50,6 +85,10 @@ pub enum PrepareError {
         /// Boxed: aya's errors are large and this one is rare.
         error: Box<harness_bpf::ObjectError>,
     },
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    NoMatch(#[from] NoMatch),
     #[error("{what}: {error}")]
     Io { what: String, error: io::Error },
 }
@@ -95,6 +134,14 @@ impl Prepared {
             objects: self
                 .objects
                 .iter()
+                .filter(|o| {
+                    self.selected.is_none()
+                        || o.info
+                            .file
+                            .programs()
+                            .iter()
+                            .any(|p| self.is_selected(&o.name, &p.name))
+                })
                 .map(|o| ObjectPlan {
                     name: o.name.clone(),
                     path: o.path.display().to_string(),
@@ -127,6 +174,55 @@ impl Prepared {
             })
             .map(|e| &e.expectation)
             .collect()
+    }
+
+    /// Whether `--prog` chose `object/program` (always, without `--prog`).
+    pub fn is_selected(&self, object: &str, program: &str) -> bool {
+        self.selected
+            .as_ref()
+            .is_none_or(|s| s.contains(&(object.to_owned(), program.to_owned())))
+    }
+
+    /// Keeps the programs `patterns` match (all of them when there are no
+    /// patterns) and the cases of those programs; the other cases are
+    /// counted in `filtered_cases`. A pattern that matches nothing is an
+    /// error listing every program.
+    pub fn select(&mut self, patterns: &[ProgramPattern]) -> Result<(), NoMatch> {
+        if patterns.is_empty() {
+            return Ok(());
+        }
+        let all: Vec<(String, String)> = self
+            .objects
+            .iter()
+            .flat_map(|o| {
+                o.info
+                    .file
+                    .programs()
+                    .iter()
+                    .map(|p| (o.name.clone(), p.name.clone()))
+            })
+            .collect();
+        let unmatched: Vec<String> = patterns
+            .iter()
+            .filter(|pat| !all.iter().any(|(o, p)| pat.matches(o, p)))
+            .map(|pat| pat.text.clone())
+            .collect();
+        if !unmatched.is_empty() {
+            return Err(NoMatch {
+                unmatched,
+                available: all.iter().map(|(o, p)| format!("{o}/{p}")).collect(),
+            });
+        }
+        let selected: BTreeSet<(String, String)> = all
+            .into_iter()
+            .filter(|(o, p)| patterns.iter().any(|pat| pat.matches(o, p)))
+            .collect();
+        let before = self.cases.len();
+        self.cases
+            .retain(|c| selected.contains(&(c.object.clone(), c.program.clone())));
+        self.filtered_cases += before - self.cases.len();
+        self.selected = Some(selected);
+        Ok(())
     }
 
     pub fn case(&self, id: &str) -> Option<&CompiledCase> {
@@ -181,6 +277,75 @@ pub fn prepare(
         },
         probes,
         expectations,
+        selected: None,
+        filtered_cases: 0,
+    })
+}
+
+/// Prepares objects and sources named on the command line (see
+/// [`crate::collect_inputs`]) instead of the project's programs: sources
+/// are compiled with the project's flags and include directory into
+/// `<objects_dir>/paths/<name>/`, every object is parsed once, and the
+/// expectations its programs declare (`__rejected(..)`, BTF decl tags) are
+/// collected. There are no cases and no case files.
+pub fn prepare_paths(
+    project: &Project,
+    inputs: &[Input],
+    opts: PrepareOptions,
+    events: &dyn EventSink,
+) -> Result<Prepared, PrepareError> {
+    let mut objects = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let (path, source) = match input.kind {
+            InputKind::Object => (input.path.clone(), None),
+            InputKind::Source => {
+                // One directory per input: two sources may share a file name.
+                let out = project
+                    .objects_dir
+                    .join("paths")
+                    .join(harness_protocol::file_name_of(&input.name));
+                let built =
+                    BpfBuild::new(project.programs_dir.clone(), out).build_file(&input.path)?;
+                if built.rebuilt {
+                    events.event(Event::Compiled {
+                        source: PathBuf::from(&input.name),
+                    });
+                }
+                (built.object, Some(input.path.clone()))
+            }
+        };
+        objects.push(PreparedObject {
+            info: ObjectInfo::new(&input.name, parse_object(&path)?),
+            name: input.name.clone(),
+            path,
+            source,
+            origin: Origin::Path,
+        });
+    }
+    let mut errors = Vec::new();
+    let expectations = declared_expectations(project, &objects, &mut errors);
+    if !errors.is_empty() {
+        return Err(PrepareError::Cases(errors));
+    }
+    Ok(Prepared {
+        objects,
+        cases: Vec::new(),
+        verifier: VerifierOptions {
+            log_level: opts.log_level,
+            stats: true,
+        },
+        probes: Vec::new(),
+        expectations,
+        selected: None,
+        filtered_cases: 0,
+    })
+}
+
+fn parse_object(path: &Path) -> Result<ObjectFile, PrepareError> {
+    let data = fs::read(path).map_err(io_err(format!("reading {}", path.display())))?;
+    ObjectFile::parse(data).map_err(|error| PrepareError::Object {
+        path: path.to_owned(),
+        error: Box::new(error),
     })
 }
 
@@ -208,17 +373,12 @@ fn build_objects(
                 source: PathBuf::from(project.relative(&b.source)),
             });
         }
-        let data =
-            fs::read(&b.object).map_err(io_err(format!("reading {}", b.object.display())))?;
-        let file = ObjectFile::parse(data).map_err(|error| PrepareError::Object {
-            path: b.object.clone(),
-            error: Box::new(error),
-        })?;
         objects.push(PreparedObject {
-            info: ObjectInfo::new(&b.name, file),
+            info: ObjectInfo::new(&b.name, parse_object(&b.object)?),
             name: b.name,
             path: b.object,
-            source: b.source,
+            source: Some(b.source),
+            origin: Origin::Project,
         });
     }
     Ok(objects)
@@ -263,14 +423,15 @@ fn declared_expectations(
 ) -> Vec<ProgramExpectation> {
     let mut out = Vec::new();
     for o in objects {
-        for (program, e) in o.info.declared_expectations(&project.relative(&o.source)) {
+        let shown = o.shown(project);
+        for (program, e) in o.info.declared_expectations(&shown) {
             match e {
                 Ok(expectation) => out.push(ProgramExpectation {
                     object: o.name.clone(),
                     program,
                     expectation,
                 }),
-                Err(e) => errors.push(CaseError::new(&o.source, "", None, e.to_string())),
+                Err(e) => errors.push(CaseError::new(Path::new(&shown), "", None, e.to_string())),
             }
         }
     }

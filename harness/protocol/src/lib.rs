@@ -23,6 +23,7 @@ pub use bytes::Bytes;
 pub use map_type::MapType;
 pub use plan::{
     Action, CasePlan, MapValue, MapWrite, ObjectPlan, Plan, Probe, RunInput, VerifierOptions,
+    file_name_of,
 };
 pub use record::{
     ActionOutput, CaseOutcome, CaseReport, CaseStep, Done, GuestInfo, MapDump, MapEntry,
@@ -64,6 +65,31 @@ pub fn decode_line(line: &str) -> Result<Record, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_names_become_one_distinct_file_name() {
+        let names = [
+            "xdp_firewall",
+            "build/a/prog.o",
+            "build%2Fa%2Fprog.o",
+            "/tmp/x/prog.o",
+            "..",
+            ".",
+            "",
+            "%",
+        ];
+        let files: Vec<String> = names.iter().map(|n| file_name_of(n)).collect();
+        assert_eq!(files[0], "xdp_firewall", "plain names are kept");
+        assert_eq!(files[1], "build%2Fa%2Fprog.o");
+        for (n, f) in names.iter().zip(&files) {
+            assert!(
+                !f.contains('/') && f != "." && f != ".." && !f.is_empty(),
+                "{n:?} -> {f:?}"
+            );
+        }
+        let distinct: std::collections::BTreeSet<&String> = files.iter().collect();
+        assert_eq!(distinct.len(), names.len(), "{files:?}");
+    }
 
     #[test]
     fn records_round_trip_as_single_lines() {

@@ -69,12 +69,25 @@ impl Probe {
 /// One object file and the cases that drive its programs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectPlan {
-    /// Name used in reports (the object's file stem, e.g. `xdp_firewall`).
+    /// Name used in reports: a project object's file stem (`xdp_firewall`),
+    /// or the path of an object given on the command line
+    /// (`build/prog.bpf.o`); see [`file_name_of`] for using it in a path.
     pub name: String,
     /// Path of the object as the executor sees it.
     pub path: String,
     #[serde(default)]
     pub cases: Vec<CasePlan>,
+}
+
+/// An object's or program's name as one file-name component: object names
+/// given by path hold `/`, so `%` and `/` are escaped (`%25`, `%2F`), as are
+/// the dots of `.` and `..`. Distinct names stay distinct, and nothing
+/// escapes the directory the result is joined to.
+pub fn file_name_of(name: &str) -> String {
+    if name.is_empty() || name == "." || name == ".." {
+        return name.replace('.', "%2E") + "%";
+    }
+    name.replace('%', "%25").replace('/', "%2F")
 }
 
 /// One case of one program: reset the object's maps, write `setup`, perform

@@ -36,6 +36,10 @@ pub fn test_report(j: &TestJudgement) -> String {
     if not_run > 0 {
         let _ = write!(s, ", {not_run} not run");
     }
+    if j.filtered > 0 {
+        // Per run, not per kernel: `--prog` leaves them out everywhere.
+        let _ = write!(s, "; {} filtered out by --prog", j.filtered);
+    }
     s.push('\n');
     s
 }

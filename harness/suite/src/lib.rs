@@ -4,7 +4,12 @@
 //!   (`harness-kernels`), run the plan on each (`harness-matrix`), judge the
 //!   records and snapshots (`harness-judge`);
 //! - [`verify`]: the same without cases, judged as a programs × kernels
-//!   matrix of verdicts and verifier cost, gated against a baseline.
+//!   matrix of verdicts and verifier cost, gated against a baseline; on the
+//!   project's programs or on objects and sources named by path
+//!   ([`Objects`]).
+//!
+//! Both take `--prog` patterns ([`ProgramPattern`]) that narrow the
+//! programs judged (and, for `test`, the cases run).
 //!
 //! Rendering is the caller's (`harness-report`); progress goes to the
 //! caller's [`EventSink`]. `xtask` is a thin CLI over this crate; another
@@ -25,7 +30,7 @@ pub use harness_events::EventSink;
 pub use harness_judge::{Gate, TestJudgement, VerifyJudgement};
 pub use harness_kernels::{KernelRequest, Target};
 pub use harness_matrix::RunOptions;
-pub use harness_project::Project;
+pub use harness_project::{ProgramPattern, Project};
 pub use harness_snapshots::UpdateMode;
 
 /// What `test` and `verify` both take.
@@ -41,6 +46,14 @@ pub struct SuiteOptions {
     pub run: RunOptions,
 }
 
+/// What only `test` takes.
+#[derive(Clone, Debug, Default)]
+pub struct TestOptions {
+    /// `--prog`: run only the cases of the programs these match (all when
+    /// empty); the others are counted as filtered.
+    pub programs: Vec<ProgramPattern>,
+}
+
 /// What only `verify` takes.
 #[derive(Clone, Debug, Default)]
 pub struct VerifyOptions {
@@ -48,6 +61,23 @@ pub struct VerifyOptions {
     /// committed snapshots are the baseline.
     pub baseline: Option<PathBuf>,
     pub gate: Gate,
+    /// The project's programs, or objects and sources named by path.
+    pub objects: Objects,
+    /// `--prog`: judge only the programs these match (all when empty).
+    pub programs: Vec<ProgramPattern>,
+}
+
+/// What `verify` loads.
+#[derive(Clone, Debug, Default)]
+pub enum Objects {
+    /// The project's programs, with their snapshots and case files.
+    #[default]
+    Project,
+    /// BPF objects, `*.bpf.c` sources and directories searched for both
+    /// (`harness_project::collect_inputs`), named relative to `cwd`. They
+    /// have no snapshots and no case files; expectations come only from
+    /// what their programs declare.
+    Paths { paths: Vec<PathBuf>, cwd: PathBuf },
 }
 
 /// What stops a run before there is anything to judge.
@@ -104,11 +134,38 @@ pub fn build_runner(
     )
 }
 
+/// What to prepare: the project (with or without cases) or paths, and
+/// which programs.
+struct Job<'a> {
+    cases: bool,
+    objects: &'a Objects,
+    programs: &'a [ProgramPattern],
+}
+
+impl Job<'_> {
+    fn prepare(
+        &self,
+        project: &Project,
+        opts: PrepareOptions,
+        events: &dyn EventSink,
+    ) -> Result<Prepared, PrepareError> {
+        let mut prepared = match self.objects {
+            Objects::Project => harness_project::prepare(project, opts, events)?,
+            Objects::Paths { paths, cwd } => {
+                let inputs = harness_project::collect_inputs(paths, cwd)?;
+                harness_project::prepare_paths(project, &inputs, opts, events)?
+            }
+        };
+        prepared.select(self.programs)?;
+        Ok(prepared)
+    }
+}
+
 /// Prepares, resolves and runs: what `test` and `verify` share.
 fn prepare_and_run(
     project: &Project,
     opts: &SuiteOptions,
-    cases: bool,
+    job: &Job<'_>,
     events: &dyn EventSink,
     interrupt: &Arc<AtomicBool>,
 ) -> Result<(Prepared, Vec<KernelRun>), SuiteError> {
@@ -118,13 +175,13 @@ fn prepare_and_run(
         .any(|k| !matches!(k, KernelRequest::Host));
     let prepare = PrepareOptions {
         log_level: opts.log_level,
-        cases,
+        cases: job.cases,
     };
     // Building the in-VM runner (a cargo invocation) overlaps with compiling
     // programs and fetching kernel images.
     let (prepared, targets, runner) = std::thread::scope(|s| {
         let runner = needs_vm.then(|| s.spawn(|| build_runner(project, events)));
-        let prepared = harness_project::prepare(project, prepare, events);
+        let prepared = job.prepare(project, prepare, events);
         let targets = resolve_targets(project, &opts.kernels, opts.mirror.as_deref(), events);
         let runner = runner
             .map(|h| h.join().expect("building the runner does not panic"))
@@ -174,7 +231,23 @@ pub fn test(
     events: &dyn EventSink,
     interrupt: &Arc<AtomicBool>,
 ) -> Result<TestJudgement, SuiteError> {
-    let (prepared, runs) = prepare_and_run(project, opts, true, events, interrupt)?;
+    test_with(project, opts, &TestOptions::default(), events, interrupt)
+}
+
+/// [`test`] with what only `test` takes (`--prog`).
+pub fn test_with(
+    project: &Project,
+    opts: &SuiteOptions,
+    test: &TestOptions,
+    events: &dyn EventSink,
+    interrupt: &Arc<AtomicBool>,
+) -> Result<TestJudgement, SuiteError> {
+    let job = Job {
+        cases: true,
+        objects: &Objects::Project,
+        programs: &test.programs,
+    };
+    let (prepared, runs) = prepare_and_run(project, opts, &job, events, interrupt)?;
     Ok(harness_judge::judge_test(
         &context(project, &prepared, opts),
         &runs,
@@ -196,7 +269,12 @@ pub fn verify(
         .map(harness_judge::load_baseline)
         .transpose()?;
     // Verification loads programs only: the plan carries no cases.
-    let (prepared, runs) = prepare_and_run(project, opts, false, events, interrupt)?;
+    let job = Job {
+        cases: false,
+        objects: &verify.objects,
+        programs: &verify.programs,
+    };
+    let (prepared, runs) = prepare_and_run(project, opts, &job, events, interrupt)?;
     Ok(harness_judge::judge_verify(
         &context(project, &prepared, opts),
         &runs,
