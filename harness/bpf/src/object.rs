@@ -432,7 +432,8 @@ impl ObjectFile {
             // and keep a VM busy for minutes formatting them: its
             // statistics log already holds the error line.
             let processed = processed_insns(&first.log.text);
-            let too_big = matches!(first.error, Some(ProgramLoadError::Rejected { errno, .. }) if errno == libc::E2BIG)
+            let too_big = hit_complexity_limit(&first.log.text)
+                || matches!(first.error, Some(ProgramLoadError::Rejected { errno, .. }) if errno == libc::E2BIG)
                 || processed.is_some_and(|n| n > log.walk_budget);
             if !too_big {
                 let mut full = self.attempt(spec, log)?;
@@ -492,6 +493,18 @@ impl ObjectFile {
             insn_cnt,
         })
     }
+}
+
+/// The verifier's complexity limits (instructions processed, pending
+/// branches, states), as it words them in the log. Their errno varies by
+/// kernel (E2BIG, and EFAULT for the jump sequence on 6.18).
+fn hit_complexity_limit(log: &str) -> bool {
+    const LIMITS: &[&str] = &[
+        "BPF program is too large",
+        "jumps is too complex",
+        "BPF program is too complex",
+    ];
+    log.lines().any(|l| LIMITS.iter().any(|m| l.contains(m)))
 }
 
 /// Reads `processed N insns` from a statistics log.

@@ -349,3 +349,123 @@ fn an_object_without_programs_parses_and_loads_its_maps() {
     assert!(loaded.programs.is_empty());
     assert!(loaded.map("shared").is_some());
 }
+
+const TAIL_CALLS: &str = r#"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp") int handle(struct xdp_md *ctx) { return XDP_TX; }
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, int (void *));
+} jump SEC(".maps") = {
+	.values = { [0] = (void *)&handle },
+};
+
+SEC("xdp")
+int dispatch(struct xdp_md *ctx)
+{
+	bpf_tail_call(ctx, &jump, 0);
+	return XDP_DROP;
+}
+
+SEC("xdp")
+int broken(struct xdp_md *ctx)
+{
+	return *(unsigned char *)(long)ctx->data;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"#;
+
+/// One rejected program sends the loader to one program at a time, where
+/// libbpf cannot fill the prog array with a program that load left out:
+/// that is not the accepted programs' fault, and the accepted ones are
+/// loaded together again, the prog array filled, for the cases.
+#[test]
+fn a_prog_array_initialised_in_the_object_survives_a_rejected_neighbour() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("tail.bpf.c"), TAIL_CALLS).unwrap();
+    let built = harness_build::BpfBuild::new(src, dir.path().join("out"))
+        .build_all()
+        .unwrap();
+    let obj = ObjectFile::parse(fs::read(&built[0].object).unwrap()).unwrap();
+    let loaded = obj.load(LogOptions::default()).unwrap();
+    assert!(matches!(
+        loaded.program("broken").unwrap().error,
+        Some(ProgramLoadError::Rejected { errno: 13, .. })
+    ));
+    for name in ["dispatch", "handle"] {
+        let p = loaded.program(name).unwrap();
+        assert_eq!(p.error, None, "{name}");
+        assert!(p.log.text.contains("processed "), "{name}: {}", p.log.text);
+    }
+    let dispatch = loaded.program("dispatch").unwrap().fd.as_ref().unwrap();
+    let out = harness_bpf::test_run(
+        dispatch.as_fd(),
+        &TestRunInput {
+            data: &packet(),
+            data_out_size: 1500,
+            ..TestRunInput::default()
+        },
+    )
+    .unwrap();
+    // XDP_TX (3) from `handle`: the tail call went through the array.
+    assert_eq!(out.retval, 3);
+}
+
+const TOO_COMPLEX: &str = r#"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp")
+int spin(struct xdp_md *ctx)
+{
+	__u64 acc = ctx->data_end - ctx->data;
+	/* Every round forks on unknown data: no state is ever equal. */
+	for (int i = 0; i < 100000; i++) {
+		if (acc & 1)
+			acc = acc * 3 + 1;
+		else
+			acc = acc / 2 + i;
+	}
+	return acc & 3;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"#;
+
+/// A program that runs into a verifier complexity limit (here 8192 pending
+/// branches; the gallery's `too_complex` hits the 1M-instruction limit on
+/// every kernel) keeps its statistics log, which holds the error line, and
+/// is not loaded again for a level-1 walk that would log megabytes.
+#[test]
+fn a_complexity_limit_is_a_result_with_a_small_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("big.bpf.c"), TOO_COMPLEX).unwrap();
+    let built = harness_build::BpfBuild::new(src, dir.path().join("out"))
+        .build_all()
+        .unwrap();
+    let obj = ObjectFile::parse(fs::read(&built[0].object).unwrap()).unwrap();
+    let loaded = obj.load(LogOptions::default()).unwrap();
+    let p = loaded.program("spin").unwrap();
+    assert!(
+        matches!(p.error, Some(ProgramLoadError::Rejected { .. })),
+        "{:?}",
+        p.error
+    );
+    assert!(
+        p.log.text.contains("is too complex") || p.log.text.contains("is too large"),
+        "{}",
+        p.log.text
+    );
+    assert_eq!(p.log.level, 4, "no level-1 walk was asked for");
+    assert!(p.log.text.len() < 64 << 10, "{} bytes", p.log.text.len());
+}

@@ -1,8 +1,8 @@
 //! The compatibility gallery (`sample-programs/gallery/`) compiles with the
 //! harness's own flags, and each object documents itself: a header naming
 //! the feature and the expected verdicts, and a row in the gallery's
-//! README. The default build does not read the gallery; this keeps it from
-//! rotting until the loader does.
+//! README. (The project build compiles it too, with the same include
+//! directories: its own `include/` and the top-level one.)
 
 use std::{fs, path::Path};
 
@@ -18,9 +18,9 @@ fn gallery() -> &'static Path {
 #[test]
 fn every_gallery_object_compiles() {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gallery-objects");
-    let built = BpfBuild::new(gallery().to_owned(), out)
-        .build_all()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut build = BpfBuild::new(gallery().to_owned(), out);
+    build.include_dirs.push(gallery().join("../include"));
+    let built = build.build_all().unwrap_or_else(|e| panic!("{e}"));
     assert!(built.len() >= 20, "{} objects", built.len());
     for b in &built {
         let elf = fs::read(&b.object).unwrap();
