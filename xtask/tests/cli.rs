@@ -260,8 +260,9 @@ fn what_a_killed_run_leaves_is_removed_by_the_next() {
     };
     assert_eq!(leftovers(tmp.path(), &killed).len(), 1);
     let results = workspace().join("target/harness");
+    // The run's initramfs, and the VM's copy with its kernel's config.
     let image = format!("initramfs-{}-", child.id());
-    assert_eq!(leftovers(&results, &image).len(), 1);
+    assert_eq!(leftovers(&results, &image).len(), 2);
 
     // Any later run sweeps them (a live run's files are left alone).
     let out = xtask(&["build"]).output().unwrap();

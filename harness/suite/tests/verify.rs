@@ -320,7 +320,7 @@ fn not_loaded_can_be_declared_per_kernel_range_with_its_reason() {
     let path = project.programs_dir.join("untargeted.bpf.c");
     fs::write(
         &path,
-        source("__not_loaded(\"all\", \"names no attach target\")"),
+        source("__not_loaded(\"all\", \"no BTF-based attach target\")"),
     )
     .unwrap();
     let report = verify(&project, "host");
@@ -355,13 +355,13 @@ fn not_loaded_can_be_declared_per_kernel_range_with_its_reason() {
     );
     fs::write(
         &path,
-        source("__not_loaded(\"<5.0\", \"names no attach target\")"),
+        source("__not_loaded(\"<5.0\", \"no BTF-based attach target\")"),
     )
     .unwrap();
     let failures_now = failures(&verify(&project, "host").findings);
     assert!(
         failures_now.iter().any(|f| f.starts_with(
-            "untargeted/untargeted on host: not loaded: section `fentry` names no attach target"
+            "untargeted/untargeted on host: not loaded: prog 'untargeted': no BTF-based attach target"
         )),
         "{failures_now:?}"
     );
