@@ -318,6 +318,7 @@ impl Cache {
             // Dropping `part` deletes the temporary file.
             return Err(KernelError::ChecksumMismatch {
                 url,
+                what,
                 expected_size: locked.size,
                 actual_size: received,
                 expected_sha256: locked.sha256.clone(),
