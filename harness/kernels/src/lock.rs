@@ -191,6 +191,17 @@ impl LockedKernel {
         }
         Ok(())
     }
+
+    /// The kernel's own package, as a [`PinnedPackage`].
+    pub(crate) fn kernel_package(&self) -> PinnedPackage {
+        PinnedPackage {
+            package: self.package.clone(),
+            version: self.version.clone(),
+            filename: self.filename.clone(),
+            size: self.size,
+            sha256: self.sha256.clone(),
+        }
+    }
 }
 
 impl PinnedPackage {

@@ -125,6 +125,43 @@ fn from_update_to_bzimage() {
 }
 
 #[test]
+fn from_update_to_the_config_of_a_split_kernel() {
+    let mirror = FakeMirror::start();
+    let k = kernel_7_2("13+deb14", "7.2.13-1");
+    let base = k.config_package();
+    publish(
+        &mirror,
+        "sid",
+        &[stanza(&k.locked), package_stanza(base)].join("\n"),
+    );
+    mirror.put(&k.locked.filename, k.deb.clone());
+    mirror.put(&base.filename, k.config_deb.clone().expect("config deb"));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lock_path = dir.path().join("kernels.lock");
+    update(&mirror.mirror(), &[v("7.2")], &UNSIGNED)
+        .expect("update")
+        .lock
+        .save(&lock_path)
+        .expect("save");
+    let text = std::fs::read_to_string(&lock_path).expect("lock text");
+    assert!(
+        text.contains(&format!(
+            "[kernel.config_package]\npackage = \"{}\"\nversion = \"7.2.13-1\"\nfilename = \"{}\"\nsize = {}\nsha256 = \"{}\"\n",
+            base.package, base.filename, base.size, base.sha256
+        )),
+        "{text}"
+    );
+    let lock = LockFile::load(&lock_path).expect("load");
+    let locked = lock.require(v("7.2"), &lock_path).expect("7.2 pinned");
+    let image = Cache::new(dir.path().join("cache"))
+        .kernel(locked, &mirror.mirror(), &harness_events::Silent)
+        .expect("kernel");
+    let config = std::fs::read(image.config.expect("a config")).expect("read config");
+    assert_eq!(Some(config), k.config);
+}
+
+#[test]
 fn a_split_kernel_without_its_config_package_is_not_pinned() {
     let mirror = FakeMirror::start();
     let k = kernel_7_2("13+deb14", "7.2.13-1");
