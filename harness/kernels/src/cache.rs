@@ -1,7 +1,8 @@
 //! The on-disk cache of downloaded packages and unpacked kernels, shared by
 //! concurrent runs.
 //!
-//! Layout under the root, everything keyed by the pinned .deb's sha256:
+//! Layout under the root, everything keyed by a pinned .deb's sha256 (the
+//! kernel's, or for `debs/` also that of the package holding its config):
 //!
 //! ```text
 //! debs/<sha256>.deb                 verified download
@@ -10,6 +11,11 @@
 //! kernels/<sha256>.unpack-XXXXXX/   unpacking in progress (or left by a crash)
 //! locks/<sha256>.lock               held while one run fetches or unpacks it
 //! ```
+//!
+//! The config comes from the kernel's own package or, where the lock file
+//! pins one, from its config package; `manifest.json` records which. A
+//! kernel unpacked before its config package was pinned gets the config
+//! added in place, without fetching the kernel again.
 //!
 //! Files only appear under their final names by rename, so a reader never
 //! sees half a file; what a crash leaves behind has a temporary name and is
@@ -23,10 +29,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::deb::{extract_kernel, sha256_file};
+use crate::deb::{extract_config, extract_kernel, sha256_file};
 use crate::error::KernelError;
 use crate::http::{GetError, Http};
-use crate::lock::LockedKernel;
+use crate::lock::{LockedKernel, PinnedPackage};
 use crate::mirror::Mirror;
 use harness_events::{Event, EventSink};
 
@@ -46,7 +52,9 @@ pub struct Cache {
 pub enum CacheStatus {
     /// Not downloaded.
     Missing,
-    /// The .deb is there, not unpacked.
+    /// The kernel's .deb is there, not unpacked; or the kernel is unpacked
+    /// but lacks the config its pinned config package holds. Either way the
+    /// next use finishes it without downloading the kernel again.
     Downloaded,
     /// The kernel is unpacked and ready.
     Unpacked,
@@ -63,7 +71,8 @@ pub struct KernelImage {
     pub package_version: String,
     /// The bzImage.
     pub bzimage: PathBuf,
-    /// The kernel's build config, when the package ships one.
+    /// The kernel's build config, when its package or its pinned config
+    /// package ships one.
     pub config: Option<PathBuf>,
 }
 
@@ -76,6 +85,43 @@ struct Manifest {
     deb_sha256: String,
     vmlinuz_sha256: String,
     config_sha256: Option<String>,
+    /// sha256 of the .deb the config came from: the kernel's own, or its
+    /// config package. Manifests written before config packages existed lack
+    /// it; their config, if any, came from the kernel's own .deb.
+    #[serde(default)]
+    config_deb_sha256: Option<String>,
+}
+
+impl Manifest {
+    fn read(dir: &Path) -> Result<Manifest, String> {
+        let text =
+            fs::read(dir.join(MANIFEST)).map_err(|e| format!("cannot read {MANIFEST}: {e}"))?;
+        serde_json::from_slice(&text).map_err(|e| format!("{MANIFEST} is malformed: {e}"))
+    }
+
+    /// Whether the config recorded here is the one `locked` calls for: there
+    /// is one if a config package is pinned, and it came from the kernel's
+    /// own .deb or from the pinned config package.
+    fn config_is_current(&self, locked: &LockedKernel) -> bool {
+        let Some(_) = &self.config_sha256 else {
+            return locked.config_package.is_none();
+        };
+        let source = self.config_deb_sha256.as_ref().unwrap_or(&self.deb_sha256);
+        *source == locked.sha256
+            || locked
+                .config_package
+                .as_ref()
+                .is_some_and(|p| p.sha256 == *source)
+    }
+}
+
+/// An unpacked kernel found in the cache.
+enum Found {
+    /// Intact and complete.
+    Ready(KernelImage),
+    /// Intact, but its config is not the one the lock file calls for (it
+    /// was unpacked before its config package was pinned).
+    ConfigToRedo(Manifest),
 }
 
 impl Cache {
@@ -104,9 +150,15 @@ impl Cache {
         if locked.check().is_err() {
             return CacheStatus::Missing;
         }
-        if self.kernel_dir(locked).join(MANIFEST).is_file() {
-            CacheStatus::Unpacked
-        } else if fs::metadata(self.deb_path(locked)).is_ok_and(|m| m.len() == locked.size) {
+        let dir = self.kernel_dir(locked);
+        if dir.join(MANIFEST).is_file() {
+            match Manifest::read(&dir) {
+                Ok(manifest) if !manifest.config_is_current(locked) => CacheStatus::Downloaded,
+                // A malformed manifest is found out (and repaired) on use.
+                _ => CacheStatus::Unpacked,
+            }
+        } else if fs::metadata(self.deb_path(&locked.sha256)).is_ok_and(|m| m.len() == locked.size)
+        {
             CacheStatus::Downloaded
         } else {
             CacheStatus::Missing
@@ -132,18 +184,22 @@ impl Cache {
         // Held until the end of this function (dropping the file unlocks it).
         let _lock = self.lock(locked, events)?;
 
-        if let Some(image) = self.unpacked(locked, events)? {
-            return Ok(image);
+        match self.unpacked(locked, events)? {
+            Some(Found::Ready(image)) => Ok(image),
+            Some(Found::ConfigToRedo(manifest)) => {
+                self.remove_leftovers(locked);
+                self.redo_config(locked, manifest, mirror, events)
+            }
+            None => {
+                self.remove_leftovers(locked);
+                let deb = self.deb(&locked.kernel_package(), mirror, events)?;
+                self.unpack(locked, &deb, mirror, events)
+            }
         }
-        self.remove_leftovers(locked);
-        let deb = self.deb(locked, mirror, events)?;
-        self.unpack(locked, &deb)
     }
 
-    fn deb_path(&self, locked: &LockedKernel) -> PathBuf {
-        self.root
-            .join("debs")
-            .join(format!("{}.deb", locked.sha256))
+    fn deb_path(&self, sha256: &str) -> PathBuf {
+        self.root.join("debs").join(format!("{sha256}.deb"))
     }
 
     fn kernel_dir(&self, locked: &LockedKernel) -> PathBuf {
@@ -183,13 +239,13 @@ impl Cache {
         &self,
         locked: &LockedKernel,
         events: &dyn EventSink,
-    ) -> Result<Option<KernelImage>, KernelError> {
+    ) -> Result<Option<Found>, KernelError> {
         let dir = self.kernel_dir(locked);
         if !dir.exists() {
             return Ok(None);
         }
         match self.verify_unpacked(locked, &dir) {
-            Ok(image) => Ok(Some(image)),
+            Ok(found) => Ok(Some(found)),
             Err(why) => {
                 events.event(Event::Note {
                     message: format!(
@@ -204,11 +260,8 @@ impl Cache {
         }
     }
 
-    fn verify_unpacked(&self, locked: &LockedKernel, dir: &Path) -> Result<KernelImage, String> {
-        let manifest_path = dir.join(MANIFEST);
-        let text = fs::read(&manifest_path).map_err(|e| format!("cannot read {MANIFEST}: {e}"))?;
-        let manifest: Manifest =
-            serde_json::from_slice(&text).map_err(|e| format!("{MANIFEST} is malformed: {e}"))?;
+    fn verify_unpacked(&self, locked: &LockedKernel, dir: &Path) -> Result<Found, String> {
+        let manifest = Manifest::read(dir)?;
         if manifest.deb_sha256 != locked.sha256 || manifest.release != locked.release {
             return Err(format!(
                 "{MANIFEST} describes {} {}",
@@ -216,16 +269,95 @@ impl Cache {
             ));
         }
         check_hash(&dir.join("vmlinuz"), &manifest.vmlinuz_sha256)?;
+        if !manifest.config_is_current(locked) {
+            return Ok(Found::ConfigToRedo(manifest));
+        }
         if let Some(expected) = &manifest.config_sha256 {
             check_hash(&dir.join("config"), expected)?;
         }
-        Ok(image(locked, dir, manifest.config_sha256.is_some()))
+        Ok(Found::Ready(image(
+            locked,
+            dir,
+            manifest.config_sha256.is_some(),
+        )))
+    }
+
+    /// Gives an intact unpacked kernel the config the lock file calls for,
+    /// from its config package, without touching the kernel: the config and
+    /// then the manifest are renamed into place, so a crash in between
+    /// leaves a manifest that still asks for the config.
+    fn redo_config(
+        &self,
+        locked: &LockedKernel,
+        mut manifest: Manifest,
+        mirror: &Mirror,
+        events: &dyn EventSink,
+    ) -> Result<KernelImage, KernelError> {
+        let dir = self.kernel_dir(locked);
+        let temp = self.unpack_dir(locked)?;
+        match &locked.config_package {
+            Some(package) => {
+                let lacks = if manifest.config_sha256.is_some() {
+                    "has the build config of another package"
+                } else {
+                    "has no build config"
+                };
+                events.event(Event::Note {
+                    message: format!(
+                        "cached kernel {} {} {lacks}; fetching it from {} {}",
+                        locked.package, locked.version, package.package, package.version
+                    ),
+                });
+                let deb = self.deb(package, mirror, events)?;
+                let sha256 = extract_config(&deb, &package.package, &locked.release, temp.path())?;
+                manifest.config_sha256 = Some(sha256);
+                manifest.config_deb_sha256 = Some(package.sha256.clone());
+            }
+            // The config came from a config package the lock file no longer
+            // pins, and the kernel's own package has none.
+            None => {
+                manifest.config_sha256 = None;
+                manifest.config_deb_sha256 = None;
+            }
+        }
+        let manifest_path = temp.path().join(MANIFEST);
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| KernelError::io("write", &manifest_path, e.into()))?;
+        write_synced(&manifest_path, &json)?;
+        share(temp.path(), SHARED_DIR)?;
+        sync_dir(temp.path())?;
+
+        let config = dir.join("config");
+        if manifest.config_sha256.is_some() {
+            fs::rename(temp.path().join("config"), &config)
+                .map_err(|e| KernelError::io("rename into place", &config, e))?;
+        } else {
+            match fs::remove_file(&config) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(KernelError::io("remove", &config, e)),
+            }
+        }
+        let final_manifest = dir.join(MANIFEST);
+        fs::rename(&manifest_path, &final_manifest)
+            .map_err(|e| KernelError::io("rename into place", &final_manifest, e))?;
+        sync_dir(&dir)?;
+        Ok(image(locked, &dir, manifest.config_sha256.is_some()))
+    }
+
+    /// A temporary directory to unpack into, named as a leftover of `locked`.
+    fn unpack_dir(&self, locked: &LockedKernel) -> Result<tempfile::TempDir, KernelError> {
+        let kernels = self.root.join("kernels");
+        tempfile::Builder::new()
+            .prefix(&format!("{}.unpack-", locked.sha256))
+            .tempdir_in(&kernels)
+            .map_err(|e| KernelError::io("create a temporary directory in", &kernels, e))
     }
 
     /// Removes temporary files and directories of this kernel that a crashed
     /// run left. Only called with the lock held, so nobody is writing them.
     fn remove_leftovers(&self, locked: &LockedKernel) {
-        let places = [
+        let mut places = vec![
             (
                 self.root.join("debs"),
                 format!("{}.deb.part-", locked.sha256),
@@ -235,6 +367,13 @@ impl Cache {
                 format!("{}.unpack-", locked.sha256),
             ),
         ];
+        // Only this kernel's runs fetch its config package, under its lock.
+        if let Some(package) = &locked.config_package {
+            places.push((
+                self.root.join("debs"),
+                format!("{}.deb.part-", package.sha256),
+            ));
+        }
         for (dir, prefix) in places {
             let Ok(entries) = fs::read_dir(&dir) else {
                 continue;
@@ -254,16 +393,16 @@ impl Cache {
         }
     }
 
-    /// The verified .deb, downloaded if missing or corrupt.
+    /// The verified .deb of `package`, downloaded if missing or corrupt.
     fn deb(
         &self,
-        locked: &LockedKernel,
+        package: &PinnedPackage,
         mirror: &Mirror,
         events: &dyn EventSink,
     ) -> Result<PathBuf, KernelError> {
-        let path = self.deb_path(locked);
+        let path = self.deb_path(&package.sha256);
         if path.exists() {
-            match check_size_and_hash(&path, locked.size, &locked.sha256) {
+            match check_size_and_hash(&path, package.size, &package.sha256) {
                 Ok(()) => return Ok(path),
                 Err(why) => {
                     events.event(Event::Note {
@@ -277,7 +416,7 @@ impl Cache {
                 }
             }
         }
-        self.download(locked, mirror, &path, events)?;
+        self.download(package, mirror, &path, events)?;
         Ok(path)
     }
 
@@ -285,42 +424,43 @@ impl Cache {
     /// goes, and renames it into place only if size and sha256 match.
     fn download(
         &self,
-        locked: &LockedKernel,
+        package: &PinnedPackage,
         mirror: &Mirror,
         path: &Path,
         events: &dyn EventSink,
     ) -> Result<(), KernelError> {
-        let url = mirror.join(&locked.filename);
+        let url = mirror.join(&package.filename);
         let dir = self.root.join("debs");
         let mut part = tempfile::Builder::new()
-            .prefix(&format!("{}.deb.part-", locked.sha256))
+            .prefix(&format!("{}.deb.part-", package.sha256))
             .tempfile_in(&dir)
             .map_err(|e| KernelError::io("create a temporary file in", &dir, e))?;
         let part_path = part.path().to_owned();
         let mut hasher = Sha256::new();
-        let what = format!("{} {}", locked.package, locked.version);
+        let what = format!("{} {}", package.package, package.version);
         let received = Http::new()
-            .get(&url, &what, locked.size, events, |chunk| {
+            .get(&url, &what, package.size, events, |chunk| {
                 hasher.update(chunk);
                 part.write_all(chunk)
                     .map_err(|e| KernelError::io("write", &part_path, e))
             })
             .map_err(|e| match e {
                 GetError::NotFound => KernelError::PinnedPackageGone {
-                    package: locked.package.clone(),
-                    version: locked.version.clone(),
+                    package: package.package.clone(),
+                    version: package.version.clone(),
                     url: url.clone(),
                 },
                 GetError::Other(e) => e,
             })?;
         let actual_sha256 = hex::encode(hasher.finalize());
-        if received != locked.size || actual_sha256 != locked.sha256 {
+        if received != package.size || actual_sha256 != package.sha256 {
             // Dropping `part` deletes the temporary file.
             return Err(KernelError::ChecksumMismatch {
                 url,
-                expected_size: locked.size,
+                what,
+                expected_size: package.size,
                 actual_size: received,
-                expected_sha256: locked.sha256.clone(),
+                expected_sha256: package.sha256.clone(),
                 actual_sha256,
             });
         }
@@ -333,14 +473,33 @@ impl Cache {
         sync_dir(&dir)
     }
 
-    /// Unpacks the kernel into a temporary directory and renames it into place.
-    fn unpack(&self, locked: &LockedKernel, deb: &Path) -> Result<KernelImage, KernelError> {
+    /// Unpacks the kernel, with its config from its own package or else from
+    /// its pinned config package, into a temporary directory and renames it
+    /// into place.
+    fn unpack(
+        &self,
+        locked: &LockedKernel,
+        deb: &Path,
+        mirror: &Mirror,
+        events: &dyn EventSink,
+    ) -> Result<KernelImage, KernelError> {
         let kernels = self.root.join("kernels");
-        let temp = tempfile::Builder::new()
-            .prefix(&format!("{}.unpack-", locked.sha256))
-            .tempdir_in(&kernels)
-            .map_err(|e| KernelError::io("create a temporary directory in", &kernels, e))?;
-        let extracted = extract_kernel(deb, &locked.package, &locked.release, temp.path())?;
+        let temp = self.unpack_dir(locked)?;
+        let mut extracted = extract_kernel(deb, &locked.package, &locked.release, temp.path())?;
+        let mut config_deb_sha256 = extracted
+            .config_sha256
+            .as_ref()
+            .map(|_| locked.sha256.clone());
+        if let (None, Some(package)) = (&extracted.config_sha256, &locked.config_package) {
+            let config_deb = self.deb(package, mirror, events)?;
+            extracted.config_sha256 = Some(extract_config(
+                &config_deb,
+                &package.package,
+                &locked.release,
+                temp.path(),
+            )?);
+            config_deb_sha256 = Some(package.sha256.clone());
+        }
         let manifest = Manifest {
             package: locked.package.clone(),
             version: locked.version.clone(),
@@ -348,6 +507,7 @@ impl Cache {
             deb_sha256: locked.sha256.clone(),
             vmlinuz_sha256: extracted.vmlinuz_sha256,
             config_sha256: extracted.config_sha256,
+            config_deb_sha256,
         };
         let manifest_path = temp.path().join(MANIFEST);
         let json = serde_json::to_vec_pretty(&manifest)

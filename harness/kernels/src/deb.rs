@@ -1,5 +1,6 @@
-//! Extracting the kernel (and its config) from a Debian image package,
-//! streaming through the `ar` archive and the compressed `data.tar`.
+//! Extracting the kernel (and its config) from a Debian image package, or
+//! the config alone from the package holding it, streaming through the `ar`
+//! archive and the compressed `data.tar`.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
@@ -25,11 +26,62 @@ pub(crate) fn extract_kernel(
     release: &str,
     dest: &Path,
 ) -> Result<Extracted, KernelError> {
-    let bad = |message: String| KernelError::BadDeb {
-        path: deb.to_owned(),
-        package: package.to_owned(),
+    let (vmlinuz, config_sha256) = extract(deb, package, release, dest, Wanted::KernelAndConfig)?;
+    let vmlinuz_sha256 = vmlinuz.ok_or_else(|| {
+        bad_deb(deb, package)(format!(
+            "has no kernel: none of ./{} is in it",
+            vmlinuz_paths(release).join(", ./")
+        ))
+    })?;
+    Ok(Extracted {
+        vmlinuz_sha256,
+        config_sha256,
+    })
+}
+
+/// Writes the config of `release` from `deb` (the package holding a split
+/// kernel's config) to `dest/config` and returns its sha256. Nothing else
+/// is extracted; a package without the config is an error.
+pub(crate) fn extract_config(
+    deb: &Path,
+    package: &str,
+    release: &str,
+    dest: &Path,
+) -> Result<String, KernelError> {
+    let (_, config) = extract(deb, package, release, dest, Wanted::Config)?;
+    config.ok_or_else(|| {
+        bad_deb(deb, package)(format!(
+            "has no build config of {release}: none of ./{} is in it",
+            config_paths(release).join(", ./")
+        ))
+    })
+}
+
+/// What [`extract`] takes out of a package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    KernelAndConfig,
+    Config,
+}
+
+fn bad_deb(deb: &Path, package: &str) -> impl Fn(String) -> KernelError {
+    let (deb, package) = (deb.to_owned(), package.to_owned());
+    move |message| KernelError::BadDeb {
+        path: deb.clone(),
+        package: package.clone(),
         message,
-    };
+    }
+}
+
+/// The sha256 of the kernel and the config written to `dest`, each if found.
+fn extract(
+    deb: &Path,
+    package: &str,
+    release: &str,
+    dest: &Path,
+    wanted: Wanted,
+) -> Result<(Option<String>, Option<String>), KernelError> {
+    let bad = bad_deb(deb, package);
     let file = File::open(deb).map_err(|e| KernelError::io("open", deb, e))?;
     let mut archive = ar::Archive::new(BufReader::new(file));
     while let Some(member) = archive.next_entry() {
@@ -45,9 +97,10 @@ pub(crate) fn extract_kernel(
                 liblzma::read::XzDecoder::new_multi_decoder(member),
                 release,
                 dest,
+                wanted,
                 &bad,
             ),
-            "" => extract_from_tar(member, release, dest, &bad),
+            "" => extract_from_tar(member, release, dest, wanted, &bad),
             other => Err(bad(format!(
                 "its data member is compressed as `{}`, which is not supported (only .xz is)",
                 other.trim_start_matches('.')
@@ -69,6 +122,8 @@ fn vmlinuz_paths(release: &str) -> [String; 3] {
     ]
 }
 
+/// Where Debian packages have put the config (the image packages up to
+/// 6.12 in /boot, the `linux-base-*` packages in /usr/lib/modules).
 fn config_paths(release: &str) -> [String; 3] {
     [
         format!("boot/config-{release}"),
@@ -81,8 +136,9 @@ fn extract_from_tar(
     data: impl Read,
     release: &str,
     dest: &Path,
+    wanted: Wanted,
     bad: &dyn Fn(String) -> KernelError,
-) -> Result<Extracted, KernelError> {
+) -> Result<(Option<String>, Option<String>), KernelError> {
     let vmlinuz_paths = vmlinuz_paths(release);
     let config_paths = config_paths(release);
     let mut vmlinuz_sha256 = None;
@@ -94,7 +150,8 @@ fn extract_from_tar(
     for entry in entries {
         let mut entry = entry.map_err(|e| bad(format!("its data.tar is unreadable: {e}")))?;
         let path = normalize(&entry.path_bytes());
-        let (slot, out_name) = if vmlinuz_paths.contains(&path) {
+        let (slot, out_name) = if wanted == Wanted::KernelAndConfig && vmlinuz_paths.contains(&path)
+        {
             (&mut vmlinuz_sha256, "vmlinuz")
         } else if config_paths.contains(&path) {
             (&mut config_sha256, "config")
@@ -112,21 +169,14 @@ fn extract_from_tar(
             ))
         })?;
         *slot = Some(hash);
-        // The rest of the archive is modules; stop once both files are out.
-        if vmlinuz_sha256.is_some() && config_sha256.is_some() {
+        // The rest of the archive is modules or docs; stop once all is out.
+        let done =
+            config_sha256.is_some() && (wanted == Wanted::Config || vmlinuz_sha256.is_some());
+        if done {
             break;
         }
     }
-    let vmlinuz_sha256 = vmlinuz_sha256.ok_or_else(|| {
-        bad(format!(
-            "has no kernel: none of ./{} is in it",
-            vmlinuz_paths.join(", ./")
-        ))
-    })?;
-    Ok(Extracted {
-        vmlinuz_sha256,
-        config_sha256,
-    })
+    Ok((vmlinuz_sha256, config_sha256))
 }
 
 /// `./boot/x` and `boot/x` name the same member.
@@ -270,6 +320,60 @@ mod tests {
         assert_eq!(
             sha256_file(&out.path().join("vmlinuz")).expect("hash"),
             got.vmlinuz_sha256
+        );
+    }
+
+    #[test]
+    fn extracts_only_the_config_from_a_config_package() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let release = "7.2.13+deb14-cloud-amd64";
+        let data = tar_with(&[
+            (&format!("./usr/lib/modules/{release}/System.map"), b"map"),
+            (
+                &format!("./usr/lib/modules/{release}/vmlinuz"),
+                b"not wanted",
+            ),
+            (
+                "./usr/lib/modules/7.2.12+deb14-cloud-amd64/config",
+                b"other",
+            ),
+            (
+                &format!("./usr/lib/modules/{release}/config"),
+                b"CONFIG_BPF=y\n",
+            ),
+            (
+                &format!("./usr/lib/modules/{release}/modules.order"),
+                b"x.ko",
+            ),
+        ]);
+        let deb = write_deb(dir.path(), "data.tar.xz", xz(&data));
+        let out = tempfile::tempdir().expect("out dir");
+        let sha = extract_config(&deb, "linux-base-x", release, out.path()).expect("extract");
+        assert_eq!(sha, hex::encode(Sha256::digest(b"CONFIG_BPF=y\n")));
+        assert_eq!(
+            std::fs::read(out.path().join("config")).expect("config"),
+            b"CONFIG_BPF=y\n"
+        );
+        assert_eq!(std::fs::read_dir(out.path()).expect("list").count(), 1);
+
+        // /boot is accepted too.
+        let boot = tar_with(&[(&format!("./boot/config-{release}"), b"CONFIG_X=m\n")]);
+        let deb = write_deb(dir.path(), "data.tar", boot);
+        let sha = extract_config(&deb, "linux-base-x", release, out.path()).expect("extract");
+        assert_eq!(sha, hex::encode(Sha256::digest(b"CONFIG_X=m\n")));
+
+        // A package without it is an error naming the package and the paths.
+        let none = tar_with(&[(&format!("./usr/lib/modules/{release}/System.map"), b"map")]);
+        let deb = write_deb(dir.path(), "data.tar.xz", xz(&none));
+        let msg = extract_config(&deb, "linux-base-x", release, out.path())
+            .expect_err("no config")
+            .to_string();
+        assert!(
+            msg.contains("(package linux-base-x)")
+                && msg.contains(&format!("has no build config of {release}"))
+                && msg.contains(&format!("./usr/lib/modules/{release}/config"))
+                && msg.contains(&format!("./boot/config-{release}")),
+            "{msg}"
         );
     }
 

@@ -214,13 +214,32 @@ pub enum KernelError {
         pattern: String,
     },
 
+    /// The suite index lacks the package holding a split kernel's config.
+    #[error(
+        "no package {config_package} in {url}, which the kernel package {kernel} of line {line} needs for its build config (found {found}); if the mirror is being synced, retry later, otherwise the suite may have changed its kernel packages, which needs a change to this harness"
+    )]
+    NoConfigPackage {
+        /// The line.
+        line: harness_protocol::KernelVersion,
+        /// The Packages.xz URL.
+        url: String,
+        /// The kernel package and its version.
+        kernel: String,
+        /// The config package looked for, in the kernel's version.
+        config_package: String,
+        /// What versions of it the index has, for the message.
+        found: String,
+    },
+
     /// A download does not match the size and sha256 it must have.
     #[error(
-        "{url} is corrupt: expected {expected_size} bytes with sha256 {expected_sha256}, got {actual_size} bytes with sha256 {actual_sha256}; the download was discarded (retry, or pick another mirror with `--debian-mirror URL`)"
+        "{url} ({what}) is corrupt: expected {expected_size} bytes with sha256 {expected_sha256}, got {actual_size} bytes with sha256 {actual_sha256}; the download was discarded (retry, or pick another mirror with `--debian-mirror URL`)"
     )]
     ChecksumMismatch {
         /// The URL.
         url: String,
+        /// What it is: the package and version, or the index.
+        what: String,
         /// The size it must have.
         expected_size: u64,
         /// The size received.

@@ -27,7 +27,7 @@ pub use bzimage::bzimage_version;
 pub use cache::{CACHE_ENV, Cache, CacheStatus, KernelImage};
 pub use error::KernelError;
 pub use lines::{KernelLine, LINES, find_line, lines_summary};
-pub use lock::{LockFile, LockedKernel};
+pub use lock::{LockFile, LockedKernel, PinnedPackage};
 pub use mirror::{MIRROR_ENV, Mirror};
 pub use request::{KernelRequest, parse_kernel_list};
 pub use signature::SignatureCheck;

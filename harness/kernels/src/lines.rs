@@ -23,6 +23,11 @@ pub struct KernelLine {
     pub release_suffix: &'static str,
     /// What follows the release in the package name.
     pub package_suffix: &'static str,
+    /// Where the kernel's build config is when the image package lacks it:
+    /// the package `{config_package_prefix}{release}` of the same version
+    /// (`linux-base-` for the split `linux-binary-*` packages). `None` when
+    /// the image package carries `boot/config-<release>` itself.
+    pub config_package_prefix: Option<&'static str>,
 }
 
 /// The lines Debian carries, oldest first. (There is no 5.15 in Debian.)
@@ -34,6 +39,7 @@ pub const LINES: &[KernelLine] = &[
         release_prefix: "5.10.0-",
         release_suffix: "-cloud-amd64",
         package_suffix: "-unsigned",
+        config_package_prefix: None,
     },
     KernelLine {
         line: KernelVersion::new(6, 1),
@@ -42,6 +48,7 @@ pub const LINES: &[KernelLine] = &[
         release_prefix: "6.1.0-",
         release_suffix: "-cloud-amd64",
         package_suffix: "-unsigned",
+        config_package_prefix: None,
     },
     KernelLine {
         line: KernelVersion::new(6, 12),
@@ -50,6 +57,7 @@ pub const LINES: &[KernelLine] = &[
         release_prefix: "6.12.",
         release_suffix: "-cloud-amd64",
         package_suffix: "-unsigned",
+        config_package_prefix: None,
     },
     KernelLine {
         line: KernelVersion::new(7, 2),
@@ -58,6 +66,7 @@ pub const LINES: &[KernelLine] = &[
         release_prefix: "7.2.",
         release_suffix: "-cloud-amd64",
         package_suffix: "",
+        config_package_prefix: Some("linux-base-"),
     },
 ];
 
@@ -68,16 +77,37 @@ impl KernelLine {
         let release = package
             .strip_prefix(self.package_prefix)?
             .strip_suffix(self.package_suffix)?;
-        let abi = release
-            .strip_prefix(self.release_prefix)?
-            .strip_suffix(self.release_suffix)?;
+        self.is_release(release).then(|| release.to_owned())
+    }
+
+    /// The name of the package holding the build config of `release`, when
+    /// this line's image packages lack it: `linux-base-7.2.13+deb14-cloud-amd64`.
+    pub fn config_package_of(&self, release: &str) -> Option<String> {
+        self.config_package_prefix
+            .map(|prefix| format!("{prefix}{release}"))
+    }
+
+    /// Whether `package` is the config package of some release of this line.
+    pub fn is_config_package(&self, package: &str) -> bool {
+        self.config_package_prefix
+            .and_then(|prefix| package.strip_prefix(prefix))
+            .is_some_and(|release| self.is_release(release))
+    }
+
+    /// Whether `release` is a `uname -r` of this line's flavour.
+    fn is_release(&self, release: &str) -> bool {
+        let Some(abi) = release
+            .strip_prefix(self.release_prefix)
+            .and_then(|r| r.strip_suffix(self.release_suffix))
+        else {
+            return false;
+        };
         // The ABI part is `50` or `107+deb13`; anything with a dash is another
         // flavour (`-rt`, `-dbg`, ...) that merely shares the prefix.
-        let valid = abi.starts_with(|c: char| c.is_ascii_digit())
+        abi.starts_with(|c: char| c.is_ascii_digit())
             && abi
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '.' || c == '~');
-        valid.then(|| release.to_owned())
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '.' || c == '~')
     }
 
     /// The package name pattern, for messages: `linux-image-6.1.0-*-cloud-amd64-unsigned`.
@@ -165,6 +195,29 @@ mod tests {
             l72.release_of("linux-binary-7.20.1+deb14-cloud-amd64"),
             None
         );
+    }
+
+    #[test]
+    fn only_split_lines_name_a_config_package() {
+        for line in ["5.10", "6.1", "6.12"] {
+            let l = find_line(line.parse().unwrap()).expect("line exists");
+            assert_eq!(l.config_package_of("whatever"), None, "{line}");
+            assert!(!l.is_config_package("linux-base-6.1.0-50-cloud-amd64"));
+        }
+        let l72 = find_line(KernelVersion::new(7, 2)).expect("7.2 exists");
+        assert_eq!(
+            l72.config_package_of("7.2.13+deb14-cloud-amd64").as_deref(),
+            Some("linux-base-7.2.13+deb14-cloud-amd64")
+        );
+        assert!(l72.is_config_package("linux-base-7.2.13+deb14-cloud-amd64"));
+        for other in [
+            "linux-base-7.2.13+deb14-rt-amd64",
+            "linux-base-7.2.13+deb14-cloud-amd64-dbg",
+            "linux-base",
+            "linux-binary-7.2.13+deb14-cloud-amd64",
+        ] {
+            assert!(!l72.is_config_package(other), "{other}");
+        }
     }
 
     #[test]

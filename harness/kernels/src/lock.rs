@@ -43,6 +43,28 @@ pub struct LockedKernel {
     pub sha256: String,
     /// The kernel's `uname -r`, e.g. `6.1.0-50-cloud-amd64`.
     pub release: String,
+    /// The package holding the kernel's build config, pinned where the
+    /// kernel's own package lacks it (the split `linux-binary-*` packages,
+    /// whose config is in `linux-base-<release>`). Written as a
+    /// `[kernel.config_package]` table; absent for the other lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_package: Option<PinnedPackage>,
+}
+
+/// A package pinned beside a kernel, e.g. the one holding its config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinnedPackage {
+    /// The package name, e.g. `linux-base-7.2.13+deb14-cloud-amd64`.
+    pub package: String,
+    /// The package's Debian version.
+    pub version: String,
+    /// Path of the .deb relative to the mirror root (`pool/main/...`).
+    pub filename: String,
+    /// Size of the .deb in bytes.
+    pub size: u64,
+    /// sha256 of the .deb, lowercase hex.
+    pub sha256: String,
 }
 
 impl LockFile {
@@ -148,25 +170,7 @@ impl LockedKernel {
     /// Checks the fields that end up in URLs and cache paths, so a bad entry
     /// cannot point outside the mirror or the cache.
     pub(crate) fn check(&self) -> Result<(), String> {
-        if !is_sha256(&self.sha256) {
-            return Err(format!(
-                "sha256 `{}` is not 64 lowercase hex digits",
-                self.sha256
-            ));
-        }
-        let bad_filename = self.filename.is_empty()
-            || self.filename.starts_with('/')
-            || self.filename.contains("://")
-            || self
-                .filename
-                .split('/')
-                .any(|part| part.is_empty() || part == "." || part == "..");
-        if bad_filename {
-            return Err(format!(
-                "filename `{}` is not a path inside the mirror",
-                self.filename
-            ));
-        }
+        check_file(&self.sha256, &self.filename)?;
         let bad_release =
             self.release.is_empty() || self.release.contains('/') || self.release.starts_with('.');
         if bad_release {
@@ -175,17 +179,65 @@ impl LockedKernel {
                 self.release
             ));
         }
-        for (name, value) in [
+        check_not_empty(&[
             ("suite", &self.suite),
             ("package", &self.package),
             ("version", &self.version),
-        ] {
-            if value.trim().is_empty() {
-                return Err(format!("{name} is empty"));
-            }
+        ])?;
+        if let Some(config) = &self.config_package {
+            config
+                .check()
+                .map_err(|problem| format!("config_package {}: {problem}", config.package))?;
         }
         Ok(())
     }
+
+    /// The kernel's own package, as a [`PinnedPackage`].
+    pub(crate) fn kernel_package(&self) -> PinnedPackage {
+        PinnedPackage {
+            package: self.package.clone(),
+            version: self.version.clone(),
+            filename: self.filename.clone(),
+            size: self.size,
+            sha256: self.sha256.clone(),
+        }
+    }
+}
+
+impl PinnedPackage {
+    /// Like [`LockedKernel::check`].
+    pub(crate) fn check(&self) -> Result<(), String> {
+        check_file(&self.sha256, &self.filename)?;
+        check_not_empty(&[("package", &self.package), ("version", &self.version)])
+    }
+}
+
+/// Checks a pinned .deb's sha256 (a cache file name) and filename (a URL path).
+fn check_file(sha256: &str, filename: &str) -> Result<(), String> {
+    if !is_sha256(sha256) {
+        return Err(format!("sha256 `{sha256}` is not 64 lowercase hex digits"));
+    }
+    let bad_filename = filename.is_empty()
+        || filename.starts_with('/')
+        || filename.contains("://")
+        || filename
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..");
+    if bad_filename {
+        return Err(format!(
+            "filename `{filename}` is not a path inside the mirror"
+        ));
+    }
+    Ok(())
+}
+
+fn check_not_empty(fields: &[(&str, &String)]) -> Result<(), String> {
+    for (name, value) in fields {
+        if value.trim().is_empty() {
+            return Err(format!("{name} is empty"));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn is_sha256(s: &str) -> bool {
@@ -220,6 +272,31 @@ mod tests {
             size: 1234,
             sha256: "ab".repeat(32),
             release: format!("{line}.0-50-cloud-amd64"),
+            config_package: None,
+        }
+    }
+
+    /// A split 7.2 kernel with its config package pinned.
+    fn split_kernel() -> LockedKernel {
+        let release = "7.2.13+deb14-cloud-amd64";
+        LockedKernel {
+            line: v("7.2"),
+            suite: "sid".to_owned(),
+            package: format!("linux-binary-{release}"),
+            version: "7.2.13-1".to_owned(),
+            filename: format!(
+                "pool/main/l/linux-signed-amd64/linux-binary-{release}_7.2.13-1_amd64.deb"
+            ),
+            size: 13_717_736,
+            sha256: "03".repeat(32),
+            release: release.to_owned(),
+            config_package: Some(PinnedPackage {
+                package: format!("linux-base-{release}"),
+                version: "7.2.13-1".to_owned(),
+                filename: format!("pool/main/l/linux/linux-base-{release}_7.2.13-1_amd64.deb"),
+                size: 417_436,
+                sha256: "c4".repeat(32),
+            }),
         }
     }
 
@@ -246,6 +323,91 @@ mod tests {
         assert_eq!(loaded.get(v("4.19")), None);
         // Only the lock file is left: the temporary file was renamed, not copied.
         assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1);
+    }
+
+    #[test]
+    fn a_config_package_is_a_table_of_its_kernel_and_optional() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("kernels.lock");
+        let lock = LockFile {
+            kernels: vec![kernel("6.1"), split_kernel()],
+        };
+        lock.save(&path).expect("save");
+        let text = std::fs::read_to_string(&path).expect("read back");
+        assert_eq!(text.matches("[kernel.config_package]").count(), 1, "{text}");
+        // The table follows the 7.2 entry, the 6.1 entry has none.
+        let (before, after) = text.split_once("line = \"7.2\"").expect("7.2 entry");
+        assert!(!before.contains("config_package"), "{text}");
+        assert!(
+            after.contains(
+                "[kernel.config_package]\npackage = \"linux-base-7.2.13+deb14-cloud-amd64\"\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(LockFile::load(&path).expect("load"), lock);
+
+        // A lock file written before config packages existed is still valid.
+        let old = "[[kernel]]\nline = \"7.2\"\nsuite = \"sid\"\npackage = \"linux-binary-7.2.13+deb14-cloud-amd64\"\n\
+                   version = \"7.2.13-1\"\nfilename = \"pool/main/x.deb\"\nsize = 1\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n\
+                   release = \"7.2.13+deb14-cloud-amd64\"\n";
+        let loaded = LockFile::parse(old, Path::new("k.lock")).expect("old lock file");
+        assert_eq!(loaded.kernels[0].config_package, None);
+    }
+
+    #[test]
+    fn a_bad_config_package_names_file_line_or_entry() {
+        let good = toml::to_string(&LockFile {
+            kernels: vec![split_kernel()],
+        })
+        .expect("serialize");
+        let line_of = |text: &str, needle: &str| {
+            1 + text
+                .lines()
+                .position(|l| l.starts_with(needle))
+                .expect("needle")
+        };
+
+        let unknown = good.replace("size = 417436\n", "size = 417436\nflavour = \"rt\"\n");
+        let err = LockFile::parse(&unknown, Path::new("k.lock")).expect_err("unknown key");
+        let at = line_of(&unknown, "flavour");
+        assert!(
+            err.to_string().starts_with(&format!("k.lock:{at}:"))
+                && err.to_string().contains("flavour"),
+            "{err}"
+        );
+
+        let ill_typed = good.replace("size = 417436", "size = \"big\"");
+        let err = LockFile::parse(&ill_typed, Path::new("k.lock")).expect_err("string size");
+        let at = line_of(&ill_typed, "size = \"big\"");
+        assert!(
+            err.to_string().starts_with(&format!("k.lock:{at}:")),
+            "{err}"
+        );
+
+        let missing = good.replace(&format!("sha256 = \"{}\"\n", "c4".repeat(32)), "");
+        let err = LockFile::parse(&missing, Path::new("k.lock")).expect_err("no sha256");
+        assert!(
+            matches!(err, KernelError::LockSyntax { .. }) && err.to_string().contains("sha256"),
+            "{err}"
+        );
+
+        let bad_hash = good.replace(&"c4".repeat(32), "C4");
+        let err = LockFile::parse(&bad_hash, Path::new("k.lock"))
+            .expect_err("bad sha256")
+            .to_string();
+        assert!(
+            err.contains("kernel 7.2 (linux-binary-7.2.13+deb14-cloud-amd64)")
+                && err.contains("config_package linux-base-7.2.13+deb14-cloud-amd64: sha256 `C4`"),
+            "{err}"
+        );
+        let escaping = good.replace("pool/main/l/linux/linux-base", "../linux-base");
+        let err = LockFile::parse(&escaping, Path::new("k.lock"))
+            .expect_err("bad filename")
+            .to_string();
+        assert!(
+            err.contains("config_package") && err.contains("not a path inside the mirror"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `cargo xtask kernels update`: read each suite's verified index and pin the
-//! newest image package of each line.
+//! newest image package of each line, with the package holding its build
+//! config where the image package lacks it.
 
 use std::io::BufReader;
 
@@ -9,7 +10,7 @@ use crate::error::KernelError;
 use crate::http::Http;
 use crate::index::{PackageEntry, release_field, release_sha256, scan_packages, signed_text};
 use crate::lines::{KernelLine, find_line};
-use crate::lock::{LockFile, LockedKernel};
+use crate::lock::{LockFile, LockedKernel, PinnedPackage};
 use crate::mirror::Mirror;
 use crate::signature::{Checked, SignatureCheck, check_signature};
 use crate::version::compare_debian_versions;
@@ -47,7 +48,9 @@ pub struct Update {
 }
 
 /// Fetches the index of each requested line's suite, verifies it, and pins
-/// the newest image package per line (by Debian version).
+/// the newest image package per line (by Debian version), and, for lines
+/// whose image packages lack the build config, the config package of the
+/// same release and version from the same index.
 pub fn update(
     mirror: &Mirror,
     lines: &[harness_protocol::KernelVersion],
@@ -80,14 +83,15 @@ pub fn update(
         let (packages_url, entries) =
             read_index(&http, mirror, suite, &suite_lines, options, &mut notes)?;
         for line in suite_lines {
-            lock.insert(
+            let mut kernel =
                 newest(line, &entries).ok_or_else(|| KernelError::NoPackageForLine {
                     line: line.line,
                     suite: suite.to_owned(),
                     url: packages_url.clone(),
                     pattern: line.package_pattern(),
-                })?,
-            );
+                })?;
+            kernel.config_package = config_package(line, &kernel, &entries, &packages_url)?;
+            lock.insert(kernel);
         }
     }
     Ok(Update { lock, notes })
@@ -110,11 +114,50 @@ fn newest(line: &KernelLine, entries: &[PackageEntry]) -> Option<LockedKernel> {
         size: entry.size,
         sha256: entry.sha256.clone(),
         release,
+        config_package: None,
     })
 }
 
+/// The package holding `kernel`'s build config, for a line whose image
+/// packages lack it: the line's config package of the kernel's release, in
+/// exactly the kernel's version (the image package depends on it with `=`).
+fn config_package(
+    line: &KernelLine,
+    kernel: &LockedKernel,
+    entries: &[PackageEntry],
+    packages_url: &str,
+) -> Result<Option<PinnedPackage>, KernelError> {
+    let Some(name) = line.config_package_of(&kernel.release) else {
+        return Ok(None);
+    };
+    let candidates: Vec<&PackageEntry> = entries.iter().filter(|e| e.package == name).collect();
+    let Some(entry) = candidates.iter().find(|e| e.version == kernel.version) else {
+        let found = if candidates.is_empty() {
+            "no version of it".to_owned()
+        } else {
+            let versions: Vec<&str> = candidates.iter().map(|e| e.version.as_str()).collect();
+            format!("only {}", versions.join(", "))
+        };
+        return Err(KernelError::NoConfigPackage {
+            line: line.line,
+            url: packages_url.to_owned(),
+            kernel: format!("{} {}", kernel.package, kernel.version),
+            config_package: format!("{name} {}", kernel.version),
+            found,
+        });
+    };
+    Ok(Some(PinnedPackage {
+        package: entry.package.clone(),
+        version: entry.version.clone(),
+        filename: entry.filename.clone(),
+        size: entry.size,
+        sha256: entry.sha256.clone(),
+    }))
+}
+
 /// Downloads and verifies `InRelease` and `Packages.xz` of `suite`, and
-/// returns the Packages URL and the stanzas of the lines' image packages.
+/// returns the Packages URL and the stanzas of the lines' image and config
+/// packages.
 fn read_index(
     http: &Http,
     mirror: &Mirror,
@@ -176,6 +219,7 @@ fn read_index(
     let actual_sha256 = hex::encode(Sha256::digest(&xz));
     if xz.len() as u64 != expected_size || actual_sha256 != expected_sha256 {
         return Err(KernelError::ChecksumMismatch {
+            what: format!("the {suite} index"),
             url: packages_url,
             expected_size,
             actual_size: xz.len() as u64,
@@ -185,7 +229,9 @@ fn read_index(
     }
     let decoder = BufReader::new(liblzma::read::XzDecoder::new_multi_decoder(xz.as_slice()));
     let entries = scan_packages(decoder, |name| {
-        lines.iter().any(|l| l.release_of(name).is_some())
+        lines
+            .iter()
+            .any(|l| l.release_of(name).is_some() || l.is_config_package(name))
     })
     .map_err(|m| bad_index(&packages_url, m))?;
     Ok((packages_url, entries))
@@ -203,6 +249,50 @@ mod tests {
             size: 10,
             sha256: "0".repeat(64),
         }
+    }
+
+    #[test]
+    fn the_config_package_must_have_the_kernels_version() {
+        let line = find_line(harness_protocol::KernelVersion::new(7, 2)).expect("7.2");
+        let kernel = entry("linux-binary-7.2.13+deb14-cloud-amd64", "7.2.13-1");
+        let base = |version| entry("linux-base-7.2.13+deb14-cloud-amd64", version);
+        let locked = newest(line, std::slice::from_ref(&kernel)).expect("found");
+        assert_eq!(locked.config_package, None, "newest pins the kernel only");
+
+        let entries = [
+            kernel.clone(),
+            base("7.2.12-1"),
+            base("7.2.13-1"),
+            base("7.2.14-1"),
+        ];
+        let pinned = config_package(line, &locked, &entries, "u")
+            .expect("found")
+            .expect("7.2 has a config package");
+        assert_eq!(pinned.version, "7.2.13-1");
+        assert_eq!(pinned.filename, base("7.2.13-1").filename);
+
+        let entries = [kernel.clone(), base("7.2.12-1")];
+        let msg = config_package(line, &locked, &entries, "https://m/Packages.xz")
+            .expect_err("wrong version")
+            .to_string();
+        assert!(
+            msg.contains(
+                "no package linux-base-7.2.13+deb14-cloud-amd64 7.2.13-1 in https://m/Packages.xz"
+            ) && msg.contains("found only 7.2.12-1"),
+            "{msg}"
+        );
+        let msg = config_package(line, &locked, &[kernel], "u")
+            .expect_err("absent")
+            .to_string();
+        assert!(msg.contains("found no version of it"), "{msg}");
+
+        let classic = find_line(harness_protocol::KernelVersion::new(6, 1)).expect("6.1");
+        let k61 = entry("linux-image-6.1.0-50-cloud-amd64-unsigned", "6.1.170-1");
+        let locked = newest(classic, std::slice::from_ref(&k61)).expect("found");
+        assert_eq!(
+            config_package(classic, &locked, &[k61], "u").expect("ok"),
+            None
+        );
     }
 
     #[test]

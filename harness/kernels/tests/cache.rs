@@ -9,8 +9,12 @@ use std::time::Duration;
 use common::{FakeKernel, FakeMirror, Recorder, kernel_6_1, kernel_7_2};
 use harness_kernels::{Cache, CacheStatus, KernelError, bzimage_version};
 
+/// Serves the kernel's .deb and, if it has one, its config package.
 fn serve(mirror: &FakeMirror, k: &FakeKernel) {
     mirror.put(&k.locked.filename, k.deb.clone());
+    if let (Some(package), Some(deb)) = (&k.locked.config_package, &k.config_deb) {
+        mirror.put(&package.filename, deb.clone());
+    }
 }
 
 fn deb_path(cache: &Cache, k: &FakeKernel) -> PathBuf {
@@ -126,17 +130,258 @@ fn status_reports_downloaded_when_only_the_deb_is_there() {
 }
 
 #[test]
-fn sid_packages_have_the_kernel_under_usr_lib_modules_and_no_config() {
+fn sid_kernels_get_their_config_from_the_pinned_config_package() {
     let mirror = FakeMirror::start();
     let k = kernel_7_2("13+deb14", "7.2.13-1");
     serve(&mirror, &k);
+    let base = k.config_package();
     let dir = tempfile::tempdir().expect("temp dir");
-    let image = Cache::new(dir.path())
+    let cache = Cache::new(dir.path());
+    let progress = Recorder::default();
+    let image = cache
+        .kernel(&k.locked, &mirror.mirror(), &progress)
+        .expect("kernel");
+    assert_eq!(image.release, "7.2.13+deb14-cloud-amd64");
+    assert_eq!(std::fs::read(&image.bzimage).expect("bzImage"), k.bzimage);
+    let config = image.config.as_ref().expect("the config package's config");
+    assert_eq!(config, &image.bzimage.with_file_name("config"));
+    assert_eq!(
+        &std::fs::read(config).expect("config"),
+        k.config.as_ref().expect("config")
+    );
+    // Both packages were downloaded once, shown as such, and are kept verified.
+    let starts = progress.starts.lock().expect("starts").clone();
+    assert_eq!(
+        starts,
+        [
+            (format!("{} 7.2.13-1", k.locked.package), k.locked.size),
+            (format!("{} 7.2.13-1", base.package), base.size),
+        ]
+    );
+    assert!(progress.notes().is_empty(), "{:?}", progress.notes());
+    let mut debs = vec![
+        format!("{}.deb", k.locked.sha256),
+        format!("{}.deb", base.sha256),
+    ];
+    debs.sort();
+    assert_eq!(files_in(&cache.root().join("debs")), debs);
+    assert_eq!(
+        files_in(&cache.root().join("kernels")),
+        [k.locked.sha256.as_str()]
+    );
+    assert_eq!(
+        files_in(&cache.root().join("kernels").join(&k.locked.sha256)),
+        ["config", "manifest.json", "vmlinuz"]
+    );
+    assert_eq!(cache.status(&k.locked), CacheStatus::Unpacked);
+
+    let again = cache
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
+        .expect("cached");
+    assert_eq!(again, image);
+    assert_eq!(mirror.hits(&k.locked.filename), 1);
+    assert_eq!(mirror.hits(&base.filename), 1);
+
+    // A damaged config is found by the hash the manifest records, and is
+    // extracted again from the cached package: nothing is downloaded.
+    std::fs::write(config, b"CONFIG_").expect("truncate config");
+    let progress = Recorder::default();
+    cache
+        .kernel(&k.locked, &mirror.mirror(), &progress)
+        .expect("repaired");
+    assert!(
+        progress
+            .notes()
+            .iter()
+            .any(|n| n.contains("config has sha256")),
+        "{:?}",
+        progress.notes()
+    );
+    assert_eq!(
+        &std::fs::read(config).expect("config"),
+        k.config.as_ref().expect("config")
+    );
+    assert_eq!(mirror.hits(&k.locked.filename), 1);
+    assert_eq!(mirror.hits(&base.filename), 1);
+}
+
+#[test]
+fn a_config_package_with_the_wrong_sha256_is_an_error_naming_it() {
+    let mirror = FakeMirror::start();
+    let k = kernel_7_2("13+deb14", "7.2.13-1");
+    let base = k.config_package().clone();
+    mirror.put(&k.locked.filename, k.deb.clone());
+    let mut tampered = k.config_deb.clone().expect("config deb");
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x55;
+    mirror.put(&base.filename, tampered.clone());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = Cache::new(dir.path());
+
+    let err = cache
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
+        .expect_err("tampered config package");
+    assert!(
+        matches!(err, KernelError::ChecksumMismatch { .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "{}/{} (linux-base-7.2.13+deb14-cloud-amd64 7.2.13-1) is corrupt",
+            mirror.url, base.filename
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&base.sha256) && msg.contains(&common::sha256_hex(&tampered)),
+        "{msg}"
+    );
+    // The kernel is not unpacked without its config; its verified .deb is kept.
+    assert_eq!(
+        files_in(&cache.root().join("debs")),
+        [format!("{}.deb", k.locked.sha256)]
+    );
+    assert!(files_in(&cache.root().join("kernels")).is_empty());
+    assert_eq!(cache.status(&k.locked), CacheStatus::Downloaded);
+
+    // Gone from the mirror: the message names the config package.
+    mirror.remove(&base.filename);
+    let msg = cache
+        .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
+        .expect_err("404")
+        .to_string();
+    assert!(
+        msg.contains("the pinned package linux-base-7.2.13+deb14-cloud-amd64 7.2.13-1 is no longer on the mirror"),
+        "{msg}"
+    );
+
+    // A config package without the config is an error naming it.
+    let empty = common::deb(&[("./usr/share/doc/linux-base/copyright", b"GPL-2")]);
+    let mut wrong = k.locked.clone();
+    let wrong_base = wrong.config_package.as_mut().expect("pinned");
+    wrong_base.size = empty.len() as u64;
+    wrong_base.sha256 = common::sha256_hex(&empty);
+    mirror.put(&wrong_base.filename, empty);
+    let err = cache
+        .kernel(&wrong, &mirror.mirror(), &harness_events::Silent)
+        .expect_err("no config in it");
+    assert!(matches!(err, KernelError::BadDeb { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("(package linux-base-7.2.13+deb14-cloud-amd64)")
+            && msg.contains("has no build config of 7.2.13+deb14-cloud-amd64"),
+        "{msg}"
+    );
+
+    // Once the mirror serves the right file, all is well, and the kernel
+    // was downloaded only once.
+    serve(&mirror, &k);
+    let image = cache
         .kernel(&k.locked, &mirror.mirror(), &harness_events::Silent)
         .expect("kernel");
+    assert!(image.config.is_some());
+    assert_eq!(mirror.hits(&k.locked.filename), 1);
+}
+
+#[test]
+fn a_kernel_cached_before_its_config_package_was_pinned_gains_its_config() {
+    let mirror = FakeMirror::start();
+    let k = kernel_7_2("13+deb14", "7.2.13-1");
+    serve(&mirror, &k);
+    let base = k.config_package().clone();
+    let mut old_pin = k.locked.clone();
+    old_pin.config_package = None;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = Cache::new(dir.path());
+
+    // Cached as before config packages: no config, and a manifest without
+    // the field that says where the config came from.
+    let old = cache
+        .kernel(&old_pin, &mirror.mirror(), &harness_events::Silent)
+        .expect("kernel without config");
+    assert_eq!(old.config, None);
+    assert_eq!(mirror.hits(&base.filename), 0);
+    let kernel_dir = cache.root().join("kernels").join(&k.locked.sha256);
+    let manifest_path = kernel_dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("manifest")).expect("json");
+    let fields = manifest.as_object_mut().expect("an object");
+    fields.remove("config_deb_sha256").expect("written today");
+    assert_eq!(fields["config_sha256"], serde_json::Value::Null);
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).expect("json")).expect("write");
+    assert_eq!(cache.status(&old_pin), CacheStatus::Unpacked);
+    use std::os::unix::fs::MetadataExt as _;
+    let vmlinuz_inode = std::fs::metadata(&old.bzimage).expect("vmlinuz").ino();
+
+    // The lock file now pins the config package: the entry is not complete.
+    assert_eq!(cache.status(&k.locked), CacheStatus::Downloaded);
+    let progress = Recorder::default();
+    let image = cache
+        .kernel(&k.locked, &mirror.mirror(), &progress)
+        .expect("kernel with config");
+    let config = image.config.as_ref().expect("config added");
+    assert_eq!(
+        &std::fs::read(config).expect("config"),
+        k.config.as_ref().expect("config")
+    );
+    assert_eq!(image.bzimage, old.bzimage);
+    let notes = progress.notes();
+    assert_eq!(
+        notes,
+        [format!(
+            "cached kernel {} 7.2.13-1 has no build config; fetching it from {} 7.2.13-1",
+            k.locked.package, base.package
+        )]
+    );
+    // Only the config package was downloaded; the kernel was left in place.
+    let starts = progress.starts.lock().expect("starts").clone();
+    assert_eq!(starts, [(format!("{} 7.2.13-1", base.package), base.size)]);
+    assert_eq!(mirror.hits(&k.locked.filename), 1);
+    assert_eq!(mirror.hits(&base.filename), 1);
+    assert_eq!(
+        std::fs::metadata(&image.bzimage).expect("vmlinuz").ino(),
+        vmlinuz_inode
+    );
+    assert_eq!(std::fs::read(&image.bzimage).expect("bzImage"), k.bzimage);
+    // No temporary directory is left, and the config is shared like the rest.
+    assert_eq!(
+        files_in(&cache.root().join("kernels")),
+        [k.locked.sha256.as_str()]
+    );
+    assert_eq!(
+        files_in(&kernel_dir),
+        ["config", "manifest.json", "vmlinuz"]
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(config)
+            .expect("config")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o644
+    );
+    assert_eq!(cache.status(&k.locked), CacheStatus::Unpacked);
+
+    // From now on it is an ordinary cached kernel.
+    let progress = Recorder::default();
+    let again = cache
+        .kernel(&k.locked, &mirror.mirror(), &progress)
+        .expect("cached");
+    assert_eq!(again, image);
+    assert!(progress.notes().is_empty(), "{:?}", progress.notes());
+    assert_eq!(mirror.hits(&base.filename), 1);
+
+    // A lock file that no longer pins the config package gets no stale config.
+    let image = cache
+        .kernel(&old_pin, &mirror.mirror(), &harness_events::Silent)
+        .expect("unpinned again");
     assert_eq!(image.config, None);
-    assert_eq!(image.release, "7.2.13+deb14-cloud-amd64");
-    assert_eq!(std::fs::read(image.bzimage).expect("bzImage"), k.bzimage);
+    assert_eq!(files_in(&kernel_dir), ["manifest.json", "vmlinuz"]);
+    assert_eq!(cache.status(&old_pin), CacheStatus::Unpacked);
+    assert_eq!(cache.status(&k.locked), CacheStatus::Downloaded);
+    assert_eq!(mirror.hits(&k.locked.filename), 1);
 }
 
 #[test]

@@ -7,7 +7,7 @@ fn v(line: &str) -> harness_protocol::KernelVersion {
     line.parse().expect("a line")
 }
 
-use common::{FakeMirror, inrelease, kernel_6_1, kernel_7_2, stanza, xz};
+use common::{FakeMirror, inrelease, kernel_6_1, kernel_7_2, package_stanza, stanza, xz};
 use harness_kernels::{
     Cache, KernelError, LockFile, SignatureCheck, UpdateOptions, bzimage_version, update,
 };
@@ -53,18 +53,35 @@ fn pins_the_newest_image_package_of_each_line() {
     let sid_kernel = kernel_7_2("13+deb14", "7.2.13-1");
     let mut meta = sid_kernel.locked.clone();
     meta.package = "linux-image-7.2.13+deb14-cloud-amd64".to_owned();
+    // Config packages of an older upload and of another flavour are not it.
+    let base = sid_kernel.config_package();
+    let older_base = kernel_7_2("12+deb14", "7.2.12-1");
+    let mut rt_base = base.clone();
+    rt_base.package = "linux-base-7.2.13+deb14-rt-amd64".to_owned();
+    rt_base.sha256 = "f".repeat(64);
     publish(
         &mirror,
         "sid",
-        &[stanza(&meta), stanza(&sid_kernel.locked)].join("\n"),
+        &[
+            package_stanza(base),
+            stanza(&meta),
+            package_stanza(older_base.config_package()),
+            stanza(&sid_kernel.locked),
+            package_stanza(&rt_base),
+        ]
+        .join("\n"),
     );
 
     let result =
         update(&mirror.mirror(), &[v("7.2"), v("6.1"), v("7.2")], &UNSIGNED).expect("update");
+    // The split 7.2 package gets its config package pinned, the classic 6.1
+    // one, which carries its config, none.
     assert_eq!(
         result.lock.kernels,
         [new.locked.clone(), sid_kernel.locked.clone()]
     );
+    assert_eq!(result.lock.kernels[0].config_package, None);
+    assert_eq!(result.lock.kernels[1].config_package.as_ref(), Some(base));
     assert_eq!(result.notes.len(), 2, "{:?}", result.notes);
     for note in &result.notes {
         assert!(
@@ -104,6 +121,69 @@ fn from_update_to_bzimage() {
     assert_eq!(
         version,
         "6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP Debian 6.1.170-1"
+    );
+}
+
+#[test]
+fn from_update_to_the_config_of_a_split_kernel() {
+    let mirror = FakeMirror::start();
+    let k = kernel_7_2("13+deb14", "7.2.13-1");
+    let base = k.config_package();
+    publish(
+        &mirror,
+        "sid",
+        &[stanza(&k.locked), package_stanza(base)].join("\n"),
+    );
+    mirror.put(&k.locked.filename, k.deb.clone());
+    mirror.put(&base.filename, k.config_deb.clone().expect("config deb"));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lock_path = dir.path().join("kernels.lock");
+    update(&mirror.mirror(), &[v("7.2")], &UNSIGNED)
+        .expect("update")
+        .lock
+        .save(&lock_path)
+        .expect("save");
+    let text = std::fs::read_to_string(&lock_path).expect("lock text");
+    assert!(
+        text.contains(&format!(
+            "[kernel.config_package]\npackage = \"{}\"\nversion = \"7.2.13-1\"\nfilename = \"{}\"\nsize = {}\nsha256 = \"{}\"\n",
+            base.package, base.filename, base.size, base.sha256
+        )),
+        "{text}"
+    );
+    let lock = LockFile::load(&lock_path).expect("load");
+    let locked = lock.require(v("7.2"), &lock_path).expect("7.2 pinned");
+    let image = Cache::new(dir.path().join("cache"))
+        .kernel(locked, &mirror.mirror(), &harness_events::Silent)
+        .expect("kernel");
+    let config = std::fs::read(image.config.expect("a config")).expect("read config");
+    assert_eq!(Some(config), k.config);
+}
+
+#[test]
+fn a_split_kernel_without_its_config_package_is_not_pinned() {
+    let mirror = FakeMirror::start();
+    let k = kernel_7_2("13+deb14", "7.2.13-1");
+    let older = kernel_7_2("13+deb14", "7.2.13-0.1");
+    publish(
+        &mirror,
+        "sid",
+        &[stanza(&k.locked), package_stanza(older.config_package())].join("\n"),
+    );
+    let err = update(&mirror.mirror(), &[v("7.2")], &UNSIGNED).expect_err("no config package");
+    assert!(
+        matches!(err, KernelError::NoConfigPackage { .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "no package linux-base-7.2.13+deb14-cloud-amd64 7.2.13-1 in {}/dists/sid/main/binary-amd64/Packages.xz",
+            mirror.url
+        )) && msg.contains("linux-binary-7.2.13+deb14-cloud-amd64 7.2.13-1 of line 7.2 needs for its build config")
+            && msg.contains("found only 7.2.13-0.1"),
+        "{msg}"
     );
 }
 

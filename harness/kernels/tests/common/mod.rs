@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness_events::{Event, EventSink};
-use harness_kernels::{LockedKernel, Mirror};
+use harness_kernels::{LockedKernel, Mirror, PinnedPackage};
 use sha2::{Digest, Sha256};
 
 #[derive(Default)]
@@ -190,6 +190,18 @@ pub struct FakeKernel {
     pub bzimage: Vec<u8>,
     pub config: Option<Vec<u8>>,
     pub locked: LockedKernel,
+    /// The .deb of the package holding the config, where the kernel's lacks it.
+    pub config_deb: Option<Vec<u8>>,
+}
+
+impl FakeKernel {
+    /// The pinned config package (panics for a kernel that has none).
+    pub fn config_package(&self) -> &PinnedPackage {
+        self.locked
+            .config_package
+            .as_ref()
+            .expect("a split kernel with a config package")
+    }
 }
 
 /// A 6.1 image package as bookworm ships it (kernel and config in /boot).
@@ -225,47 +237,84 @@ pub fn kernel_6_1(abi: u32, version: &str) -> FakeKernel {
         package,
         version: version.to_owned(),
         release,
+        config_package: None,
     };
     FakeKernel {
         deb,
         bzimage,
         config: Some(config),
         locked,
+        config_deb: None,
     }
 }
 
-/// A 7.2 binary package as sid ships it (kernel under /usr/lib/modules, no config).
+/// A 7.2 binary package as sid ships it (kernel under /usr/lib/modules, no
+/// config), with the `linux-base-*` package holding its config pinned.
 pub fn kernel_7_2(abi: &str, version: &str) -> FakeKernel {
     let release = format!("7.2.{abi}-cloud-amd64");
     let package = format!("linux-binary-{release}");
     let bzimage = bzimage(&format!(
         "{release} (debian-kernel@lists.debian.org) #1 SMP Debian {version}"
     ));
-    let deb = deb(&[(&format!("./usr/lib/modules/{release}/vmlinuz"), &bzimage)]);
+    let kernel_deb = deb(&[(&format!("./usr/lib/modules/{release}/vmlinuz"), &bzimage)]);
+    let config = format!("# {release}\nCONFIG_BPF=y\nCONFIG_HZ=1000\n").into_bytes();
+    let base = format!("linux-base-{release}");
+    let config_deb = deb(&[
+        (
+            &format!("./usr/lib/modules/{release}/System.map"),
+            b"map" as &[u8],
+        ),
+        (&format!("./usr/lib/modules/{release}/config"), &config),
+        (
+            &format!("./usr/lib/modules/{release}/modules.order"),
+            b"x.ko\n",
+        ),
+        (&format!("./usr/share/doc/{base}/copyright"), b"GPL-2"),
+    ]);
+    let config_package = PinnedPackage {
+        filename: format!("pool/main/l/linux/{base}_{version}_amd64.deb"),
+        size: config_deb.len() as u64,
+        sha256: sha256_hex(&config_deb),
+        package: base,
+        version: version.to_owned(),
+    };
     let locked = LockedKernel {
         line: harness_protocol::KernelVersion::new(7, 2),
         suite: "sid".to_owned(),
-        filename: format!("pool/main/l/linux/{package}_{version}_amd64.deb"),
-        size: deb.len() as u64,
-        sha256: sha256_hex(&deb),
+        filename: format!("pool/main/l/linux-signed-amd64/{package}_{version}_amd64.deb"),
+        size: kernel_deb.len() as u64,
+        sha256: sha256_hex(&kernel_deb),
         package,
         version: version.to_owned(),
         release,
+        config_package: Some(config_package),
     };
     FakeKernel {
-        deb,
+        deb: kernel_deb,
         bzimage,
-        config: None,
+        config: Some(config),
         locked,
+        config_deb: Some(config_deb),
     }
 }
 
 /// A Packages stanza for `k`.
 pub fn stanza(k: &LockedKernel) -> String {
+    package_stanza(&PinnedPackage {
+        package: k.package.clone(),
+        version: k.version.clone(),
+        filename: k.filename.clone(),
+        size: k.size,
+        sha256: k.sha256.clone(),
+    })
+}
+
+/// A Packages stanza for `p`.
+pub fn package_stanza(p: &PinnedPackage) -> String {
     format!(
         "Package: {}\nSource: linux\nVersion: {}\nInstalled-Size: 1\nDescription: Linux kernel\n A continuation.\n\
          Filename: {}\nSize: {}\nSHA256: {}\n",
-        k.package, k.version, k.filename, k.size, k.sha256
+        p.package, p.version, p.filename, p.size, p.sha256
     )
 }
 
