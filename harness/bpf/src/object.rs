@@ -270,16 +270,20 @@ impl ObjectFile {
 
         let mut results: Vec<(&ProgramSpec, ProgramResult)> = Vec::new();
         let mut together = None;
-        if !loadable.is_empty()
-            && let Some(all) = self.load_all_at_once(quick)?
-        {
-            together = Some(all.0);
-            results = all.1;
+        if !loadable.is_empty() {
+            (together, results) = self.load_all_at_once(quick)?;
         }
         if together.is_none() {
+            let mut known = std::mem::take(&mut results);
             results = loadable
                 .iter()
-                .map(|spec| Ok((*spec, self.load_one(spec, quick, log)?)))
+                .map(|spec| {
+                    let result = match known.iter().position(|(s, _)| s.name == spec.name) {
+                        Some(i) => self.walk_if_wanted(spec, known.swap_remove(i).1, quick, log)?,
+                        None => self.load_one(spec, quick, log)?,
+                    };
+                    Ok((*spec, result))
+                })
                 .collect::<Result<_, ObjectError>>()?;
             let accepted: Vec<&str> = results
                 .iter()
@@ -361,7 +365,7 @@ impl ObjectFile {
     fn load_all_at_once(
         &self,
         quick: LogOptions,
-    ) -> Result<Option<(Opened, Vec<(&ProgramSpec, ProgramResult)>)>, ObjectError> {
+    ) -> Result<(Option<Opened>, Vec<(&ProgramSpec, ProgramResult)>), ObjectError> {
         let mut opened = self.open(&|_| true)?;
         let mut buffers: Vec<Vec<u8>> = Vec::new();
         let mut specs = Vec::new();
@@ -390,29 +394,48 @@ impl ObjectFile {
         let start = Instant::now();
         let loaded = opened.obj.load();
         let elapsed = start.elapsed();
-        if loaded.is_err() {
-            return Ok(None);
+        // libbpf loads programs in order and stops at the first failure:
+        // those before it were accepted (their statistics logs say so), the
+        // one it names was refused by the kernel, the rest are unknown.
+        let failure = loaded.err();
+        let mut results = Vec::new();
+        for ((spec, p), buf) in specs.into_iter().zip(buffers) {
+            let log = VerifierLog {
+                text: text_of(&buf),
+                level: quick.level,
+                truncated: false,
+                attempts: 1,
+            };
+            let error = match &failure {
+                None => None,
+                Some(f) => {
+                    let named = format!("prog '{}': BPF program load failed", spec.name);
+                    // A log that did not fit is not a verdict: the program
+                    // is loaded alone with a growing buffer.
+                    if f.errno == libc::ENOSPC {
+                        continue;
+                    } else if f.messages.iter().any(|m| m.contains(&named)) {
+                        classify(spec, f, &log)
+                    } else if processed_insns(&log.text).is_some() {
+                        None
+                    } else {
+                        continue;
+                    }
+                }
+            };
+            let result = ProgramResult {
+                load_time: if error.is_none() {
+                    verification_time(&log.text).unwrap_or(elapsed)
+                } else {
+                    elapsed
+                },
+                log,
+                error,
+                insn_cnt: p.insn_cnt(),
+            };
+            results.push((spec, result));
         }
-        let results = specs
-            .into_iter()
-            .zip(buffers)
-            .map(|((spec, p), buf)| {
-                let log = VerifierLog {
-                    text: text_of(&buf),
-                    level: quick.level,
-                    truncated: false,
-                    attempts: 1,
-                };
-                let result = ProgramResult {
-                    load_time: verification_time(&log.text).unwrap_or(elapsed),
-                    log,
-                    error: None,
-                    insn_cnt: p.insn_cnt(),
-                };
-                (spec, result)
-            })
-            .collect();
-        Ok(Some((opened, results)))
+        Ok((failure.is_none().then_some(opened), results))
     }
 
     /// `spec` alone in a fresh copy of the object: statistics first, the
@@ -423,7 +446,20 @@ impl ObjectFile {
         quick: LogOptions,
         log: LogOptions,
     ) -> Result<ProgramResult, ObjectError> {
-        let mut first = self.attempt(spec, quick)?;
+        let first = self.attempt(spec, quick)?;
+        self.walk_if_wanted(spec, first, quick, log)
+    }
+
+    /// A failed statistics-only load of `spec` loaded again at `log`'s
+    /// level for the walk, unless the program ran into a complexity limit
+    /// or the budget (its statistics log already holds the error line).
+    fn walk_if_wanted(
+        &self,
+        spec: &ProgramSpec,
+        mut first: ProgramResult,
+        quick: LogOptions,
+        log: LogOptions,
+    ) -> Result<ProgramResult, ObjectError> {
         let walk_wanted = first.error.is_some() && quick.level != log.level;
         let rejected_by_kernel = matches!(first.error, Some(ProgramLoadError::Rejected { .. }));
         if walk_wanted && rejected_by_kernel {
