@@ -92,8 +92,18 @@ impl Failure {
         }
     }
 
+    /// The errno as an error; libbpf's own codes (4000 and up, e.g.
+    /// "Invalid ELF format") in libbpf's words.
     pub(crate) fn error(&self) -> io::Error {
-        io::Error::from_raw_os_error(self.errno)
+        if self.errno < 4000 {
+            return io::Error::from_raw_os_error(self.errno);
+        }
+        let mut buf = [0 as c_char; 256];
+        // SAFETY: libbpf writes at most `buf.len()` bytes, NUL-terminated.
+        unsafe { sys::libbpf_strerror(self.errno, buf.as_mut_ptr(), buf.len() as _) };
+        // SAFETY: NUL-terminated above.
+        let text = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy();
+        io::Error::other(format!("{text} (libbpf error {})", self.errno))
     }
 }
 

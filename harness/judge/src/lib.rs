@@ -229,6 +229,7 @@ pub fn judge_test(
             sum.error = Some(first_line(&run_error(&f)));
             out.findings.push(f);
         }
+        out.findings.extend(unopened_objects(ctx, run));
         let mut seen = BTreeSet::new();
         let mut failing_as_expected = BTreeSet::new();
         let mut failed_probes: Vec<String> = Vec::new();
@@ -463,6 +464,18 @@ fn program_subject(p: &ProgramReport) -> Subject {
     }
 }
 
+/// Objects libbpf could not even open on the host: never sent to a kernel,
+/// a failure on each.
+fn unopened_objects<'a>(
+    ctx: &'a Context<'_>,
+    run: &'a KernelRun,
+) -> impl Iterator<Item = Finding> + 'a {
+    ctx.prepared
+        .unopened
+        .iter()
+        .map(move |u| object_not_loaded(ctx, run, &u.name, &u.error))
+}
+
 fn object_not_loaded(ctx: &Context<'_>, run: &KernelRun, object: &str, error: &str) -> Finding {
     ctx.finding(
         run,
@@ -521,6 +534,7 @@ pub fn judge_verify(
     let mut observations = Vec::new();
     for run in runs {
         out.findings.extend(ctx.run_failure(run));
+        out.findings.extend(unopened_objects(ctx, run));
         let line = run.target.line();
         for record in &run.records {
             match record {

@@ -1339,3 +1339,120 @@ fn verify_against_a_baseline_file_notes_programs_it_lacks() {
         &"xdp_firewall/xdp_firewall on 5.10: not in the baseline file, nothing to compare".into()
     ));
 }
+
+/// The shared project prepared once more (a `Prepared` of its own to
+/// change), with fresh snapshots.
+fn own_sample(change: impl FnOnce(&mut Prepared)) -> Sample {
+    let (project, _) = shared();
+    let options = PrepareOptions {
+        log_level: 1,
+        cases: true,
+    };
+    let mut prepared = harness_project::prepare(project, options, &Silent).unwrap();
+    change(&mut prepared);
+    let snapshots = tempfile::tempdir().unwrap();
+    Sample {
+        project: Project {
+            snapshots_dir: snapshots.path().to_owned(),
+            ..project.clone()
+        },
+        _snapshots: snapshots,
+        prepared: Box::leak(Box::new(prepared)),
+    }
+}
+
+const STALE: &str = "verifier__gone__gone@6.1.snap";
+
+fn unreferenced(j: &TestJudgement) -> Vec<String> {
+    j.snapshot_notes
+        .iter()
+        .map(ToString::to_string)
+        .filter(|n| n.contains("produced by no case or program"))
+        .collect()
+}
+
+#[test]
+fn a_selection_judges_only_its_programs_and_calls_no_snapshot_unreferenced() {
+    // The whole project: a snapshot nothing produces is named.
+    let whole = sample();
+    fs::write(whole.project.snapshots_dir.join(STALE), "stale").unwrap();
+    let j = whole.test(UpdateMode::No, &[complete(&whole, "6.1")]);
+    assert_eq!(unreferenced(&j).len(), 1, "{:?}", j.snapshot_notes);
+
+    let pattern: harness_project::ProgramPattern = "tc_lb/*".parse().unwrap();
+    let part = own_sample(|p| p.select(&[pattern]).unwrap());
+    fs::write(part.project.snapshots_dir.join(STALE), "stale").unwrap();
+    // Every program rejected: only the selected one is judged.
+    let rejected = |_: &str| {
+        Some((
+            Verdict::Rejected {
+                errno: 13,
+                message: "Permission denied".into(),
+            },
+            rejection_log(),
+        ))
+    };
+    let records = part.answers(rejected, |_| None);
+    let j = part.test(UpdateMode::No, &[run(target("6.1"), records.clone())]);
+    let programs: Vec<String> = texts(&j.findings)
+        .into_iter()
+        .filter(|f| f.contains("rejected"))
+        .collect();
+    assert!(
+        !programs.is_empty() && programs.iter().all(|f| f.starts_with("tc_lb/tc_lb on 6.1")),
+        "{programs:?}"
+    );
+    assert!(unreferenced(&j).is_empty(), "{:?}", j.snapshot_notes);
+    let v = part.verify(&[run(target("6.1"), records)], None);
+    let rows: Vec<&str> = v.rows.iter().map(|r| r.program.as_str()).collect();
+    assert_eq!(rows, ["tc_lb"]);
+}
+
+#[test]
+fn an_object_given_by_path_leaves_the_projects_snapshots_alone() {
+    let s = own_sample(|p| p.objects[0].origin = harness_project::Origin::Path);
+    fs::write(s.project.snapshots_dir.join(STALE), "stale").unwrap();
+    let j = s.test(UpdateMode::No, &[complete(&s, "6.1")]);
+    assert!(unreferenced(&j).is_empty(), "{:?}", j.snapshot_notes);
+    // Nothing of it is written, even when asked to accept; the others are.
+    s.test(UpdateMode::Always, &[complete(&s, "6.1")]);
+    let written: Vec<String> = fs::read_dir(&s.project.snapshots_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let of = |object: &str| {
+        let prefix = format!("verifier__{object}__");
+        written.iter().filter(|f| f.starts_with(&prefix)).count()
+    };
+    assert_eq!(of(&s.prepared.objects[0].name), 0, "{written:?}");
+    assert!(of(&s.prepared.objects[1].name) > 0, "{written:?}");
+}
+
+#[test]
+fn an_object_libbpf_cannot_open_is_a_failure_on_every_kernel() {
+    let s = own_sample(|p| {
+        p.unopened.push(harness_project::UnopenedObject {
+            name: "broken".into(),
+            path: "/tmp/broken.bpf.o".into(),
+            error: "libbpf cannot open it as a BPF object".into(),
+        })
+    });
+    let runs = [complete(&s, "6.1"), complete(&s, "5.10")];
+    let expected = [
+        "object `broken` on 6.1: could not be loaded: libbpf cannot open it as a BPF object",
+        "object `broken` on 5.10: could not be loaded: libbpf cannot open it as a BPF object",
+    ];
+    let j = s.test(UpdateMode::No, &runs);
+    let failures: Vec<String> = first_lines(j.failures())
+        .into_iter()
+        .filter(|f| f.contains("broken"))
+        .collect();
+    assert_eq!(failures, expected);
+    assert!(!j.ok());
+    let v = s.verify(&runs, None);
+    let failures: Vec<String> = first_lines(v.failures())
+        .into_iter()
+        .filter(|f| f.contains("broken"))
+        .collect();
+    assert_eq!(failures, expected);
+}

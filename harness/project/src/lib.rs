@@ -21,7 +21,7 @@ mod select;
 pub use inputs::{EM_BPF, Input, InputError, InputKind, NotBpf, collect_inputs};
 pub use layout::Project;
 pub use prepare::{
-    Origin, PrepareError, PrepareOptions, Prepared, PreparedObject, ProgramExpectation, prepare,
-    prepare_paths,
+    Origin, PrepareError, PrepareOptions, Prepared, PreparedObject, ProgramExpectation,
+    UnopenedObject, prepare, prepare_paths,
 };
 pub use select::{BadPattern, NoMatch, ProgramPattern};

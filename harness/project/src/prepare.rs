@@ -70,6 +70,17 @@ pub struct Prepared {
     pub selected: Option<BTreeSet<(String, String)>>,
     /// Cases left out because their program is not selected.
     pub filtered_cases: usize,
+    /// Objects libbpf cannot open (not BPF after all, truncated, BTF it
+    /// cannot parse): each is a finding on every kernel; the others run.
+    pub unopened: Vec<UnopenedObject>,
+}
+
+/// An object left out of the run, and libbpf's reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnopenedObject {
+    pub name: String,
+    pub path: PathBuf,
+    pub error: String,
 }
 
 /// What stops preparation.
@@ -249,7 +260,8 @@ pub fn prepare(
     opts: PrepareOptions,
     events: &dyn EventSink,
 ) -> Result<Prepared, PrepareError> {
-    let objects = build_objects(project, events)?;
+    let mut unopened = Vec::new();
+    let objects = build_objects(project, events, &mut unopened)?;
     let mut errors = Vec::new();
     let mut expectations = declared_expectations(project, &objects, &mut errors);
     let mut cases = Vec::new();
@@ -279,6 +291,7 @@ pub fn prepare(
         expectations,
         selected: None,
         filtered_cases: 0,
+        unopened,
     })
 }
 
@@ -295,6 +308,7 @@ pub fn prepare_paths(
     events: &dyn EventSink,
 ) -> Result<Prepared, PrepareError> {
     let mut objects = Vec::with_capacity(inputs.len());
+    let mut unopened = Vec::new();
     for input in inputs {
         let (path, source) = match input.kind {
             InputKind::Object => (input.path.clone(), None),
@@ -314,8 +328,11 @@ pub fn prepare_paths(
                 (built.object, Some(input.path.clone()))
             }
         };
+        let Some(file) = parse_or_note(&input.name, &path, &mut unopened)? else {
+            continue;
+        };
         objects.push(PreparedObject {
-            info: ObjectInfo::new(&input.name, parse_object(&path)?),
+            info: ObjectInfo::new(&input.name, file),
             name: input.name.clone(),
             path,
             source,
@@ -338,7 +355,29 @@ pub fn prepare_paths(
         expectations,
         selected: None,
         filtered_cases: 0,
+        unopened,
     })
+}
+
+/// The object parsed, or its reason noted in `unopened` (only libbpf's
+/// refusals: a file that cannot be read stops preparation).
+fn parse_or_note(
+    name: &str,
+    path: &Path,
+    unopened: &mut Vec<UnopenedObject>,
+) -> Result<Option<ObjectFile>, PrepareError> {
+    match parse_object(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(PrepareError::Object { path, error }) => {
+            unopened.push(UnopenedObject {
+                name: name.to_owned(),
+                path,
+                error: error.to_string(),
+            });
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn parse_object(path: &Path) -> Result<ObjectFile, PrepareError> {
@@ -353,6 +392,7 @@ fn parse_object(path: &Path) -> Result<ObjectFile, PrepareError> {
 fn build_objects(
     project: &Project,
     events: &dyn EventSink,
+    unopened: &mut Vec<UnopenedObject>,
 ) -> Result<Vec<PreparedObject>, PrepareError> {
     let mut built = Vec::new();
     for (dir, out) in program_dirs(project)? {
@@ -373,8 +413,11 @@ fn build_objects(
                 source: PathBuf::from(project.relative(&b.source)),
             });
         }
+        let Some(file) = parse_or_note(&b.name, &b.object, unopened)? else {
+            continue;
+        };
         objects.push(PreparedObject {
-            info: ObjectInfo::new(&b.name, parse_object(&b.object)?),
+            info: ObjectInfo::new(&b.name, file),
             name: b.name,
             path: b.object,
             source: Some(b.source),

@@ -379,3 +379,34 @@ fn test_prog_runs_only_the_selected_programs_cases_and_counts_the_rest() {
         "{text}"
     );
 }
+
+#[test]
+fn an_object_libbpf_cannot_open_fails_alone_and_the_others_run() {
+    let s = scratch();
+    // A BPF ELF header with the rest cut off: it passes the EM_BPF check,
+    // libbpf cannot open it.
+    let whole = fs::read(s.dir.join("a/prog.o")).unwrap();
+    fs::write(s.dir.join("cut.o"), &whole[..whole.len() / 3]).unwrap();
+    let report = s.verify(&["cut.o", "a/prog.o"], &[]).unwrap();
+    assert!(!report.ok());
+    let failures = failures(&report.findings);
+    assert!(
+        failures.iter().any(|f| f.starts_with(
+            "object `cut.o` on host: could not be loaded: libbpf cannot open it as a BPF object"
+        )),
+        "{failures:?}"
+    );
+    assert_eq!(
+        objects_and_programs(&report),
+        [
+            ("a/prog.o".to_owned(), "xdp_drop".to_owned()),
+            ("a/prog.o".to_owned(), "xdp_pass".to_owned())
+        ]
+    );
+    assert!(
+        report
+            .rows
+            .iter()
+            .all(|r| r.verdict == VerdictKind::Accepted)
+    );
+}
