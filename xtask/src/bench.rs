@@ -212,6 +212,27 @@ pub fn run(cmd: Command, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode
                     "ratio: harness time / veristat time (target <= 1.2x); start-up: \
                      `veristat --version` (for the chroot: entering it); net prog/s: without the start-up"
                 );
+                for v in &b.veristat {
+                    println!(
+                        "verdicts against {}: {} programs compared, {} differ",
+                        v.veristat.label,
+                        v.compared,
+                        v.differences.len()
+                    );
+                    for d in &v.differences {
+                        println!(
+                            "  {}/{}: harness {}, veristat {}",
+                            d.file,
+                            d.program,
+                            d.harness,
+                            if d.veristat_accepted {
+                                "success"
+                            } else {
+                                "failure"
+                            }
+                        );
+                    }
+                }
             }
         }
     }

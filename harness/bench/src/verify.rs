@@ -24,9 +24,23 @@ pub struct VerifyBench {
     pub veristat: Vec<VeristatTiming>,
 }
 
+/// A program whose verdict differs between the harness and a veristat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerdictDifference {
+    /// The object's file name, as veristat names it.
+    pub file: String,
+    pub program: String,
+    pub harness: harness_judge::VerdictKind,
+    /// veristat's verdict: true for success.
+    pub veristat_accepted: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct VeristatTiming {
     pub veristat: Veristat,
+    /// Programs both verified, and those whose verdicts differ.
+    pub compared: usize,
+    pub differences: Vec<VerdictDifference>,
     /// veristat on every object.
     pub total: Duration,
     /// `veristat --version`: starting it, which for a wrapper includes
@@ -89,9 +103,10 @@ pub fn verify(
     let mut ours = Vec::new();
     let mut theirs = vec![Vec::new(); veristat.len()];
     let mut startups = vec![Vec::new(); veristat.len()];
+    let mut rows = Vec::new();
     for _ in 0..runs {
         let start = Instant::now();
-        harness_suite::verify(
+        let judgement = harness_suite::verify(
             project,
             &opts,
             &VerifyOptions::default(),
@@ -99,25 +114,101 @@ pub fn verify(
             interrupt,
         )?;
         ours.push(start.elapsed());
+        rows = judgement.rows;
         for ((v, times), starts) in veristat.iter().zip(&mut theirs).zip(&mut startups) {
             times.push(run_veristat(&v.path, &objects)?);
             starts.push(run_veristat(&v.path, &["--version".into()])?);
         }
     }
+    // The harness's verdicts by the file name veristat reports.
+    let ours_by_file: Vec<(String, String, harness_judge::VerdictKind)> = rows
+        .iter()
+        .filter_map(|r| {
+            let o = prepared.object(&r.object)?;
+            let file = o.path.file_name()?.to_string_lossy().into_owned();
+            Some((file, r.program.clone(), r.verdict))
+        })
+        .collect();
+    let mut timings = Vec::new();
+    for (v, (total, startup)) in veristat.iter().zip(theirs.iter().zip(&startups)) {
+        let csv = veristat_csv(&v.path, &objects)?;
+        let (compared, differences) = compare_verdicts(&ours_by_file, &csv);
+        timings.push(VeristatTiming {
+            veristat: v.clone(),
+            compared,
+            differences,
+            total: median(total),
+            startup: median(startup),
+        });
+    }
     Ok(VerifyBench {
         objects: objects.len(),
         programs: prepared.program_count(),
         harness: median(&ours),
-        veristat: veristat
-            .iter()
-            .zip(theirs.iter().zip(&startups))
-            .map(|(v, (total, startup))| VeristatTiming {
-                veristat: v.clone(),
-                total: median(total),
-                startup: median(startup),
-            })
-            .collect(),
+        veristat: timings,
     })
+}
+
+/// veristat's verdicts (`-o csv`: `file_name,prog_name,verdict,...`) as
+/// (file, program, success).
+fn veristat_csv(
+    veristat: &Path,
+    objects: &[PathBuf],
+) -> Result<Vec<(String, String, bool)>, BenchError> {
+    let what = || format!("running {} -o csv", veristat.display());
+    let out = std::process::Command::new(veristat)
+        .args(["-o", "csv"])
+        .args(objects)
+        .output()
+        .map_err(io_err(what()))?;
+    Ok(parse_veristat_csv(&String::from_utf8_lossy(&out.stdout)))
+}
+
+fn parse_veristat_csv(text: &str) -> Vec<(String, String, bool)> {
+    let mut lines = text.lines();
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let col = |name: &str| header.split(',').position(|h| h == name);
+    let (Some(f), Some(p), Some(v)) = (col("file_name"), col("prog_name"), col("verdict")) else {
+        return Vec::new();
+    };
+    lines
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split(',').collect();
+            Some((
+                (*fields.get(f)?).to_owned(),
+                (*fields.get(p)?).to_owned(),
+                *fields.get(v)? == "success",
+            ))
+        })
+        .collect()
+}
+
+/// Programs both verified, and where an accepted verdict on one side is not
+/// one on the other.
+fn compare_verdicts(
+    ours: &[(String, String, harness_judge::VerdictKind)],
+    theirs: &[(String, String, bool)],
+) -> (usize, Vec<VerdictDifference>) {
+    let mut compared = 0;
+    let mut differences = Vec::new();
+    for (file, program, verdict) in ours {
+        let Some((_, _, accepted)) = theirs.iter().find(|(f, p, _)| f == file && p == program)
+        else {
+            continue;
+        };
+        compared += 1;
+        if (*verdict == harness_judge::VerdictKind::Accepted) != *accepted {
+            differences.push(VerdictDifference {
+                file: file.clone(),
+                program: program.clone(),
+                harness: *verdict,
+                veristat_accepted: *accepted,
+            });
+        }
+    }
+    (compared, differences)
 }
 
 fn run_veristat(veristat: &Path, objects: &[PathBuf]) -> Result<Duration, BenchError> {
@@ -153,12 +244,43 @@ mod tests {
     }
 
     #[test]
+    fn verdicts_are_compared_by_file_and_program() {
+        use harness_judge::VerdictKind::{Accepted, NotLoaded, Rejected};
+        let csv = "file_name,prog_name,verdict,duration\n\
+                   a.bpf.o,x,success,10\n\
+                   a.bpf.o,y,failure,20\n\
+                   b.bpf.o,z,failure,5\n";
+        let theirs = parse_veristat_csv(csv);
+        assert_eq!(theirs[1], ("a.bpf.o".into(), "y".into(), false));
+        let ours = [
+            ("a.bpf.o".to_owned(), "x".to_owned(), Accepted),
+            ("a.bpf.o".to_owned(), "y".to_owned(), Rejected),
+            ("b.bpf.o".to_owned(), "z".to_owned(), Accepted),
+            ("c.bpf.o".to_owned(), "w".to_owned(), NotLoaded),
+        ];
+        let (compared, differences) = compare_verdicts(&ours, &theirs);
+        assert_eq!(compared, 3);
+        assert_eq!(
+            differences,
+            [VerdictDifference {
+                file: "b.bpf.o".into(),
+                program: "z".into(),
+                harness: Accepted,
+                veristat_accepted: false,
+            }]
+        );
+        assert!(parse_veristat_csv("no,header\n1,2\n").is_empty());
+    }
+
+    #[test]
     fn start_up_is_taken_off_and_never_below_zero() {
         let t = |total, startup| VeristatTiming {
             veristat: Veristat {
                 label: "v".into(),
                 path: "v".into(),
             },
+            compared: 0,
+            differences: Vec::new(),
             total: Duration::from_millis(total),
             startup: Duration::from_millis(startup),
         };
