@@ -44,6 +44,9 @@ pub enum Command {
         /// Also compare with veristat in the Debian 13 chroot of `cargo xtask setup --veristat` (an error when it is not installed).
         #[arg(long)]
         veristat_chroot: bool,
+        /// Verify every object this many times (copies under new names, given by path), for hundreds of programs.
+        #[arg(long, default_value_t = 1, value_parser = crate::run::at_least_one)]
+        copies: usize,
     },
 }
 
@@ -170,9 +173,10 @@ pub fn run(cmd: Command, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode
             runs,
             veristat,
             veristat_chroot,
+            copies,
         } => {
             let veristats = veristats(veristat, veristat_chroot)?;
-            let b = harness_bench::verify(&project, runs, &veristats, &status, interrupt)?;
+            let b = harness_bench::verify(&project, runs, copies, &veristats, &status, interrupt)?;
             println!(
                 "host: {} programs in {} objects (medians of {runs})",
                 b.programs, b.objects

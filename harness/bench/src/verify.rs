@@ -78,6 +78,7 @@ pub fn per_second(programs: usize, took: Duration) -> f64 {
 pub fn verify(
     project: &Project,
     runs: usize,
+    copies: usize,
     veristat: &[Veristat],
     events: &dyn EventSink,
     interrupt: &Arc<AtomicBool>,
@@ -99,20 +100,37 @@ pub fn verify(
         events,
     )
     .map_err(harness_suite::SuiteError::from)?;
-    let objects: Vec<PathBuf> = prepared.objects.iter().map(|o| o.path.clone()).collect();
+    let mut objects: Vec<PathBuf> = prepared.objects.iter().map(|o| o.path.clone()).collect();
+    // More programs at the same mix: each object `copies` times under new
+    // names, verified by path by both sides.
+    let scratch =
+        tempfile::tempdir().map_err(io_err("creating a directory for copies".to_owned()))?;
+    let mut verify_opts = VerifyOptions::default();
+    if copies > 1 {
+        let mut copied = Vec::new();
+        for o in &objects {
+            let stem = o.file_name().unwrap_or_default().to_string_lossy();
+            let stem = stem.trim_end_matches(".bpf.o");
+            for i in 0..copies {
+                let to = scratch.path().join(format!("{stem}_{i}.bpf.o"));
+                std::fs::copy(o, &to).map_err(io_err(format!("copying {}", o.display())))?;
+                copied.push(to);
+            }
+        }
+        verify_opts.objects = harness_suite::Objects::Paths {
+            paths: copied.clone(),
+            cwd: scratch.path().to_owned(),
+        };
+        objects = copied;
+    }
+    let programs = prepared.program_count() * copies.max(1);
     let mut ours = Vec::new();
     let mut theirs = vec![Vec::new(); veristat.len()];
     let mut startups = vec![Vec::new(); veristat.len()];
     let mut rows = Vec::new();
     for _ in 0..runs {
         let start = Instant::now();
-        let judgement = harness_suite::verify(
-            project,
-            &opts,
-            &VerifyOptions::default(),
-            &Silent,
-            interrupt,
-        )?;
+        let judgement = harness_suite::verify(project, &opts, &verify_opts, &Silent, interrupt)?;
         ours.push(start.elapsed());
         rows = judgement.rows;
         for ((v, times), starts) in veristat.iter().zip(&mut theirs).zip(&mut startups) {
@@ -124,8 +142,11 @@ pub fn verify(
     let ours_by_file: Vec<(String, String, harness_judge::VerdictKind)> = rows
         .iter()
         .filter_map(|r| {
-            let o = prepared.object(&r.object)?;
-            let file = o.path.file_name()?.to_string_lossy().into_owned();
+            // A project object by its name, a copy by its path.
+            let path = prepared
+                .object(&r.object)
+                .map_or_else(|| PathBuf::from(&r.object), |o| o.path.clone());
+            let file = path.file_name()?.to_string_lossy().into_owned();
             Some((file, r.program.clone(), r.verdict))
         })
         .collect();
@@ -143,7 +164,7 @@ pub fn verify(
     }
     Ok(VerifyBench {
         objects: objects.len(),
-        programs: prepared.program_count(),
+        programs,
         harness: median(&ours),
         veristat: timings,
     })
