@@ -350,6 +350,20 @@ fn an_object_without_programs_parses_and_loads_its_maps() {
     assert!(loaded.map("shared").is_some());
 }
 
+/// `source` compiled as `file` and parsed (the directory lives as long as
+/// the first element).
+fn built(file: &str, source: &str) -> (tempfile::TempDir, ObjectFile) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join(file), source).unwrap();
+    let built = harness_build::BpfBuild::new(src, dir.path().join("out"))
+        .build_all()
+        .unwrap();
+    let obj = ObjectFile::parse(fs::read(&built[0].object).unwrap()).unwrap();
+    (dir, obj)
+}
+
 const TAIL_CALLS: &str = r#"
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -387,14 +401,7 @@ char LICENSE[] SEC("license") = "GPL";
 /// loaded together again, the prog array filled, for the cases.
 #[test]
 fn a_prog_array_initialised_in_the_object_survives_a_rejected_neighbour() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("tail.bpf.c"), TAIL_CALLS).unwrap();
-    let built = harness_build::BpfBuild::new(src, dir.path().join("out"))
-        .build_all()
-        .unwrap();
-    let obj = ObjectFile::parse(fs::read(&built[0].object).unwrap()).unwrap();
+    let (_dir, obj) = built("tail.bpf.c", TAIL_CALLS);
     let loaded = obj.load(LogOptions::default()).unwrap();
     assert!(matches!(
         loaded.program("broken").unwrap().error,
@@ -446,14 +453,7 @@ char LICENSE[] SEC("license") = "GPL";
 /// is not loaded again for a level-1 walk that would log megabytes.
 #[test]
 fn a_complexity_limit_is_a_result_with_a_small_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("big.bpf.c"), TOO_COMPLEX).unwrap();
-    let built = harness_build::BpfBuild::new(src, dir.path().join("out"))
-        .build_all()
-        .unwrap();
-    let obj = ObjectFile::parse(fs::read(&built[0].object).unwrap()).unwrap();
+    let (_dir, obj) = built("big.bpf.c", TOO_COMPLEX);
     let loaded = obj.load(LogOptions::default()).unwrap();
     let p = loaded.program("spin").unwrap();
     assert!(

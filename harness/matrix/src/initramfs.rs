@@ -49,6 +49,16 @@ pub(crate) fn write(
 ) -> Result<tempfile::TempPath, MatrixError> {
     let initramfs = guest_initramfs(plan, runner)?;
     fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    let path = own_file(dir)?;
+    initramfs
+        .write_to(&path)
+        .map_err(io_err(format!("writing {}", path.display())))?;
+    Ok(path)
+}
+
+/// A new initramfs file in `dir`, named so the sweep of a later run knows
+/// whose it was (removed when dropped).
+fn own_file(dir: &Path) -> Result<tempfile::TempPath, MatrixError> {
     let file = tempfile::Builder::new()
         .prefix(&harness_vm::leftovers::own_prefix(crate::INITRAMFS_KIND))
         .suffix(".cpio")
@@ -57,11 +67,7 @@ pub(crate) fn write(
             "creating an initramfs in {}",
             dir.display()
         )))?;
-    let path = file.into_temp_path();
-    initramfs
-        .write_to(&path)
-        .map_err(io_err(format!("writing {}", path.display())))?;
-    Ok(path)
+    Ok(file.into_temp_path())
 }
 
 /// A copy of the run's initramfs with the kernel's build config appended as
@@ -81,15 +87,7 @@ pub(crate) fn with_kconfig(
         .dir("boot")
         .file(&format!("boot/config-{release}"), text, false);
     bytes.extend(extra.to_bytes());
-    let file = tempfile::Builder::new()
-        .prefix(&harness_vm::leftovers::own_prefix(crate::INITRAMFS_KIND))
-        .suffix(".cpio")
-        .tempfile_in(dir)
-        .map_err(io_err(format!(
-            "creating an initramfs in {}",
-            dir.display()
-        )))?;
-    let path = file.into_temp_path();
+    let path = own_file(dir)?;
     fs::write(&path, bytes).map_err(io_err(format!("writing {}", path.display())))?;
     Ok(path)
 }
