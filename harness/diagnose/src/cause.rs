@@ -7,6 +7,8 @@
 use std::{fmt, sync::LazyLock};
 
 use regex::Regex;
+
+use crate::category::Category;
 use serde::{Serialize, Serializer};
 
 /// The reason for a rejection. The id ([`Cause::id`]) is stable: scripts and
@@ -157,6 +159,22 @@ impl Cause {
                  before it"
             }
         }
+    }
+
+    /// The class Linux 7.3 puts this rejection in; `None` for
+    /// [`Cause::Unknown`].
+    pub fn category(self) -> Option<Category> {
+        Some(match self {
+            Cause::NullDeref | Cause::ScalarDeref => Category::RegisterType,
+            Cause::PacketBounds | Cause::MapValueBounds | Cause::BadCtxAccess => Category::Memory,
+            Cause::LeakedReference => Category::ResourceLifetime,
+            Cause::InvalidHelper => Category::ExecutionContext,
+            Cause::UnboundedLoop | Cause::ReturnRange | Cause::StackTooLarge => {
+                Category::ProgramStructure
+            }
+            Cause::GplOnly => Category::Policy,
+            Cause::Unknown => return None,
+        })
     }
 
     /// Whether the message is about the instruction the walk stopped at.

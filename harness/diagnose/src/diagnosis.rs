@@ -3,6 +3,7 @@
 use serde::{Serialize, Serializer};
 
 use crate::{
+    category::Category,
     cause::{self, Cause},
     log::{Line, LineKind, Log, SourceNote, StateAt, StateLine},
     state,
@@ -232,6 +233,7 @@ impl Serialize for Diagnosis {
         #[derive(Serialize)]
         struct Json<'a> {
             cause: Cause,
+            category: Option<Category>,
             title: &'static str,
             message: &'a str,
             insn: &'a Option<Insn>,
@@ -242,6 +244,7 @@ impl Serialize for Diagnosis {
         }
         Json {
             cause: self.cause,
+            category: self.cause.category(),
             title: self.title(),
             message: &self.message,
             insn: &self.insn,

@@ -15,12 +15,14 @@
 //! which kernel printed them, or anything of the other harness crates:
 //! callers pass text in and get values out.
 
+mod category;
 mod cause;
 mod diagnosis;
 mod log;
 mod render;
 mod state;
 
+pub use category::Category;
 pub use cause::Cause;
 pub use diagnosis::{
     Diagnosis, Evidence, Insn, Origin, SourceFile, SourceLocation, diagnose, diagnose_with,

@@ -150,6 +150,7 @@ fn serialises_with_stable_field_names() {
         json,
         serde_json::json!({
             "cause": "packet-bounds",
+            "category": "Memory",
             "title": Cause::PacketBounds.title(),
             "message": "invalid access to packet, off=12 size=1, R1(id=0,off=12,r=0)\nR1 offset is outside of the packet",
             "insn": { "index": 1, "text": "r2 = *(u8 *)(r1 +12)" },
