@@ -191,7 +191,15 @@ impl SnapshotHeader {
             prog_size: (p.insn_cnt > 0).then_some(p.insn_cnt),
             xlated_bytes: p.info.as_ref().map(|i| i.xlated_len),
             jited_bytes: p.info.as_ref().map(|i| i.jited_len),
-            log: format!("level {level} with stats; timings, kernel addresses and ids replaced"),
+            log: match SnapshotLog::of(&p.log).omitted {
+                0 => {
+                    format!("level {level} with stats; timings, kernel addresses and ids replaced")
+                }
+                omitted => format!(
+                    "level {level} with stats; timings, kernel addresses and ids replaced; \
+                     its last {SNAPSHOT_LOG_LINES} lines, {omitted} before them left out"
+                ),
+            },
         }
     }
 
@@ -208,6 +216,38 @@ impl SnapshotHeader {
             insns: self.insns_processed,
             total_states: self.total_states,
             peak_states: self.peak_states,
+        }
+    }
+}
+
+/// The most log lines a snapshot keeps. A rejection deep into a long walk
+/// can log megabytes at level 1; the lines that decide it (the error, the
+/// state before it, the statistics) are at the end, and the whole log stays
+/// on disk beside the results.
+pub const SNAPSHOT_LOG_LINES: usize = 400;
+
+/// A normalised log cut to its last [`SNAPSHOT_LOG_LINES`] lines.
+struct SnapshotLog {
+    text: String,
+    /// Lines left out before the ones kept.
+    omitted: usize,
+}
+
+impl SnapshotLog {
+    fn of(log: &str) -> Self {
+        let text = normalize_verifier_log(log);
+        let lines = text.lines().count();
+        if lines <= SNAPSHOT_LOG_LINES {
+            return Self { text, omitted: 0 };
+        }
+        let omitted = lines - SNAPSHOT_LOG_LINES;
+        let start = text
+            .match_indices('\n')
+            .nth(omitted - 1)
+            .map_or(0, |(i, _)| i + 1);
+        Self {
+            text: format!("[{omitted} earlier lines left out]\n{}", &text[start..]),
+            omitted,
         }
     }
 }
@@ -235,7 +275,7 @@ pub fn observation(
     Observation {
         name: snapshot_name(&p.object, &p.program),
         line: line.to_owned(),
-        content: format!("{header}\n{}", normalize_verifier_log(&p.log)),
+        content: format!("{header}\n{}", SnapshotLog::of(&p.log).text),
         source,
         expression: format!(
             "verifier verdict, statistics and log of {}/{}",
@@ -347,5 +387,32 @@ mod tests {
             (VerdictKind::NotLoaded, None, Some("no BTF".into()))
         );
         assert_eq!(snapshot_name("fw", "xdp_fw"), "verifier__fw__xdp_fw");
+    }
+
+    #[test]
+    fn a_long_log_keeps_its_last_lines_and_says_how_many_it_left_out() {
+        let numbered = |n: usize| (0..n).map(|i| format!("{i}: r0 = 0\n")).collect::<String>();
+        let short = numbered(SNAPSHOT_LOG_LINES);
+        let kept = SnapshotLog::of(&short);
+        assert_eq!((kept.text.as_str(), kept.omitted), (short.as_str(), 0));
+        let header = SnapshotHeader::of(&report(Verdict::Accepted, &short));
+        assert!(!header.log.contains("left out"), "{}", header.log);
+
+        let long = format!("{}R1 invalid mem access 'scalar'\n", numbered(1000));
+        let cut = SnapshotLog::of(&long);
+        assert_eq!(cut.omitted, 1001 - SNAPSHOT_LOG_LINES);
+        let lines: Vec<&str> = cut.text.lines().collect();
+        assert_eq!(lines.len(), SNAPSHOT_LOG_LINES + 1);
+        assert_eq!(lines[0], "[601 earlier lines left out]");
+        assert_eq!(lines[1], "601: r0 = 0");
+        assert_eq!(lines.last(), Some(&"R1 invalid mem access 'scalar'"));
+        let header = SnapshotHeader::of(&report(Verdict::Accepted, &long));
+        assert!(
+            header
+                .log
+                .ends_with("its last 400 lines, 601 before them left out"),
+            "{}",
+            header.log
+        );
     }
 }
