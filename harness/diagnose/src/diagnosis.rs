@@ -47,10 +47,13 @@ pub struct SourceLocation {
     /// file or line; they are then found in the source the caller gave, if any.
     pub file: Option<String>,
     pub line: Option<u32>,
-    /// Kernel notes carry no column; kept for BTF line info, which has one.
+    /// From the object's line info; kernel notes carry none.
     pub column: Option<u32>,
     /// The line as the kernel printed it, leading blanks removed.
     pub text: String,
+    /// Where in `text` the column points (in characters), for the caret.
+    #[serde(skip)]
+    pub caret: Option<usize>,
 }
 
 /// An earlier instruction that explains the failure.
@@ -60,12 +63,24 @@ pub struct Origin {
     pub source: Option<SourceLocation>,
 }
 
-/// What the caller knows about the program besides its log. All optional;
-/// more (BTF line info) will join.
+/// What the caller knows about the program besides its log. All optional.
 #[derive(Clone, Copy, Debug, Default)]
 #[non_exhaustive]
 pub struct Evidence<'a> {
     pub source: Option<SourceFile<'a>>,
+    /// The object's line info (`.BTF.ext`): every C line clang recorded,
+    /// with its file, column and text.
+    pub lines: &'a [LineRecord],
+}
+
+/// One line-info record of the object: where an instruction's C code is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineRecord {
+    /// The file as clang named it (may be a path).
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub text: String,
 }
 
 /// A C source file of the program.
@@ -81,6 +96,14 @@ impl<'a> Evidence<'a> {
     /// (kernels before 6.9), by its text.
     pub fn with_source(mut self, name: &'a str, text: &'a str) -> Self {
         self.source = Some(SourceFile { name, text });
+        self
+    }
+
+    /// Lets a diagnosis place a source note exactly, column included, from
+    /// the object's line info: the kernel prints a note's text (and from
+    /// 6.9 its file and line), never its column.
+    pub fn with_lines(mut self, lines: &'a [LineRecord]) -> Self {
+        self.lines = lines;
         self
     }
 }
@@ -188,7 +211,19 @@ fn locate(note: SourceNote<'_>, evidence: &Evidence<'_>) -> SourceLocation {
         line: note.line,
         column: None,
         text: note.text.to_owned(),
+        caret: None,
     };
+    if let Some(placed) = in_line_info(&note, evidence.lines) {
+        location.file = Some(placed.file);
+        location.line = Some(placed.line);
+        if let Some((column, indent)) = placed.column {
+            location.column = Some(column);
+            location.caret = (column as usize)
+                .checked_sub(1 + indent)
+                .filter(|c| *c < location.text.chars().count());
+        }
+        return location;
+    }
     if location.line.is_none()
         && let Some(source) = evidence.source
         && let Some(line) = unique_line(source.text, note.text)
@@ -197,6 +232,49 @@ fn locate(note: SourceNote<'_>, evidence: &Evidence<'_>) -> SourceLocation {
         location.line = Some(line);
     }
     location
+}
+
+/// Where line info puts a note: the records of the note's file and line
+/// when the kernel printed them, else those whose text is the note's. All
+/// must agree on file and line; the column is given when they agree on it
+/// too (a line whose instructions start at several columns has none).
+fn in_line_info(note: &SourceNote<'_>, lines: &[LineRecord]) -> Option<Placed> {
+    let text = note.text.trim();
+    let mut found = lines.iter().filter(|r| match (note.file, note.line) {
+        (Some(file), Some(line)) => r.line == line && base_name(&r.file) == base_name(file),
+        _ => r.text.trim() == text,
+    });
+    let first = found.next()?;
+    let file = base_name(&first.file);
+    let mut column = Some(first.column).filter(|c| *c > 0);
+    for r in found {
+        if r.line != first.line || base_name(&r.file) != file {
+            return None;
+        }
+        if Some(r.column) != column {
+            column = None;
+        }
+    }
+    // Columns count the line's indentation, which notes drop.
+    let indent = first.text.chars().take_while(|c| c.is_whitespace()).count();
+    Some(Placed {
+        file: file.to_owned(),
+        line: first.line,
+        column: column.map(|c| (c, indent)),
+    })
+}
+
+/// A note placed by line info: file, line, and the column with the
+/// indentation of the line it counts from.
+struct Placed {
+    file: String,
+    line: u32,
+    column: Option<(u32, usize)>,
+}
+
+/// `prog.bpf.c` of `src/bpf/prog.bpf.c`: kernels print base names.
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// The 1-based number of the only line of `source` that reads `text`;

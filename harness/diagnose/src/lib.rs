@@ -25,6 +25,7 @@ mod state;
 pub use category::Category;
 pub use cause::Cause;
 pub use diagnosis::{
-    Diagnosis, Evidence, Insn, Origin, SourceFile, SourceLocation, diagnose, diagnose_with,
+    Diagnosis, Evidence, Insn, LineRecord, Origin, SourceFile, SourceLocation, diagnose,
+    diagnose_with,
 };
 pub use log::{InsnLine, Line, LineKind, Log, SourceNote, StateAt, StateLine};

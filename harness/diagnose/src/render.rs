@@ -73,7 +73,10 @@ fn write_source(
         source.text,
         width = gutter.len() - 1
     )?;
-    writeln!(f, "{gutter}|")
+    match source.caret {
+        Some(at) => writeln!(f, "{gutter}| {:at$}^", ""),
+        None => writeln!(f, "{gutter}|"),
+    }
 }
 
 fn insn_text(insn: &Insn) -> String {
