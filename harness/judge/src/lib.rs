@@ -551,6 +551,8 @@ pub fn judge_verify(
                         &ctx.log_path(&run.target.label, p),
                     );
                     let mut row = Row::new(p, &run.target.label, &line);
+                    row.diagnosis = programs::diagnosis(ctx.prepared, p);
+                    row.cause = row.diagnosis.as_ref().map(|d| d.cause.id().to_owned());
                     row.expectation = judgement.expected.then_some(if judgement.ok() {
                         ExpectationStatus::AsExpected
                     } else {

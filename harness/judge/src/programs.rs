@@ -94,22 +94,39 @@ pub fn judge(
     }
 }
 
-/// Why the verifier rejected `p`, read from its log with the object's C
-/// source at hand (older kernels name the source line only by its text).
-fn diagnosis(prepared: &Prepared, p: &ProgramReport) -> Option<Box<harness_diagnose::Diagnosis>> {
+/// Why the verifier rejected `p`, read from its log with the object's line
+/// info and C source at hand (older kernels name the source line only by
+/// its text).
+pub(crate) fn diagnosis(
+    prepared: &Prepared,
+    p: &ProgramReport,
+) -> Option<Box<harness_diagnose::Diagnosis>> {
     if !matches!(p.verdict, Verdict::Rejected { .. }) {
         return None;
     }
-    let source = prepared.object(&p.object).and_then(|o| o.source.as_ref());
+    let object = prepared.object(&p.object);
+    let source = object.and_then(|o| o.source.as_ref());
     let text = source.and_then(|s| std::fs::read_to_string(s).ok());
     let name = source
         .and_then(|s| s.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let evidence = match &text {
-        Some(text) => harness_diagnose::Evidence::default().with_source(&name, text),
-        None => harness_diagnose::Evidence::default(),
-    };
+    // Broken line info only costs the columns: the log still has its notes.
+    let lines: Vec<harness_diagnose::LineRecord> = object
+        .and_then(|o| o.info.line_info().ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| harness_diagnose::LineRecord {
+            file: l.file,
+            line: l.line,
+            column: l.column,
+            text: l.text,
+        })
+        .collect();
+    let mut evidence = harness_diagnose::Evidence::default().with_lines(&lines);
+    if let Some(text) = &text {
+        evidence = evidence.with_source(&name, text);
+    }
     harness_diagnose::diagnose_with(&p.log, &evidence).map(Box::new)
 }
 

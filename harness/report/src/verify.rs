@@ -104,9 +104,19 @@ fn cell(r: &Row) -> String {
             "✓ {}",
             r.insns.map_or_else(|| "?".into(), |n| n.to_string())
         ),
-        VerdictKind::Rejected if as_expected => "✗ rejected (expected)".into(),
-        VerdictKind::Rejected if r.reason.is_empty() => "✗ rejected".into(),
-        VerdictKind::Rejected => format!("✗ {}", r.reason),
+        // The cause names the mistake; the errno alone says little.
+        VerdictKind::Rejected => {
+            let what = match r.cause.as_deref() {
+                Some(cause) if cause != "unknown" => cause,
+                _ if r.reason.is_empty() || as_expected => "rejected",
+                _ => r.reason.as_str(),
+            };
+            if as_expected {
+                format!("✗ {what} (expected)")
+            } else {
+                format!("✗ {what}")
+            }
+        }
         VerdictKind::NotLoaded if as_expected => "· not loaded (expected)".into(),
         VerdictKind::NotLoaded => "· not loaded".into(),
     };
