@@ -57,7 +57,8 @@ fn the_matrix_shows_what_5_10_rejects_and_6_1_accepts() {
         .as_ref()
         .expect("a diagnosis of the rejection");
     assert_eq!(old.cause.as_deref(), Some(diagnosis.cause.id()));
-    assert!(diagnosis.message.contains("unknown#181"), "{diagnosis}");
+    // bpf_loop's callback is a subprogram 5.10 does not expect.
+    assert!(diagnosis.message.contains("func_info"), "{diagnosis}");
     let new = row("6.1");
     assert_eq!(new.verdict, VerdictKind::Accepted);
     assert!(new.insns.unwrap() > 0 && new.prog_size > 0 && new.jited_bytes.unwrap() > 0);
