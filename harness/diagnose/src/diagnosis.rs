@@ -7,6 +7,7 @@ use crate::{
     cause::{self, Cause},
     log::{Line, LineKind, Log, SourceNote, StateAt, StateLine},
     state,
+    trace::{self, StepKind},
 };
 
 /// Why a program was rejected, where, and what usually fixes it.
@@ -30,6 +31,23 @@ pub struct Diagnosis {
     /// Where the value at fault came from: for a leaked reference, the call
     /// that acquired it.
     pub origin: Option<Origin>,
+    /// How the register at fault got its value, oldest step first: the
+    /// instruction that made it, then copies, spills and fills.
+    pub trace: Vec<TraceStep>,
+    /// The unsafe state in words, from the trace ("R0 may be NULL: it is
+    /// the result of bpf_map_lookup_elem() at line 19, not checked").
+    pub because: Option<String>,
+}
+
+/// One step of a [`Diagnosis::trace`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TraceStep {
+    pub insn: Insn,
+    pub source: Option<SourceLocation>,
+    #[serde(flatten)]
+    pub step: StepKind,
+    /// The step in words.
+    pub note: String,
 }
 
 /// An instruction of the program, as the verifier printed it.
@@ -135,6 +153,8 @@ impl Diagnosis {
             source: None,
             state: None,
             origin: None,
+            trace: Vec::new(),
+            because: None,
         };
         if !found.cause.at_instruction() {
             return Some(diagnosis);
@@ -146,6 +166,20 @@ impl Diagnosis {
         diagnosis.state = current_state(&log.lines()[range.end..])
             .or_else(|| state::state_at_end(walk, diagnosis.insn.as_ref().map(|i| i.index)));
         diagnosis.origin = found.origin.and_then(|index| origin(walk, index, evidence));
+        if let Some(register) = register_at_fault(found.cause, &message) {
+            diagnosis.trace = trace::trace(walk, register)
+                .into_iter()
+                .filter_map(|s| {
+                    Some(TraceStep {
+                        insn: insn_of(&walk[s.at])?,
+                        source: last_note(&walk[..s.at]).map(|n| locate(n, evidence)),
+                        note: s.what.describe(),
+                        step: s.what,
+                    })
+                })
+                .collect();
+            diagnosis.because = because(found.cause, register, &message, &diagnosis.trace);
+        }
         Some(diagnosis)
     }
 
@@ -153,9 +187,99 @@ impl Diagnosis {
         self.cause.title()
     }
 
+    /// Where the value at fault came from, as steps: the trace, or for a
+    /// leaked reference the acquiring call.
+    pub fn origin_steps(&self) -> Vec<TraceStep> {
+        if !self.trace.is_empty() {
+            return self.trace.clone();
+        }
+        self.origin
+            .iter()
+            .map(|o| TraceStep {
+                insn: o.insn.clone(),
+                source: o.source.clone(),
+                step: StepKind::Other { register: 0 },
+                note: "the reference is acquired here".into(),
+            })
+            .collect()
+    }
+
     pub fn fix(&self) -> &'static str {
         self.cause.fix()
     }
+}
+
+/// The register whose value the message is about, for causes where that
+/// value is the mistake.
+fn register_at_fault(cause: Cause, message: &[&str]) -> Option<u8> {
+    static REGISTER: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\bR(\d+)\b").expect("valid regex"));
+    match cause {
+        Cause::ReturnRange => Some(0),
+        Cause::NullDeref | Cause::ScalarDeref | Cause::PacketBounds | Cause::MapValueBounds => {
+            message
+                .iter()
+                .find_map(|line| REGISTER.captures(line)?[1].parse().ok())
+        }
+        _ => None,
+    }
+}
+
+/// The unsafe state in words, from the message's numbers or where the
+/// trace found the value's maker.
+fn because(cause: Cause, register: u8, message: &[&str], trace: &[TraceStep]) -> Option<String> {
+    static PACKET: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"off=(-?\d+) size=(\d+), R\d+\(id=\d+,off=(-?\d+),r=(\d+)\)")
+            .expect("valid regex")
+    });
+    if cause == Cause::PacketBounds
+        && let Some(c) = message.first().and_then(|m| PACKET.captures(m))
+    {
+        let n = |i: usize| c[i].parse::<i64>().unwrap_or_default();
+        return Some(format!(
+            "the access needs bytes up to {} past the packet pointer R{register}, but only {} \
+             were proven to lie before data_end",
+            n(1) + n(2),
+            n(4)
+        ));
+    }
+    static MAP_VALUE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"value_size=(\d+) off=(-?\d+) size=(\d+)").expect("valid regex")
+    });
+    if cause == Cause::MapValueBounds
+        && let Some(c) = message.first().and_then(|m| MAP_VALUE.captures(m))
+    {
+        let n = |i: usize| c[i].parse::<i64>().unwrap_or_default();
+        return Some(format!(
+            "the access may cover bytes {} to {} of a {}-byte value: the offset (often a \
+             variable index) is not bounded tightly enough",
+            n(2),
+            n(2) + n(3) - 1,
+            n(1)
+        ));
+    }
+    let root = trace.first()?;
+    let at = root.source.as_ref().and_then(|s| s.line).map_or_else(
+        || format!("insn {}", root.insn.index),
+        |l| format!("line {l}"),
+    );
+    Some(match (cause, &root.step) {
+        (Cause::NullDeref, StepKind::Call { function, .. }) => format!(
+            "R{register} may be NULL: it is the result of {function}() at {at}, \
+             not checked for NULL before this use"
+        ),
+        (Cause::ScalarDeref, StepKind::Load { .. }) => format!(
+            "R{register} is a number, not a pointer the verifier can follow: it was read \
+             from memory at {at}"
+        ),
+        (Cause::ScalarDeref, StepKind::Constant { value, .. }) => {
+            format!("R{register} is the number {value}, set at {at}, not a pointer")
+        }
+        (Cause::ReturnRange, StepKind::Constant { value, .. }) => {
+            format!("R0 is {value}, set at {at}, and returned")
+        }
+        (_, step) => format!("{} (at {at})", step.describe()),
+    })
 }
 
 /// The `cur state:` some messages come with (infinite loops, from 6.12):
@@ -317,7 +441,8 @@ impl Serialize for Diagnosis {
             insn: &'a Option<Insn>,
             source: &'a Option<SourceLocation>,
             state: &'a Option<String>,
-            origin: &'a Option<Origin>,
+            because: &'a Option<String>,
+            origin: Vec<TraceStep>,
             fix: &'static str,
         }
         Json {
@@ -328,7 +453,8 @@ impl Serialize for Diagnosis {
             insn: &self.insn,
             source: &self.source,
             state: &self.state,
-            origin: &self.origin,
+            because: &self.because,
+            origin: self.origin_steps(),
             fix: self.fix(),
         }
         .serialize(serializer)

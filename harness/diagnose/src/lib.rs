@@ -21,11 +21,13 @@ mod diagnosis;
 mod log;
 mod render;
 mod state;
+mod trace;
 
 pub use category::Category;
 pub use cause::Cause;
 pub use diagnosis::{
-    Diagnosis, Evidence, Insn, LineRecord, Origin, SourceFile, SourceLocation, diagnose,
+    Diagnosis, Evidence, Insn, LineRecord, Origin, SourceFile, SourceLocation, TraceStep, diagnose,
     diagnose_with,
 };
 pub use log::{InsnLine, Line, LineKind, Log, SourceNote, StateAt, StateLine};
+pub use trace::StepKind;

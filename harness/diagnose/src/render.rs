@@ -40,6 +40,16 @@ impl Display for Diagnosis {
         if let Some(state) = &self.state {
             writeln!(f, "{gutter}= state: {state}")?;
         }
+        for step in &self.trace {
+            write!(f, "{gutter}= from: {} (insn {}", step.note, step.insn.index)?;
+            if let Some(line) = step.source.as_ref().and_then(|s| s.line) {
+                write!(f, ", line {line}")?;
+            }
+            writeln!(f, ")")?;
+        }
+        if let Some(because) = &self.because {
+            writeln!(f, "{gutter}= because: {because}")?;
+        }
         if let Some(origin) = &self.origin {
             write!(f, "{gutter}= origin: insn {}", insn_text(&origin.insn))?;
             if let Some(source) = &origin.source {
