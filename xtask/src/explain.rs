@@ -78,7 +78,10 @@ pub fn run(o: Options, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> 
         Err(e) => return exit_for(e),
     };
     match o.format {
-        Format::Text => anstream::print!("{}", harness_report::explain_report(&judgement.rows)),
+        Format::Text => anstream::print!(
+            "{}",
+            harness_report::explain_report(&judgement.rows, &judgement.divergences)
+        ),
         Format::Json => println!("{}", harness_judge::to_json(&judgement.rows)),
     }
     // Explaining is the job: rejections are its input, not its failure. A

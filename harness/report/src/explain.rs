@@ -4,13 +4,14 @@
 use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
 use harness_diagnose::Diagnosis;
-use harness_judge::{Row, VerdictKind};
+use harness_judge::{Divergence, Row, VerdictKind};
 
 use crate::style::{BAD, DIM, OK, paint};
 
 /// Programs in name order, kernels in row order; where the kernels
-/// disagree, a last line says which accepted and which rejected.
-pub fn explain_report(rows: &[Row]) -> String {
+/// disagree, a last line says which accepted and which did not, and what
+/// the others lack.
+pub fn explain_report(rows: &[Row], divergences: &[Divergence]) -> String {
     let mut programs: BTreeMap<(&str, &str), Vec<&Row>> = BTreeMap::new();
     for r in rows {
         programs
@@ -48,6 +49,12 @@ pub fn explain_report(rows: &[Row]) -> String {
         }
         if let Some(split) = disagreement(&rows) {
             let _ = writeln!(s, "  {}", paint(DIM, &split));
+        }
+        if let Some(d) = divergences
+            .iter()
+            .find(|d| d.object == object && d.program == program)
+        {
+            let _ = writeln!(s, "  {}", paint(DIM, &format!("why: {}", d.explain())));
         }
     }
     s
@@ -117,6 +124,7 @@ mod tests {
             object: "o".into(),
             program: program.into(),
             kernel: kernel.into(),
+            line: kernel.into(),
             section: "xdp".into(),
             verdict,
             insns: Some(7),
@@ -135,7 +143,8 @@ mod tests {
             row("p", "6.1", VerdictKind::Accepted),
             row("q", "6.1", VerdictKind::Accepted),
         ];
-        let text = crate::plain(&explain_report(&rows));
+        let divergences = harness_judge::divergences(&rows, &|_| None);
+        let text = crate::plain(&explain_report(&rows, &divergences));
         assert!(
             text.starts_with(
                 "o/p (xdp)\n  5.10: rejected\n    error[return-range]: At program exit"
@@ -144,7 +153,9 @@ mod tests {
         );
         assert!(
             text.contains(
-                "  6.1: accepted, 7 insns\n  note: accepted on 6.1; rejected on 5.10\no/q (xdp)\n"
+                "  6.1: accepted, 7 insns\n  note: accepted on 6.1; rejected on 5.10\n  \
+                 why: 5.10 cannot prove it safe where a newer verifier can; accepted from 6.1 on\n\
+                 o/q (xdp)\n"
             ),
             "{text}"
         );
@@ -154,7 +165,7 @@ mod tests {
             "{text}"
         );
         let bare = row("r", "6.1", VerdictKind::Rejected);
-        let text = crate::plain(&explain_report(&[bare]));
+        let text = crate::plain(&explain_report(&[bare], &[]));
         assert!(
             text.contains("6.1: rejected (Permission denied); the log holds no error message"),
             "{text}"

@@ -7,7 +7,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use harness_judge::{ExpectationStatus, Finding, Row, VerdictKind, VerifyJudgement};
 
 use crate::{
-    style::{BAD, OK, paint},
+    style::{BAD, DIM, OK, paint},
     test::{plural, problems},
 };
 
@@ -24,6 +24,17 @@ pub fn verify_report(j: &VerifyJudgement) -> String {
         "(differences alone do not fail `verify`; the gate does)",
     );
     let _ = writeln!(s, "{}", matrix(j));
+    // What no single kernel can say: why they disagree.
+    for d in &j.divergences {
+        let _ = writeln!(
+            s,
+            "{}",
+            paint(
+                DIM,
+                &format!("differs: {}/{}: {}", d.object, d.program, d.explain())
+            )
+        );
+    }
     let programs: BTreeSet<(&str, &str)> = j
         .rows
         .iter()

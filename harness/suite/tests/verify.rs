@@ -66,6 +66,25 @@ fn the_matrix_shows_what_5_10_rejects_and_6_1_accepts() {
         new.baseline_insns, new.insns,
         "the committed snapshot is the baseline"
     );
+    // Why 5.10 differs: it lacks callbacks, which bpf_loop takes.
+    let why = report
+        .divergences
+        .iter()
+        .find(|d| d.program == "flow_hash")
+        .expect("flow_hash differs between 5.10 and 6.1");
+    assert_eq!(
+        (why.rejected.as_slice(), why.accepted_from.as_deref()),
+        (["5.10".to_owned()].as_slice(), Some("6.1"))
+    );
+    assert!(
+        why.explain().starts_with("5.10 lacks callback functions"),
+        "{}",
+        why.explain()
+    );
+    assert!(
+        harness_report::plain(&harness_report::verify_report(&report))
+            .contains(&format!("differs: flow_hash/flow_hash: {}", why.explain())),
+    );
     let matrix = harness_report::matrix(&report);
     let cell = match diagnosis.cause.id() {
         "unknown" => "✗ rejected (expected)".to_owned(),
