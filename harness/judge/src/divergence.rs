@@ -26,6 +26,9 @@ pub struct Divergence {
     pub lacks: Option<String>,
     /// The oldest kernel line of the run that accepts it (`6.1`).
     pub accepted_from: Option<String>,
+    /// Some kernel that does not accept it is newer than one that does:
+    /// a feature removed, a target renamed, or a verifier regression.
+    pub fails_on_newer: bool,
 }
 
 impl Divergence {
@@ -37,15 +40,21 @@ impl Divergence {
             .chain(&self.not_loaded)
             .map(String::as_str)
             .collect();
-        let mut s = match &self.lacks {
-            Some(what) => format!("{} lacks {what}", failing.join(", ")),
-            None => format!(
+        let mut s = match (&self.lacks, self.fails_on_newer) {
+            (Some(what), _) => format!("{} lacks {what}", failing.join(", ")),
+            (None, false) => format!(
                 "{} cannot prove it safe where a newer verifier can",
                 failing.join(", ")
             ),
+            (None, true) => format!(
+                "{} refuses what older kernels accept: a changed kernel interface or a \
+                 verifier regression",
+                failing.join(", ")
+            ),
         };
-        if let Some(from) = &self.accepted_from {
-            s.push_str(&format!("; accepted from {from} on"));
+        match (&self.accepted_from, self.fails_on_newer) {
+            (Some(from), false) => s.push_str(&format!("; accepted from {from} on")),
+            _ => s.push_str(&format!("; accepted on {}", self.accepted.join(", "))),
         }
         s
     }
@@ -71,6 +80,7 @@ pub fn divergences(rows: &[Row], helper_name: &dyn Fn(u32) -> Option<String>) ->
                     not_loaded: Vec::new(),
                     lacks: None,
                     accepted_from: None,
+                    fails_on_newer: false,
                 });
                 out.last_mut().expect("just pushed")
             }
@@ -86,14 +96,17 @@ pub fn divergences(rows: &[Row], helper_name: &dyn Fn(u32) -> Option<String>) ->
     }
     out.retain(|d| !d.accepted.is_empty() && (!d.rejected.is_empty() || !d.not_loaded.is_empty()));
     for d in &mut out {
-        d.accepted_from = rows
-            .iter()
-            .filter(|r| {
-                r.object == d.object && r.program == d.program && r.verdict == VerdictKind::Accepted
-            })
-            .filter_map(|r| r.line.parse::<KernelVersion>().ok())
-            .min()
-            .map(|v| v.to_string());
+        let lines = |accepted: bool| -> Vec<KernelVersion> {
+            rows.iter()
+                .filter(|r| r.object == d.object && r.program == d.program)
+                .filter(|r| (r.verdict == VerdictKind::Accepted) == accepted)
+                .filter_map(|r| r.line.parse::<KernelVersion>().ok())
+                .collect()
+        };
+        let oldest_accepting = lines(true).into_iter().min();
+        d.accepted_from = oldest_accepting.map(|v| v.to_string());
+        d.fails_on_newer =
+            oldest_accepting.is_some_and(|oldest| lines(false).into_iter().any(|v| v > oldest));
     }
     out
 }
@@ -108,16 +121,36 @@ static TYPE_HELPER: LazyLock<Regex> = LazyLock::new(|| {
 static KFUNC: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"calling kernel function (\w+) is not allowed").expect("valid regex")
 });
+static ATTACH_TARGET: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"failed to find kernel BTF type ID of '(\w+)'").expect("valid regex")
+});
+static KSYM: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"extern \((var|func) ksym\) '(\w+)': not found in kernel BTF").expect("valid regex")
+});
+static PROG_TYPE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"does not know (\S+) programs \(BPF_PROG_TYPE (\d+)\)").expect("valid regex")
+});
 static OPCODE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"unknown opcode ([0-9a-f]+)").expect("valid regex"));
 
 /// What a kernel that did not accept `r` lacks, from its message.
 fn lacks(r: &Row, helper_name: &dyn Fn(u32) -> Option<String>) -> Option<String> {
     if r.verdict == VerdictKind::NotLoaded {
-        return r
-            .reason
-            .contains("attach target")
-            .then(|| format!("the attach target in its BTF ({})", r.reason));
+        let reason = &r.reason;
+        return Some(if let Some(c) = ATTACH_TARGET.captures(reason) {
+            format!("the attach target {} in its BTF", &c[1])
+        } else if let Some(c) = KSYM.captures(reason) {
+            let kind = if &c[1] == "func" {
+                "kfunc"
+            } else {
+                "typed kernel variable (ksym)"
+            };
+            format!("the {kind} {} in its BTF", &c[2])
+        } else if let Some(c) = PROG_TYPE.captures(reason) {
+            format!("{} programs (BPF_PROG_TYPE {})", &c[1], &c[2])
+        } else {
+            format!("what loading needs: {reason}")
+        });
     }
     let message = r.diagnosis.as_ref()?.message.as_str();
     if let Some(c) = UNKNOWN_FUNC.captures(message) {
@@ -290,19 +323,51 @@ mod tests {
             d[0].explain(),
             "5.10 cannot prove it safe where a newer verifier can; accepted from 6.1 on"
         );
-        let not_loaded = Row {
-            reason: "attach target do_unlinkat not in the kernel's BTF".into(),
+        let not_loaded = |reason: &str| Row {
+            reason: reason.into(),
             ..row("7.2", VerdictKind::NotLoaded, None)
         };
-        let d = divergences(
-            &[row("6.12", VerdictKind::Accepted, None), not_loaded],
-            &none,
+        let explained = |reason: &str| {
+            let rows = [
+                row("5.10", VerdictKind::Accepted, None),
+                row("6.12", VerdictKind::Accepted, None),
+                not_loaded(reason),
+            ];
+            divergences(&rows, &none)[0].explain()
+        };
+        // A newer kernel failing is not "from 5.10 on".
+        assert_eq!(
+            explained("prog 'x': failed to find kernel BTF type ID of 'do_unlinkat': -ESRCH"),
+            "7.2 lacks the attach target do_unlinkat in its BTF; accepted on 5.10, 6.12"
+        );
+        assert_eq!(
+            explained("extern (var ksym) 'bpf_prog_active': not found in kernel BTF"),
+            "7.2 lacks the typed kernel variable (ksym) bpf_prog_active in its BTF; \
+             accepted on 5.10, 6.12"
         );
         assert!(
-            d[0].explain()
-                .starts_with("7.2 lacks the attach target in its BTF"),
-            "{}",
-            d[0].explain()
+            explained("extern (func ksym) 'bpf_x': not found in kernel BTF")
+                .contains("the kfunc bpf_x")
+        );
+        assert!(
+            explained("this kernel does not know netfilter programs (BPF_PROG_TYPE 32)")
+                .starts_with("7.2 lacks netfilter programs (BPF_PROG_TYPE 32)")
+        );
+        assert!(
+            explained("something else").starts_with("7.2 lacks what loading needs: something else")
+        );
+        let regression = divergences(
+            &[
+                row("6.1", VerdictKind::Accepted, None),
+                row("7.2", VerdictKind::Rejected, Some("R0 !read_ok")),
+            ],
+            &none,
+        );
+        assert!(regression[0].fails_on_newer);
+        assert_eq!(
+            regression[0].explain(),
+            "7.2 refuses what older kernels accept: a changed kernel interface or a verifier \
+             regression; accepted on 6.1"
         );
     }
 
