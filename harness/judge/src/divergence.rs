@@ -40,14 +40,20 @@ impl Divergence {
             .chain(&self.not_loaded)
             .map(String::as_str)
             .collect();
+        let one = failing.len() == 1;
+        let (lack, refuse) = if one {
+            ("lacks", "refuses")
+        } else {
+            ("lack", "refuse")
+        };
         let mut s = match (&self.lacks, self.fails_on_newer) {
-            (Some(what), _) => format!("{} lacks {what}", failing.join(", ")),
+            (Some(what), _) => format!("{} {lack} {what}", failing.join(", ")),
             (None, false) => format!(
                 "{} cannot prove it safe where a newer verifier can",
                 failing.join(", ")
             ),
             (None, true) => format!(
-                "{} refuses what older kernels accept: a changed kernel interface or a \
+                "{} {refuse} what older kernels accept: a changed kernel interface or a \
                  verifier regression",
                 failing.join(", ")
             ),
@@ -368,6 +374,27 @@ mod tests {
             regression[0].explain(),
             "7.2 refuses what older kernels accept: a changed kernel interface or a verifier \
              regression; accepted on 6.1"
+        );
+    }
+
+    #[test]
+    fn several_kernels_lack_in_the_plural() {
+        let rows = [
+            row(
+                "5.10",
+                VerdictKind::Rejected,
+                Some("unknown func bpf_loop#181"),
+            ),
+            row(
+                "6.1",
+                VerdictKind::Rejected,
+                Some("unknown func bpf_loop#181"),
+            ),
+            row("6.12", VerdictKind::Accepted, None),
+        ];
+        assert_eq!(
+            divergences(&rows, &none)[0].explain(),
+            "5.10, 6.1 lack helper bpf_loop (#181); accepted from 6.12 on"
         );
     }
 
