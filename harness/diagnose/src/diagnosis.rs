@@ -114,6 +114,12 @@ impl Diagnosis {
             origin: None,
         };
         if !found.cause.at_instruction() {
+            // Found before or after the walk: only the message can say
+            // which instruction (`unreachable insn 5`).
+            diagnosis.insn = found.insn.map(|index| Insn {
+                index,
+                text: String::new(),
+            });
             return Some(diagnosis);
         }
         // Everything the walk printed before it stopped.
