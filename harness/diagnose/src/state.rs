@@ -59,6 +59,9 @@ enum Effect {
     Register(String),
     /// A helper or kfunc call: R0 to R5.
     Call,
+    /// A call to a helper that may move or resize the packet: R0 to R5,
+    /// and every packet pointer, which the verifier turns into a number.
+    CallChangingPacket,
     /// A store through the frame pointer: some stack slot.
     Stack,
     /// The end of a path; the next one starts from a printed state.
@@ -67,6 +70,33 @@ enum Effect {
     Frame,
     Nothing,
 }
+
+/// The helpers that may change packet data (`bpf_helper_changes_pkt_data()`
+/// in net/core/filter.c): after them, packet pointers must be loaded and
+/// checked again.
+const CHANGES_PACKET: &[&str] = &[
+    "bpf_skb_store_bytes",
+    "bpf_skb_change_head",
+    "bpf_skb_change_tail",
+    "bpf_skb_pull_data",
+    "bpf_skb_change_proto",
+    "bpf_skb_vlan_push",
+    "bpf_skb_vlan_pop",
+    "bpf_skb_adjust_room",
+    "bpf_l3_csum_replace",
+    "bpf_l4_csum_replace",
+    "bpf_clone_redirect",
+    "bpf_xdp_adjust_head",
+    "bpf_xdp_adjust_meta",
+    "bpf_xdp_adjust_tail",
+    "bpf_msg_pull_data",
+    "bpf_msg_push_data",
+    "bpf_msg_pop_data",
+    "bpf_lwt_push_encap",
+    "bpf_lwt_seg6_store_bytes",
+    "bpf_lwt_seg6_adjust_srh",
+    "bpf_lwt_seg6_action",
+];
 
 static WRITES_REGISTER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[rw](\d+) ").expect("valid regex"));
@@ -78,7 +108,11 @@ fn effect(text: &str) -> Effect {
     if text.starts_with("call pc") {
         return Effect::Frame;
     }
-    if text.starts_with("call ") {
+    if let Some(callee) = text.strip_prefix("call ") {
+        let name = callee.split('#').next().unwrap_or_default();
+        if CHANGES_PACKET.contains(&name) {
+            return Effect::CallChangingPacket;
+        }
         return Effect::Call;
     }
     if text.starts_with('*') && text.contains("(r10 ") {
@@ -103,6 +137,10 @@ impl Tracker {
             Effect::Call => self
                 .entries
                 .retain(|(n, _)| !matches!(n.as_str(), "R0" | "R1" | "R2" | "R3" | "R4" | "R5")),
+            Effect::CallChangingPacket => self.entries.retain(|(n, v)| {
+                !matches!(n.as_str(), "R0" | "R1" | "R2" | "R3" | "R4" | "R5")
+                    && !v.starts_with("pkt")
+            }),
             Effect::Stack if insn.state.is_none() => self.stale = true,
             Effect::Exit | Effect::Frame => {
                 self.entries.clear();
@@ -228,6 +266,25 @@ mod tests {
         // A failing call has not clobbered its arguments yet.
         let log = "0: R1=ctx() R2=fp-4 R10=fp0\n9: (85) call bpf_skb_store_bytes#9\n";
         assert_eq!(state(log).as_deref(), Some("R1=ctx() R2=fp-4 R10=fp0"));
+    }
+
+    #[test]
+    fn a_helper_that_changes_the_packet_invalidates_packet_pointers() {
+        let log = "0: R1=ctx() R6=pkt(r=18) R7=pkt_end() R8=map_value(map=m,ks=4,vs=8) R10=fp0 fp-8=pkt(r=18)\n\
+                   7: (85) call bpf_xdp_adjust_head#44   ; R0=scalar()\n\
+                   12: (73) *(u8 *)(r6 +13) = r1\n";
+        assert_eq!(
+            state(log).as_deref(),
+            Some("R0=scalar() R8=map_value(map=m,ks=4,vs=8) R10=fp0")
+        );
+        // Other helpers leave them alone.
+        let log = log.replace("bpf_xdp_adjust_head#44", "bpf_ktime_get_ns#5");
+        assert_eq!(
+            state(&log).as_deref(),
+            Some(
+                "R0=scalar() R6=pkt(r=18) R7=pkt_end() R8=map_value(map=m,ks=4,vs=8) R10=fp0 fp-8=pkt(r=18)"
+            )
+        );
     }
 
     #[test]

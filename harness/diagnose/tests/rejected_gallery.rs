@@ -225,3 +225,20 @@ fn wordings_that_changed_between_kernels() {
         "program of this type cannot use helper bpf_skb_store_bytes#9"
     );
 }
+
+#[test]
+fn a_packet_pointer_is_gone_after_bpf_xdp_adjust_head() {
+    let want = gallery()
+        .into_iter()
+        .find(|w| w.program == "stale_packet_pointer")
+        .expect("stale_packet_pointer");
+    for kernel in KERNELS {
+        let state = check(&want, kernel).state.expect("a state");
+        // The call made R6 a number; the state must not show it as the
+        // packet pointer it was before.
+        assert!(!state.contains("R6=pkt"), "{kernel}: {state}");
+    }
+    // 5.10 prints the state after the call itself.
+    let d = check(&want, "5.10");
+    assert_eq!(d.state.as_deref(), Some("R0=inv1 R6=inv(id=0) R10=fp0"));
+}
