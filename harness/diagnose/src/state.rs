@@ -62,6 +62,10 @@ enum Effect {
     /// A call to a helper that may move or resize the packet: R0 to R5,
     /// and every packet pointer, which the verifier turns into a number.
     CallChangingPacket,
+    /// A call that releases a reference: R0 to R5, every copy of the
+    /// released pointer (which one is not always printed: all referenced
+    /// values) and the count of references.
+    CallReleasing,
     /// A store through the frame pointer: some stack slot.
     Stack,
     /// The end of a path; the next one starts from a printed state.
@@ -98,6 +102,15 @@ const CHANGES_PACKET: &[&str] = &[
     "bpf_lwt_seg6_action",
 ];
 
+/// Whether a helper or kfunc releases a reference (`bpf_sk_release`,
+/// `bpf_ringbuf_submit`, `bpf_task_release`, `bpf_obj_drop`, ...).
+fn releases(name: &str) -> bool {
+    name.contains("release")
+        || name.starts_with("bpf_ringbuf_submit")
+        || name.starts_with("bpf_ringbuf_discard")
+        || name.starts_with("bpf_obj_drop")
+}
+
 static WRITES_REGISTER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[rw](\d+) ").expect("valid regex"));
 
@@ -112,6 +125,9 @@ fn effect(text: &str) -> Effect {
         let name = callee.split('#').next().unwrap_or_default();
         if CHANGES_PACKET.contains(&name) {
             return Effect::CallChangingPacket;
+        }
+        if releases(name) {
+            return Effect::CallReleasing;
         }
         return Effect::Call;
     }
@@ -137,6 +153,10 @@ impl Tracker {
             Effect::Call => self
                 .entries
                 .retain(|(n, _)| !matches!(n.as_str(), "R0" | "R1" | "R2" | "R3" | "R4" | "R5")),
+            Effect::CallReleasing => self.entries.retain(|(n, v)| {
+                !matches!(n.as_str(), "R0" | "R1" | "R2" | "R3" | "R4" | "R5" | "refs")
+                    && !v.contains("ref_obj_id=")
+            }),
             Effect::CallChangingPacket => self.entries.retain(|(n, v)| {
                 !matches!(n.as_str(), "R0" | "R1" | "R2" | "R3" | "R4" | "R5")
                     && !v.starts_with("pkt")
@@ -285,6 +305,16 @@ mod tests {
                 "R0=scalar() R6=pkt(r=18) R7=pkt_end() R8=map_value(map=m,ks=4,vs=8) R10=fp0 fp-8=pkt(r=18)"
             )
         );
+    }
+
+    #[test]
+    fn a_release_forgets_the_released_pointer_and_the_reference_count() {
+        // 5.10 prints no changes: after bpf_sk_release() R7 still looked
+        // like the socket it no longer is.
+        let log = " R0=sock(id=0,ref_obj_id=2,off=0,imm=0) R7=sock(id=0,ref_obj_id=2,off=0,imm=0) R8=inv1 R10=fp0 refs=2\n\
+                   17: (bf) r1 = r7\n18: (85) call bpf_sk_release#86\n19: (b7) r6 = 2\n\
+                   21: (85) call bpf_sk_release#86\n";
+        assert_eq!(state(log).as_deref(), Some("R8=inv1 R10=fp0"));
     }
 
     #[test]

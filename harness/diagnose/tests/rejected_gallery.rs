@@ -242,3 +242,18 @@ fn a_packet_pointer_is_gone_after_bpf_xdp_adjust_head() {
     let d = check(&want, "5.10");
     assert_eq!(d.state.as_deref(), Some("R0=inv1 R6=inv(id=0) R10=fp0"));
 }
+
+#[test]
+fn a_released_socket_is_not_shown_as_a_socket() {
+    let want = gallery()
+        .into_iter()
+        .find(|w| w.program == "double_release")
+        .expect("double_release");
+    for kernel in KERNELS {
+        let state = check(&want, kernel).state.expect("a state");
+        // After the first bpf_sk_release() neither the argument nor its
+        // copy in R7 is a socket any more.
+        assert!(!state.contains("sock("), "{kernel}: {state}");
+        assert!(!state.contains("refs="), "{kernel}: {state}");
+    }
+}
