@@ -77,6 +77,9 @@ pub enum Cause {
     /// `Unreleased reference id=2 alloc_insn=4`
     LeakedReference,
     /// `func bpf_sk_release#86 reference has not been acquired before`
+    /// (5.10), `R1 must be referenced when passed to release function`
+    /// (6.1 on), `release helper bpf_sk_release expects referenced
+    /// PTR_TO_BTF_ID passed to R1` (7.2)
     ReleaseUnacquired,
     /// `bpf_spin_unlock is missing` (up to 6.12), `BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region` (later)
     LockHeldAtExit,
@@ -641,6 +644,10 @@ static RULES: LazyLock<Vec<(Cause, Regex)>> = LazyLock::new(|| {
         (Cause::LeakedReference, r"^tail_call would lead to reference leak$"),
         (Cause::ReleaseUnacquired, r"^(?:k?func )?\S+#\d+ reference has not been acquired before$"),
         (Cause::ReleaseUnacquired, r"^R\d+ must be referenced when passed to "),
+        (
+            Cause::ReleaseUnacquired,
+            r"^release (?:helper|kfunc) \S+ expects referenced \S+ passed to R\d+$",
+        ),
         (Cause::LockHeldAtExit, r"^bpf_spin_unlock is missing$"),
         (Cause::LockHeldAtExit, r"^BPF_EXIT instruction (?:in main prog )?cannot be used inside bpf_spin_lock-ed region$"),
         (Cause::CallUnderLock, r"^function calls are not allowed while holding a lock$"),
@@ -905,7 +912,7 @@ mod tests {
             "misaligned access off (0x0; 0x0)+1+0 size 4",
             Cause::MisalignedAccess,
         ),
-        ("invalid size of register fill", Cause::RegisterFillSize),
+        ("invalid size of register fill", Cause::RegisterFillSize), // (v)
         (
             "write into map forbidden, value_size=4 off=0 size=4",
             Cause::ReadonlyMapWrite,
@@ -949,7 +956,7 @@ mod tests {
             Cause::HelperSizeZero,
         ), // (v) 6.12 on
         (
-            "cannot pass map_type 1 into func bpf_ringbuf_output#130",
+            "cannot pass map_type 4 into func bpf_ringbuf_output#130", // (v)
             Cause::MapTypeMismatch,
         ),
         (
@@ -970,6 +977,18 @@ mod tests {
         ),
         (
             "R1 must be referenced when passed to release function",
+            Cause::ReleaseUnacquired,
+        ), // (v) 6.1 to 6.18
+        (
+            "func bpf_sk_release#86 reference has not been acquired before",
+            Cause::ReleaseUnacquired,
+        ), // (v) 5.10
+        (
+            "release helper bpf_sk_release expects referenced PTR_TO_BTF_ID passed to R1",
+            Cause::ReleaseUnacquired,
+        ), // (v) 7.2
+        (
+            "release kfunc bpf_task_release expects referenced PTR_TO_BTF_ID passed to R1",
             Cause::ReleaseUnacquired,
         ),
         ("bpf_spin_unlock is missing", Cause::LockHeldAtExit), // (v) up to 6.12

@@ -105,6 +105,10 @@ fn gallery() -> Vec<Expected> {
         // the text only, placed by the notes before it.
         e("double_release", ArgTypeMismatch, Some(21), Some(25)),
         e("nullable_arith", NullablePointerArith, Some(12), Some(34)),
+        e("pointer_half_read", RegisterFillSize, Some(8), Some(27)),
+        e("ringbuf_on_perf_array", MapTypeMismatch, Some(8), Some(21)),
+        // Worded three ways: 5.10, 6.1 to 6.18, 7.2.
+        e("release_skb_sk", ReleaseUnacquired, Some(4), Some(21)),
     ]
 }
 
