@@ -1,5 +1,7 @@
 //! From a parsed log to a [`Diagnosis`].
 
+use std::collections::HashMap;
+
 use serde::{Serialize, Serializer};
 
 use crate::{
@@ -157,12 +159,18 @@ impl Diagnosis {
             because: None,
         };
         if !found.cause.at_instruction() {
+            // Found before or after the walk: only the message can say
+            // which instruction (`unreachable insn 5`).
+            diagnosis.insn = found.insn.map(|index| Insn {
+                index,
+                text: String::new(),
+            });
             return Some(diagnosis);
         }
         // Everything the walk printed before it stopped.
         let walk = &log.lines()[..range.start];
         diagnosis.insn = failing_insn(walk, found.insn);
-        diagnosis.source = last_note(walk).map(|n| locate(n, evidence));
+        diagnosis.source = last_note(walk).map(|n| locate(walk, n, evidence));
         diagnosis.state = current_state(&log.lines()[range.end..])
             .or_else(|| state::state_at_end(walk, diagnosis.insn.as_ref().map(|i| i.index)));
         diagnosis.origin = found.origin.and_then(|index| origin(walk, index, evidence));
@@ -172,7 +180,8 @@ impl Diagnosis {
                 .filter_map(|s| {
                     Some(TraceStep {
                         insn: insn_of(&walk[s.at])?,
-                        source: last_note(&walk[..s.at]).map(|n| locate(n, evidence)),
+                        source: last_note(&walk[..s.at])
+                            .map(|n| locate(&walk[..s.at], n, evidence)),
                         note: s.what.describe(),
                         step: s.what,
                     })
@@ -329,7 +338,8 @@ fn last_note<'a>(lines: &[Line<'a>]) -> Option<SourceNote<'a>> {
     })
 }
 
-fn locate(note: SourceNote<'_>, evidence: &Evidence<'_>) -> SourceLocation {
+/// Where `note`, the last meaningful note of `walk`, is in the C source.
+fn locate(walk: &[Line<'_>], note: SourceNote<'_>, evidence: &Evidence<'_>) -> SourceLocation {
     let mut location = SourceLocation {
         file: note.file.map(str::to_owned),
         line: note.line,
@@ -350,7 +360,7 @@ fn locate(note: SourceNote<'_>, evidence: &Evidence<'_>) -> SourceLocation {
     }
     if location.line.is_none()
         && let Some(source) = evidence.source
-        && let Some(line) = unique_line(source.text, note.text)
+        && let Some(line) = line_by_text(walk, source.text)
     {
         location.file = Some(source.name.to_owned());
         location.line = Some(line);
@@ -401,20 +411,47 @@ fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// The 1-based number of the only line of `source` that reads `text`;
-/// `None` when there are none or several (`}`, `return 0;`).
-fn unique_line(source: &str, text: &str) -> Option<u32> {
-    let text = text.trim();
-    let mut found = source
-        .lines()
-        .enumerate()
-        .filter(|(_, line)| line.trim() == text)
-        .map(|(i, _)| i + 1);
-    let first = found.next()?;
-    if found.next().is_some() {
-        return None;
+/// The line of the last meaningful note of `walk`, found by its text in
+/// `source` (kernels before 6.9 print no line numbers).
+///
+/// A text that occurs once in the source is that line. One that occurs
+/// more than once (`bpf_sk_release(sk);` twice, `return 0;`) is placed by
+/// the notes before it: the verifier walks mostly forward, so the note is
+/// taken to be the first occurrence after the line of the note before it,
+/// or, when the walk went back (a loop), the last occurrence before it.
+/// Without a placed note before it, a repeated text has no line.
+fn line_by_text(walk: &[Line<'_>], source: &str) -> Option<u32> {
+    let mut lines: HashMap<&str, Vec<u32>> = HashMap::new();
+    for (i, text) in source.lines().enumerate() {
+        if let Ok(n) = u32::try_from(i + 1) {
+            lines.entry(text.trim()).or_default().push(n);
+        }
     }
-    u32::try_from(first).ok()
+    let mut previous: Option<u32> = None;
+    let mut last: Option<u32> = None;
+    for line in walk {
+        let LineKind::Source(note) = line.kind else {
+            continue;
+        };
+        if !note.is_meaningful() {
+            continue;
+        }
+        let found = match lines.get(note.text.trim()).map(Vec::as_slice) {
+            None | Some([]) => None,
+            Some([only]) => Some(*only),
+            Some(many) => previous.and_then(|prev| {
+                many.iter()
+                    .copied()
+                    .find(|&n| n > prev)
+                    .or_else(|| many.iter().copied().rev().find(|&n| n <= prev))
+            }),
+        };
+        if found.is_some() {
+            previous = found;
+        }
+        last = found;
+    }
+    last
 }
 
 /// Instruction `index` as last walked, with its source note.
@@ -424,7 +461,7 @@ fn origin(walk: &[Line<'_>], index: usize, evidence: &Evidence<'_>) -> Option<Or
         .rposition(|line| matches!(line.kind, LineKind::Insn(i) if i.index == index))?;
     Some(Origin {
         insn: insn_of(&walk[at])?,
-        source: last_note(&walk[..at]).map(|n| locate(n, evidence)),
+        source: last_note(&walk[..at]).map(|n| locate(&walk[..at], n, evidence)),
     })
 }
 

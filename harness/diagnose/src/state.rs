@@ -59,6 +59,13 @@ enum Effect {
     Register(String),
     /// A helper or kfunc call: R0 to R5.
     Call,
+    /// A call to a helper that may move or resize the packet: R0 to R5,
+    /// and every packet pointer, which the verifier turns into a number.
+    CallChangingPacket,
+    /// A call that releases a reference: R0 to R5, every copy of the
+    /// released pointer (which one is not always printed: all referenced
+    /// values) and the count of references.
+    CallReleasing,
     /// A store through the frame pointer: some stack slot.
     Stack,
     /// The end of a path; the next one starts from a printed state.
@@ -66,6 +73,42 @@ enum Effect {
     /// A call into a subprogram: a new frame, known only once printed.
     Frame,
     Nothing,
+}
+
+/// The helpers that may change packet data (`bpf_helper_changes_pkt_data()`
+/// in net/core/filter.c): after them, packet pointers must be loaded and
+/// checked again.
+const CHANGES_PACKET: &[&str] = &[
+    "bpf_skb_store_bytes",
+    "bpf_skb_change_head",
+    "bpf_skb_change_tail",
+    "bpf_skb_pull_data",
+    "bpf_skb_change_proto",
+    "bpf_skb_vlan_push",
+    "bpf_skb_vlan_pop",
+    "bpf_skb_adjust_room",
+    "bpf_l3_csum_replace",
+    "bpf_l4_csum_replace",
+    "bpf_clone_redirect",
+    "bpf_xdp_adjust_head",
+    "bpf_xdp_adjust_meta",
+    "bpf_xdp_adjust_tail",
+    "bpf_msg_pull_data",
+    "bpf_msg_push_data",
+    "bpf_msg_pop_data",
+    "bpf_lwt_push_encap",
+    "bpf_lwt_seg6_store_bytes",
+    "bpf_lwt_seg6_adjust_srh",
+    "bpf_lwt_seg6_action",
+];
+
+/// Whether a helper or kfunc releases a reference (`bpf_sk_release`,
+/// `bpf_ringbuf_submit`, `bpf_task_release`, `bpf_obj_drop`, ...).
+fn releases(name: &str) -> bool {
+    name.contains("release")
+        || name.starts_with("bpf_ringbuf_submit")
+        || name.starts_with("bpf_ringbuf_discard")
+        || name.starts_with("bpf_obj_drop")
 }
 
 static WRITES_REGISTER: LazyLock<Regex> =
@@ -78,7 +121,14 @@ fn effect(text: &str) -> Effect {
     if text.starts_with("call pc") {
         return Effect::Frame;
     }
-    if text.starts_with("call ") {
+    if let Some(callee) = text.strip_prefix("call ") {
+        let name = callee.split('#').next().unwrap_or_default();
+        if CHANGES_PACKET.contains(&name) {
+            return Effect::CallChangingPacket;
+        }
+        if releases(name) {
+            return Effect::CallReleasing;
+        }
         return Effect::Call;
     }
     if text.starts_with('*') && text.contains("(r10 ") {
@@ -103,6 +153,14 @@ impl Tracker {
             Effect::Call => self
                 .entries
                 .retain(|(n, _)| !matches!(n.as_str(), "R0" | "R1" | "R2" | "R3" | "R4" | "R5")),
+            Effect::CallReleasing => self.entries.retain(|(n, v)| {
+                !matches!(n.as_str(), "R0" | "R1" | "R2" | "R3" | "R4" | "R5" | "refs")
+                    && !v.contains("ref_obj_id=")
+            }),
+            Effect::CallChangingPacket => self.entries.retain(|(n, v)| {
+                !matches!(n.as_str(), "R0" | "R1" | "R2" | "R3" | "R4" | "R5")
+                    && !v.starts_with("pkt")
+            }),
             Effect::Stack if insn.state.is_none() => self.stale = true,
             Effect::Exit | Effect::Frame => {
                 self.entries.clear();
@@ -228,6 +286,35 @@ mod tests {
         // A failing call has not clobbered its arguments yet.
         let log = "0: R1=ctx() R2=fp-4 R10=fp0\n9: (85) call bpf_skb_store_bytes#9\n";
         assert_eq!(state(log).as_deref(), Some("R1=ctx() R2=fp-4 R10=fp0"));
+    }
+
+    #[test]
+    fn a_helper_that_changes_the_packet_invalidates_packet_pointers() {
+        let log = "0: R1=ctx() R6=pkt(r=18) R7=pkt_end() R8=map_value(map=m,ks=4,vs=8) R10=fp0 fp-8=pkt(r=18)\n\
+                   7: (85) call bpf_xdp_adjust_head#44   ; R0=scalar()\n\
+                   12: (73) *(u8 *)(r6 +13) = r1\n";
+        assert_eq!(
+            state(log).as_deref(),
+            Some("R0=scalar() R8=map_value(map=m,ks=4,vs=8) R10=fp0")
+        );
+        // Other helpers leave them alone.
+        let log = log.replace("bpf_xdp_adjust_head#44", "bpf_ktime_get_ns#5");
+        assert_eq!(
+            state(&log).as_deref(),
+            Some(
+                "R0=scalar() R6=pkt(r=18) R7=pkt_end() R8=map_value(map=m,ks=4,vs=8) R10=fp0 fp-8=pkt(r=18)"
+            )
+        );
+    }
+
+    #[test]
+    fn a_release_forgets_the_released_pointer_and_the_reference_count() {
+        // 5.10 prints no changes: after bpf_sk_release() R7 still looked
+        // like the socket it no longer is.
+        let log = " R0=sock(id=0,ref_obj_id=2,off=0,imm=0) R7=sock(id=0,ref_obj_id=2,off=0,imm=0) R8=inv1 R10=fp0 refs=2\n\
+                   17: (bf) r1 = r7\n18: (85) call bpf_sk_release#86\n19: (b7) r6 = 2\n\
+                   21: (85) call bpf_sk_release#86\n";
+        assert_eq!(state(log).as_deref(), Some("R8=inv1 R10=fp0"));
     }
 
     #[test]

@@ -103,8 +103,23 @@ fn a_message_without_statistics_or_walk() {
     let d = diagnose("R1 type=scalar expected=fp\n").expect("a diagnosis");
     assert_eq!(
         (d.cause, d.insn, d.source, d.state),
+        (Cause::ArgTypeMismatch, None, None, None)
+    );
+    let d = diagnose("R1 is not something this crate has seen\n").expect("a diagnosis");
+    assert_eq!(
+        (d.cause, d.insn, d.source, d.state),
         (Cause::Unknown, None, None, None)
     );
+}
+
+#[test]
+fn a_message_found_before_the_walk_names_only_its_instruction() {
+    // check_cfg() runs before any instruction is walked: the log holds
+    // the message alone, and the instruction it names has no text.
+    let d = diagnose("unreachable insn 5\n").expect("a diagnosis");
+    assert_eq!(d.cause, Cause::UnreachableInsn);
+    assert_eq!(d.insn.map(|i| (i.index, i.text)), Some((5, String::new())));
+    assert_eq!((d.source, d.state), (None, None));
 }
 
 #[test]

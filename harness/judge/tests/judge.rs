@@ -150,9 +150,10 @@ fn shared() -> &'static (Project, Prepared) {
     SHARED.get_or_init(|| {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("judge-project");
         let project = Project::at(&root, &root.join("target"));
-        // The samples without the compatibility gallery (its own tests).
+        // The samples without the compatibility and rejected galleries
+        // (their own tests).
         let mut programs = files(&workspace().join("sample-programs"));
-        programs.retain(|path, _| !path.starts_with("gallery"));
+        programs.retain(|path, _| !path.starts_with("gallery") && !path.starts_with("rejected"));
         programs.insert("empty.bpf.c".into(), EMPTY_C.into());
         programs.insert("pair.bpf.c".into(), PAIR_C.into());
         sync(&project.programs_dir, &programs);

@@ -45,22 +45,24 @@ pub fn project_copy() -> (tempfile::TempDir, Project) {
         &tmp.path().join("sample-programs"),
     );
     copy_dir(&ws.join("testcases"), &tmp.path().join("testcases"));
-    // The samples without the compatibility gallery: these tests count the
-    // samples' programs and snapshots.
-    let gallery = tmp.path().join("sample-programs/gallery");
-    for e in fs::read_dir(&gallery).unwrap() {
-        let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        if let Some(object) = name.strip_suffix(".bpf.c") {
-            let prefix = format!("verifier__{object}__");
-            for s in fs::read_dir(tmp.path().join("testcases/snapshots")).unwrap() {
-                let s = s.unwrap();
-                if s.file_name().to_string_lossy().starts_with(&prefix) {
-                    fs::remove_file(s.path()).unwrap();
+    // The samples without the compatibility gallery and the rejected
+    // gallery: these tests count the samples' programs and snapshots.
+    for sub in ["gallery", "rejected"] {
+        let dir = tmp.path().join("sample-programs").join(sub);
+        for e in fs::read_dir(&dir).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            if let Some(object) = name.strip_suffix(".bpf.c") {
+                let prefix = format!("verifier__{object}__");
+                for s in fs::read_dir(tmp.path().join("testcases/snapshots")).unwrap() {
+                    let s = s.unwrap();
+                    if s.file_name().to_string_lossy().starts_with(&prefix) {
+                        fs::remove_file(s.path()).unwrap();
+                    }
                 }
             }
         }
+        fs::remove_dir_all(dir).unwrap();
     }
-    fs::remove_dir_all(gallery).unwrap();
     let mut p = Project::at(&ws, &ws.join("target"));
     p.programs_dir = tmp.path().join("sample-programs");
     p.cases_dir = tmp.path().join("testcases");
