@@ -39,6 +39,9 @@ pub enum Command {
         /// Logs laid out as <case>/<kernel>.log beside <case>/prog.bpf.c [default: harness/diagnose/testdata].
         #[arg(long)]
         logs: Option<std::path::PathBuf>,
+        /// Where a case's C source is when it is not <case>/prog.bpf.c: <DIR>/<case>.bpf.c [default: sample-programs/rejected].
+        #[arg(long)]
+        sources: Option<std::path::PathBuf>,
         /// Runs per log (medians are reported).
         #[arg(long, default_value_t = 20, value_parser = crate::run::at_least_one)]
         runs: usize,
@@ -178,9 +181,14 @@ pub fn run(cmd: Command, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode
             }
             println!("target: <= 1 s added per 1000 cases on the host");
         }
-        Command::Explain { logs, runs } => {
+        Command::Explain {
+            logs,
+            sources,
+            runs,
+        } => {
             let dir = logs.unwrap_or_else(|| project.root.join("harness/diagnose/testdata"));
-            let b = harness_bench::explain(&dir, runs)?;
+            let sources = sources.unwrap_or_else(|| project.programs_dir.join("rejected"));
+            let b = harness_bench::explain(&dir, &sources, runs)?;
             println!(
                 "{:<12} {:>5} {:>9} {:>12} {:>10} {:>10} {:>10}   (medians of {runs})",
                 "kernel", "logs", "rejected", "named cause", "C line", "median", "max"

@@ -44,8 +44,10 @@ impl ExplainBench {
     }
 }
 
-/// Diagnoses every log under `dir` `runs` times.
-pub fn explain(dir: &Path, runs: usize) -> Result<ExplainBench, BenchError> {
+/// Diagnoses every log under `dir` `runs` times, with each case's C
+/// source: `<case>/prog.bpf.c`, else `<sources>/<case>.bpf.c` (the rejected
+/// gallery's logs are of its programs).
+pub fn explain(dir: &Path, sources: &Path, runs: usize) -> Result<ExplainBench, BenchError> {
     check_runs(runs)?;
     let mut bench = ExplainBench::default();
     let mut cases: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -56,7 +58,13 @@ pub fn explain(dir: &Path, runs: usize) -> Result<ExplainBench, BenchError> {
         .collect();
     cases.sort();
     for case in cases {
-        let source = std::fs::read_to_string(case.join("prog.bpf.c")).ok();
+        let name = case
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let source = std::fs::read_to_string(case.join("prog.bpf.c"))
+            .or_else(|_| std::fs::read_to_string(sources.join(format!("{name}.bpf.c"))))
+            .ok();
         let mut logs: Vec<PathBuf> = std::fs::read_dir(&case)
             .map_err(io_err(format!("reading {}", case.display())))?
             .filter_map(Result::ok)
@@ -115,7 +123,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(case.join("6.1.log"), "processed 7 insns (limit 1000000)\n").unwrap();
-        let b = explain(dir.path(), 2).unwrap();
+        let b = explain(dir.path(), dir.path(), 2).unwrap();
         let k = |name: &str| b.kernels[name].clone();
         assert_eq!(
             (
@@ -132,7 +140,22 @@ mod tests {
         );
         assert_eq!((k("6.1").logs, k("6.1").rejected), (1, 0));
         assert_eq!(b.all_times().len(), 2);
-        assert!(matches!(explain(dir.path(), 0), Err(BenchError::NoRuns)));
-        assert!(explain(&dir.path().join("missing"), 1).is_err());
+        assert!(matches!(
+            explain(dir.path(), dir.path(), 0),
+            Err(BenchError::NoRuns)
+        ));
+        assert!(explain(&dir.path().join("missing"), dir.path(), 1).is_err());
+        // 5.10 names no line: the source, found beside the logs' directory, does.
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join("null.bpf.c"), "int x;\n*count += 1;\n").unwrap();
+        let five_ten =
+            |sources: &Path| explain(dir.path(), sources, 1).unwrap().kernels["5.10"].with_line;
+        std::fs::write(
+            case.join("5.10.log"),
+            "; *count += 1;\n7: (79) r1 = *(u64 *)(r0 +0)\nR0 invalid mem access 'map_value_or_null'\n",
+        )
+        .unwrap();
+        assert_eq!(five_ten(dir.path()), 0);
+        assert_eq!(five_ten(other.path()), 1);
     }
 }
