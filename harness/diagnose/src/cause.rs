@@ -1,7 +1,7 @@
 //! Why the verifier said no: stable ids for its messages.
 //!
 //! Each cause is matched on the kernel's error line, in every wording the
-//! kernels from 5.10 to 7.2 use for it. Only causes seen in real logs (see
+//! kernels from 5.10 to 7.3 use for it. Only causes seen in real logs (see
 //! `testdata/`) are listed; everything else is [`Cause::Unknown`].
 
 use std::{fmt, sync::LazyLock};
@@ -162,17 +162,21 @@ impl Cause {
     }
 
     /// The class Linux 7.3 puts this rejection in; `None` for
-    /// [`Cause::Unknown`].
+    /// [`Cause::Unknown`]. Checked against what 7.3 prints for the
+    /// programs of `testdata/` where it prints a class (not for
+    /// `bad-ctx-access`, `unbounded-loop`, `return-range` and
+    /// `stack-too-large`, which it explains with the classic line alone).
     pub fn category(self) -> Option<Category> {
         Some(match self {
             Cause::NullDeref | Cause::ScalarDeref => Category::RegisterType,
             Cause::PacketBounds | Cause::MapValueBounds | Cause::BadCtxAccess => Category::Memory,
             Cause::LeakedReference => Category::ResourceLifetime,
-            Cause::InvalidHelper => Category::ExecutionContext,
             Cause::UnboundedLoop | Cause::ReturnRange | Cause::StackTooLarge => {
                 Category::ProgramStructure
             }
-            Cause::GplOnly => Category::Policy,
+            // 7.3 files a helper the program type may not call with the
+            // GPL-only helpers: "Policy: Operation is not allowed".
+            Cause::InvalidHelper | Cause::GplOnly => Category::Policy,
             Cause::Unknown => return None,
         })
     }

@@ -5,6 +5,7 @@ use serde::{Serialize, Serializer};
 use crate::{
     category::Category,
     cause::{self, Cause},
+    explanation::KernelExplanation,
     log::{Line, LineKind, Log, SourceNote, StateAt, StateLine},
     state,
 };
@@ -30,6 +31,9 @@ pub struct Diagnosis {
     /// Where the value at fault came from: for a leaked reference, the call
     /// that acquired it.
     pub origin: Option<Origin>,
+    /// What the kernel itself said about the rejection (7.3 on, for most
+    /// causes); `None` for older kernels.
+    pub kernel_explanation: Option<KernelExplanation>,
 }
 
 /// An instruction of the program, as the verifier printed it.
@@ -112,6 +116,7 @@ impl Diagnosis {
             source: None,
             state: None,
             origin: None,
+            kernel_explanation: KernelExplanation::from_lines(log.explanation_lines()),
         };
         if !found.cause.at_instruction() {
             return Some(diagnosis);
@@ -241,6 +246,7 @@ impl Serialize for Diagnosis {
             state: &'a Option<String>,
             origin: &'a Option<Origin>,
             fix: &'static str,
+            kernel_explanation: &'a Option<KernelExplanation>,
         }
         Json {
             cause: self.cause,
@@ -252,6 +258,7 @@ impl Serialize for Diagnosis {
             state: &self.state,
             origin: &self.origin,
             fix: self.fix(),
+            kernel_explanation: &self.kernel_explanation,
         }
         .serialize(serializer)
     }

@@ -163,6 +163,7 @@ fn serialises_with_stable_field_names() {
             "state": "R1=pkt(r=0) R10=fp0",
             "origin": null,
             "fix": Cause::PacketBounds.fix(),
+            "kernel_explanation": null,
         })
     );
 }
