@@ -51,7 +51,7 @@ fn an_unknown_kernel_line_lists_the_lines_and_how_to_pass_an_image() {
 }
 
 #[test]
-fn kernels_list_shows_the_four_pinned_lines() {
+fn kernels_list_shows_the_five_pinned_lines() {
     let out = run(&["kernels", "list"]);
     assert!(out.status.success(), "{}", text(&out));
     let t = String::from_utf8_lossy(&out.stdout);
@@ -60,6 +60,7 @@ fn kernels_list_shows_the_four_pinned_lines() {
         ("6.1", "bookworm"),
         ("6.12", "trixie"),
         ("7.2", "sid"),
+        ("7.3", "experimental"),
     ] {
         assert!(
             t.lines()
