@@ -34,6 +34,15 @@ pub enum Command {
         #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
         accel: AccelChoice,
     },
+    /// Time to diagnose one rejection from its log, over real logs (target: median <= 10 ms), and per kernel the share with a named cause and a C line.
+    Explain {
+        /// Logs laid out as <case>/<kernel>.log beside <case>/prog.bpf.c [default: harness/diagnose/testdata].
+        #[arg(long)]
+        logs: Option<std::path::PathBuf>,
+        /// Runs per log (medians are reported).
+        #[arg(long, default_value_t = 20, value_parser = crate::run::at_least_one)]
+        runs: usize,
+    },
     /// Time to verify every sample object on the host kernel (root), against veristat on the same objects (target: <= 1.2x).
     Verify {
         #[arg(long, default_value_t = 5, value_parser = crate::run::at_least_one)]
@@ -168,6 +177,41 @@ pub fn run(cmd: Command, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode
                 );
             }
             println!("target: <= 1 s added per 1000 cases on the host");
+        }
+        Command::Explain { logs, runs } => {
+            let dir = logs.unwrap_or_else(|| project.root.join("harness/diagnose/testdata"));
+            let b = harness_bench::explain(&dir, runs)?;
+            println!(
+                "{:<12} {:>5} {:>9} {:>12} {:>10} {:>10} {:>10}   (medians of {runs})",
+                "kernel", "logs", "rejected", "named cause", "C line", "median", "max"
+            );
+            let pct = |n: usize, of: usize| {
+                if of == 0 {
+                    "-".to_owned()
+                } else {
+                    format!("{:.0}%", 100.0 * n as f64 / of as f64)
+                }
+            };
+            let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+            for (kernel, k) in &b.kernels {
+                println!(
+                    "{:<12} {:>5} {:>9} {:>12} {:>10} {:>10} {:>10}",
+                    kernel,
+                    k.logs,
+                    k.rejected,
+                    pct(k.named, k.rejected),
+                    pct(k.with_line, k.rejected),
+                    ms(median(&k.times)),
+                    ms(k.times.iter().max().copied().unwrap_or_default()),
+                );
+            }
+            let all = b.all_times();
+            println!(
+                "all: {} rejections, median {}, max {} (target: median <= 10 ms; BPFix reports 27 ms)",
+                all.len(),
+                ms(median(&all)),
+                ms(all.iter().max().copied().unwrap_or_default())
+            );
         }
         Command::Verify {
             runs,

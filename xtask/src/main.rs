@@ -2,6 +2,7 @@
 
 mod bench;
 mod build;
+mod explain;
 mod kernels;
 mod run;
 mod setup;
@@ -33,6 +34,8 @@ enum Command {
     Test(test::Options),
     /// Load every program on each kernel: verdicts and verifier cost, compared and gated.
     Verify(verify::Options),
+    /// Why programs are rejected: load them (or read a saved log) and diagnose each rejection.
+    Explain(explain::Options),
     /// Show or refresh the pinned Debian kernels (kernels.lock).
     #[command(subcommand)]
     Kernels(kernels::Command),
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
             Command::Build(o) => build::run(o),
             Command::Test(o) => test::run(o, &flag),
             Command::Verify(o) => verify::run(o, &flag),
+            Command::Explain(o) => explain::run(o, &flag),
             Command::Kernels(c) => kernels::run(c),
             Command::Bench(c) => bench::run(c, &flag),
         })

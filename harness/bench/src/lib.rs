@@ -1,17 +1,20 @@
 //! Benchmarks that print figures beside their anchor, measured in one run:
 //! [`boot`] (the harness against a bare boot of the same kernel), [`cases`]
 //! (what a thousand packet cases add), [`verify`] (host verification
-//! against veristat on the same objects). Runs are measured with a silent
+//! against veristat on the same objects), [`explain`] (diagnosing a
+//! rejection from its log). Runs are measured with a silent
 //! event sink; progress of the benchmark itself goes to the caller's.
 
 mod boot;
 mod cases;
+mod explain;
 mod verify;
 
 use std::time::Duration;
 
 pub use boot::{BootBench, boot};
 pub use cases::{CasesBench, cases, generated_cases};
+pub use explain::{ExplainBench, KernelExplain, explain};
 pub use verify::{VerifyBench, Veristat, VeristatTiming, per_second, verify};
 
 /// What stops a benchmark.

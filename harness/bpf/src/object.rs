@@ -126,6 +126,8 @@ pub struct ObjectFile {
     name: String,
     /// The raw `.BTF` section.
     btf: Option<Vec<u8>>,
+    /// The raw `.BTF.ext` section (line info, CO-RE relocations).
+    btf_ext: Option<Vec<u8>>,
     programs: Vec<ProgramSpec>,
     maps: Vec<MapSpec>,
 }
@@ -165,11 +167,13 @@ impl ObjectFile {
         let mut maps: Vec<MapSpec> = obj.maps().into_iter().map(MapSpec::new).collect();
         maps.sort_by(|a, b| a.name.cmp(&b.name));
         drop(obj);
-        let btf = btf_section(&data);
+        let btf = elf_section(&data, ".BTF");
+        let btf_ext = elf_section(&data, ".BTF.ext");
         Ok(Self {
             data,
             name: name.to_owned(),
             btf,
+            btf_ext,
             programs,
             maps,
         })
@@ -201,6 +205,11 @@ impl ObjectFile {
     /// The raw `.BTF` section, for tools that type map keys and values.
     pub fn btf_section(&self) -> Option<&[u8]> {
         self.btf.as_deref()
+    }
+
+    /// The raw `.BTF.ext` section, for tools that map instructions to C lines.
+    pub fn btf_ext_section(&self) -> Option<&[u8]> {
+        self.btf_ext.as_deref()
     }
 
     /// Opens a fresh libbpf object with the harness's fixups and our program
@@ -635,12 +644,12 @@ fn text_of(buf: &[u8]) -> String {
     String::from_utf8_lossy(&buf[..len]).into_owned()
 }
 
-/// The `.BTF` section, read without a second ELF library: libbpf keeps its
-/// copy private.
-fn btf_section(data: &[u8]) -> Option<Vec<u8>> {
+/// A section (`.BTF`, `.BTF.ext`) read with the object crate: libbpf keeps
+/// its copies private.
+fn elf_section(data: &[u8], name: &str) -> Option<Vec<u8>> {
     use object::{Object as _, ObjectSection as _};
     let elf = object::File::parse(data).ok()?;
-    let section = elf.section_by_name(".BTF")?;
+    let section = elf.section_by_name(name)?;
     section.data().ok().map(<[u8]>::to_vec)
 }
 

@@ -24,12 +24,14 @@
 mod btf;
 mod encode;
 mod format;
+mod line_info;
 mod percpu;
 mod types;
 
 pub use btf::{BtfError, FuncDeclTag, ObjectBtf};
 pub use encode::{Constants, Encoded, ValueError, ValueErrorKind, encode, encode_with};
 pub use format::{Got, Mismatch, format, mismatches};
+pub use line_info::{LineInfo, LineInfoError, line_info};
 pub use percpu::sum;
 pub use types::{MemberDesc, TypeDesc};
 

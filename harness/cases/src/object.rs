@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use harness_bpf::{MapSpec, ObjectFile, ProgramSpec};
-use harness_btf_value::{Constants, ObjectBtf, TypeDesc};
+use harness_btf_value::{Constants, LineInfo, LineInfoError, ObjectBtf, TypeDesc};
 
 /// An object's programs and maps, with key/value types resolved.
 pub struct ObjectInfo {
@@ -64,6 +64,15 @@ impl ObjectInfo {
             file,
             maps,
             btf,
+        }
+    }
+
+    /// The C line of each instruction as clang recorded it (`.BTF.ext`);
+    /// empty when the object was built without `-g`.
+    pub fn line_info(&self) -> Result<Vec<LineInfo>, LineInfoError> {
+        match (self.file.btf_section(), self.file.btf_ext_section()) {
+            (Some(btf), Some(ext)) => harness_btf_value::line_info(btf, ext),
+            _ => Ok(Vec::new()),
         }
     }
 

@@ -8,6 +8,7 @@ use crate::{
     explanation::KernelExplanation,
     log::{Line, LineKind, Log, SourceNote, StateAt, StateLine},
     state,
+    trace::{self, StepKind},
 };
 
 /// Why a program was rejected, where, and what usually fixes it.
@@ -31,9 +32,26 @@ pub struct Diagnosis {
     /// Where the value at fault came from: for a leaked reference, the call
     /// that acquired it.
     pub origin: Option<Origin>,
+    /// How the register at fault got its value, oldest step first: the
+    /// instruction that made it, then copies, spills and fills.
+    pub trace: Vec<TraceStep>,
+    /// The unsafe state in words, from the trace ("R0 may be NULL: it is
+    /// the result of bpf_map_lookup_elem() at line 19, not checked").
+    pub because: Option<String>,
     /// What the kernel itself said about the rejection (7.3 on, for most
     /// causes); `None` for older kernels.
     pub kernel_explanation: Option<KernelExplanation>,
+}
+
+/// One step of a [`Diagnosis::trace`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TraceStep {
+    pub insn: Insn,
+    pub source: Option<SourceLocation>,
+    #[serde(flatten)]
+    pub step: StepKind,
+    /// The step in words.
+    pub note: String,
 }
 
 /// An instruction of the program, as the verifier printed it.
@@ -51,10 +69,13 @@ pub struct SourceLocation {
     /// file or line; they are then found in the source the caller gave, if any.
     pub file: Option<String>,
     pub line: Option<u32>,
-    /// Kernel notes carry no column; kept for BTF line info, which has one.
+    /// From the object's line info; kernel notes carry none.
     pub column: Option<u32>,
     /// The line as the kernel printed it, leading blanks removed.
     pub text: String,
+    /// Where in `text` the column points (in characters), for the caret.
+    #[serde(skip)]
+    pub caret: Option<usize>,
 }
 
 /// An earlier instruction that explains the failure.
@@ -64,12 +85,24 @@ pub struct Origin {
     pub source: Option<SourceLocation>,
 }
 
-/// What the caller knows about the program besides its log. All optional;
-/// more (BTF line info) will join.
+/// What the caller knows about the program besides its log. All optional.
 #[derive(Clone, Copy, Debug, Default)]
 #[non_exhaustive]
 pub struct Evidence<'a> {
     pub source: Option<SourceFile<'a>>,
+    /// The object's line info (`.BTF.ext`): every C line clang recorded,
+    /// with its file, column and text.
+    pub lines: &'a [LineRecord],
+}
+
+/// One line-info record of the object: where an instruction's C code is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineRecord {
+    /// The file as clang named it (may be a path).
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub text: String,
 }
 
 /// A C source file of the program.
@@ -85,6 +118,14 @@ impl<'a> Evidence<'a> {
     /// (kernels before 6.9), by its text.
     pub fn with_source(mut self, name: &'a str, text: &'a str) -> Self {
         self.source = Some(SourceFile { name, text });
+        self
+    }
+
+    /// Lets a diagnosis place a source note exactly, column included, from
+    /// the object's line info: the kernel prints a note's text (and from
+    /// 6.9 its file and line), never its column.
+    pub fn with_lines(mut self, lines: &'a [LineRecord]) -> Self {
+        self.lines = lines;
         self
     }
 }
@@ -116,6 +157,8 @@ impl Diagnosis {
             source: None,
             state: None,
             origin: None,
+            trace: Vec::new(),
+            because: None,
             kernel_explanation: KernelExplanation::from_lines(log.explanation_lines()),
         };
         if !found.cause.at_instruction() {
@@ -128,6 +171,20 @@ impl Diagnosis {
         diagnosis.state = current_state(&log.lines()[range.end..])
             .or_else(|| state::state_at_end(walk, diagnosis.insn.as_ref().map(|i| i.index)));
         diagnosis.origin = found.origin.and_then(|index| origin(walk, index, evidence));
+        if let Some(register) = register_at_fault(found.cause, &message) {
+            diagnosis.trace = trace::trace(walk, register)
+                .into_iter()
+                .filter_map(|s| {
+                    Some(TraceStep {
+                        insn: insn_of(&walk[s.at])?,
+                        source: last_note(&walk[..s.at]).map(|n| locate(n, evidence)),
+                        note: s.what.describe(),
+                        step: s.what,
+                    })
+                })
+                .collect();
+            diagnosis.because = because(found.cause, register, &message, &diagnosis.trace);
+        }
         Some(diagnosis)
     }
 
@@ -135,9 +192,99 @@ impl Diagnosis {
         self.cause.title()
     }
 
+    /// Where the value at fault came from, as steps: the trace, or for a
+    /// leaked reference the acquiring call.
+    pub fn origin_steps(&self) -> Vec<TraceStep> {
+        if !self.trace.is_empty() {
+            return self.trace.clone();
+        }
+        self.origin
+            .iter()
+            .map(|o| TraceStep {
+                insn: o.insn.clone(),
+                source: o.source.clone(),
+                step: StepKind::Other { register: 0 },
+                note: "the reference is acquired here".into(),
+            })
+            .collect()
+    }
+
     pub fn fix(&self) -> &'static str {
         self.cause.fix()
     }
+}
+
+/// The register whose value the message is about, for causes where that
+/// value is the mistake.
+fn register_at_fault(cause: Cause, message: &[&str]) -> Option<u8> {
+    static REGISTER: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\bR(\d+)\b").expect("valid regex"));
+    match cause {
+        Cause::ReturnRange => Some(0),
+        Cause::NullDeref | Cause::ScalarDeref | Cause::PacketBounds | Cause::MapValueBounds => {
+            message
+                .iter()
+                .find_map(|line| REGISTER.captures(line)?[1].parse().ok())
+        }
+        _ => None,
+    }
+}
+
+/// The unsafe state in words, from the message's numbers or where the
+/// trace found the value's maker.
+fn because(cause: Cause, register: u8, message: &[&str], trace: &[TraceStep]) -> Option<String> {
+    static PACKET: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"off=(-?\d+) size=(\d+), R\d+\(id=\d+,off=(-?\d+),r=(\d+)\)")
+            .expect("valid regex")
+    });
+    if cause == Cause::PacketBounds
+        && let Some(c) = message.first().and_then(|m| PACKET.captures(m))
+    {
+        let n = |i: usize| c[i].parse::<i64>().unwrap_or_default();
+        return Some(format!(
+            "the access needs bytes up to {} past the packet pointer R{register}, but only {} \
+             were proven to lie before data_end",
+            n(1) + n(2),
+            n(4)
+        ));
+    }
+    static MAP_VALUE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"value_size=(\d+) off=(-?\d+) size=(\d+)").expect("valid regex")
+    });
+    if cause == Cause::MapValueBounds
+        && let Some(c) = message.first().and_then(|m| MAP_VALUE.captures(m))
+    {
+        let n = |i: usize| c[i].parse::<i64>().unwrap_or_default();
+        return Some(format!(
+            "the access may cover bytes {} to {} of a {}-byte value: the offset (often a \
+             variable index) is not bounded tightly enough",
+            n(2),
+            n(2) + n(3) - 1,
+            n(1)
+        ));
+    }
+    let root = trace.first()?;
+    let at = root.source.as_ref().and_then(|s| s.line).map_or_else(
+        || format!("insn {}", root.insn.index),
+        |l| format!("line {l}"),
+    );
+    Some(match (cause, &root.step) {
+        (Cause::NullDeref, StepKind::Call { function, .. }) => format!(
+            "R{register} may be NULL: it is the result of {function}() at {at}, \
+             not checked for NULL before this use"
+        ),
+        (Cause::ScalarDeref, StepKind::Load { .. }) => format!(
+            "R{register} is a number, not a pointer the verifier can follow: it was read \
+             from memory at {at}"
+        ),
+        (Cause::ScalarDeref, StepKind::Constant { value, .. }) => {
+            format!("R{register} is the number {value}, set at {at}, not a pointer")
+        }
+        (Cause::ReturnRange, StepKind::Constant { value, .. }) => {
+            format!("R0 is {value}, set at {at}, and returned")
+        }
+        (_, step) => format!("{} (at {at})", step.describe()),
+    })
 }
 
 /// The `cur state:` some messages come with (infinite loops, from 6.12):
@@ -193,7 +340,19 @@ fn locate(note: SourceNote<'_>, evidence: &Evidence<'_>) -> SourceLocation {
         line: note.line,
         column: None,
         text: note.text.to_owned(),
+        caret: None,
     };
+    if let Some(placed) = in_line_info(&note, evidence.lines) {
+        location.file = Some(placed.file);
+        location.line = Some(placed.line);
+        if let Some((column, indent)) = placed.column {
+            location.column = Some(column);
+            location.caret = (column as usize)
+                .checked_sub(1 + indent)
+                .filter(|c| *c < location.text.chars().count());
+        }
+        return location;
+    }
     if location.line.is_none()
         && let Some(source) = evidence.source
         && let Some(line) = unique_line(source.text, note.text)
@@ -202,6 +361,49 @@ fn locate(note: SourceNote<'_>, evidence: &Evidence<'_>) -> SourceLocation {
         location.line = Some(line);
     }
     location
+}
+
+/// Where line info puts a note: the records of the note's file and line
+/// when the kernel printed them, else those whose text is the note's. All
+/// must agree on file and line; the column is given when they agree on it
+/// too (a line whose instructions start at several columns has none).
+fn in_line_info(note: &SourceNote<'_>, lines: &[LineRecord]) -> Option<Placed> {
+    let text = note.text.trim();
+    let mut found = lines.iter().filter(|r| match (note.file, note.line) {
+        (Some(file), Some(line)) => r.line == line && base_name(&r.file) == base_name(file),
+        _ => r.text.trim() == text,
+    });
+    let first = found.next()?;
+    let file = base_name(&first.file);
+    let mut column = Some(first.column).filter(|c| *c > 0);
+    for r in found {
+        if r.line != first.line || base_name(&r.file) != file {
+            return None;
+        }
+        if Some(r.column) != column {
+            column = None;
+        }
+    }
+    // Columns count the line's indentation, which notes drop.
+    let indent = first.text.chars().take_while(|c| c.is_whitespace()).count();
+    Some(Placed {
+        file: file.to_owned(),
+        line: first.line,
+        column: column.map(|c| (c, indent)),
+    })
+}
+
+/// A note placed by line info: file, line, and the column with the
+/// indentation of the line it counts from.
+struct Placed {
+    file: String,
+    line: u32,
+    column: Option<(u32, usize)>,
+}
+
+/// `prog.bpf.c` of `src/bpf/prog.bpf.c`: kernels print base names.
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// The 1-based number of the only line of `source` that reads `text`;
@@ -244,7 +446,8 @@ impl Serialize for Diagnosis {
             insn: &'a Option<Insn>,
             source: &'a Option<SourceLocation>,
             state: &'a Option<String>,
-            origin: &'a Option<Origin>,
+            because: &'a Option<String>,
+            origin: Vec<TraceStep>,
             fix: &'static str,
             kernel_explanation: &'a Option<KernelExplanation>,
         }
@@ -256,7 +459,8 @@ impl Serialize for Diagnosis {
             insn: &self.insn,
             source: &self.source,
             state: &self.state,
-            origin: &self.origin,
+            because: &self.because,
+            origin: self.origin_steps(),
             fix: self.fix(),
             kernel_explanation: &self.kernel_explanation,
         }

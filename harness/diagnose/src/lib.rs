@@ -25,11 +25,14 @@ mod explanation;
 mod log;
 mod render;
 mod state;
+mod trace;
 
 pub use category::Category;
 pub use cause::Cause;
 pub use diagnosis::{
-    Diagnosis, Evidence, Insn, Origin, SourceFile, SourceLocation, diagnose, diagnose_with,
+    Diagnosis, Evidence, Insn, LineRecord, Origin, SourceFile, SourceLocation, TraceStep, diagnose,
+    diagnose_with,
 };
 pub use explanation::{ContextLine, KernelExplanation, KernelLocation, KernelSite, SiteNote};
 pub use log::{InsnLine, Line, LineKind, Log, SourceNote, StateAt, StateLine};
+pub use trace::StepKind;

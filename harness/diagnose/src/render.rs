@@ -60,6 +60,16 @@ impl Display for Diagnosis {
         if let Some(state) = &self.state {
             writeln!(f, "{gutter}= state: {state}")?;
         }
+        for step in &self.trace {
+            write!(f, "{gutter}= from: {} (insn {}", step.note, step.insn.index)?;
+            if let Some(line) = step.source.as_ref().and_then(|s| s.line) {
+                write!(f, ", line {line}")?;
+            }
+            writeln!(f, ")")?;
+        }
+        if let Some(because) = &self.because {
+            writeln!(f, "{gutter}= because: {because}")?;
+        }
         if let Some(origin) = &self.origin {
             write!(f, "{gutter}= origin: insn {}", insn_text(&origin.insn))?;
             if let Some(source) = &origin.source {
@@ -150,7 +160,10 @@ fn write_source(
         source.text,
         width = gutter.len() - 1
     )?;
-    writeln!(f, "{gutter}|")
+    match source.caret {
+        Some(at) => writeln!(f, "{gutter}| {:at$}^", ""),
+        None => writeln!(f, "{gutter}|"),
+    }
 }
 
 fn insn_text(insn: &Insn) -> String {

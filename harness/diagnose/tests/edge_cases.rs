@@ -119,6 +119,9 @@ fn renders_like_a_compiler_diagnostic() {
    |
    = insn 7: r1 = *(u64 *)(r0 +0)
    = state: R0=map_value_or_null(id=1,map=rx_packets,ks=4,vs=8) R10=fp0 fp-8=mmmm????
+   = from: R0 is the result of bpf_map_lookup_elem() (insn 6, line 19)
+   = because: R0 may be NULL: it is the result of bpf_map_lookup_elem() at line 19, \
+not checked for NULL before this use
    = note: a pointer that may be NULL is dereferenced
    = help: check the pointer right after the helper that returned it (`if (!p) return ...;`, \
 e.g. after bpf_map_lookup_elem()) and use only the checked pointer"
@@ -161,7 +164,22 @@ fn serialises_with_stable_field_names() {
                 "text": "if (eth->h_proto == bpf_htons(ETH_P_ARP))",
             },
             "state": "R1=pkt(r=0) R10=fp0",
-            "origin": null,
+            "because": "the access needs bytes up to 13 past the packet pointer R1, \
+        but only 0 were proven to lie before data_end",
+            "origin": [{
+                "insn": { "index": 0, "text": "r1 = *(u32 *)(r1 +0)" },
+                "source": {
+                    "file": "diag_packet_bounds.bpf.c",
+                    "line": 11,
+                    "column": null,
+                    "text": "void *data = (void *)(long)ctx->data;",
+                },
+                "kind": "load",
+                "register": 1,
+                "base": 1,
+                "offset": 0,
+                "note": "R1 is read from memory at R1+0",
+            }],
             "fix": Cause::PacketBounds.fix(),
             "kernel_explanation": null,
         })

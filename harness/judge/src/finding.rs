@@ -144,6 +144,15 @@ impl Finding {
     pub fn is_failure(&self) -> bool {
         self.severity == Severity::Failure
     }
+
+    /// A program's verdict differs from what it should be: what `explain`
+    /// takes as its input rather than as a failure of the run.
+    pub fn is_program_verdict(&self) -> bool {
+        matches!(
+            self.kind,
+            FindingKind::Unexpected { .. } | FindingKind::ExpectationNotMet { .. }
+        )
+    }
 }
 
 impl fmt::Display for Subject {

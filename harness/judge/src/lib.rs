@@ -9,6 +9,7 @@
 //! values.
 
 mod cases;
+mod divergence;
 mod finding;
 mod gate;
 mod programs;
@@ -22,6 +23,7 @@ use harness_project::{Origin, Prepared, Project};
 use harness_protocol::{ProbeReport, ProgramReport, Record};
 use harness_snapshots::{Observation, SnapshotStore, UpdateMode};
 
+pub use divergence::{Divergence, divergences, helper_names};
 pub use finding::{
     FeatureShortfall, Finding, FindingKind, LogExcerpt, Severity, Subject, VerdictText,
 };
@@ -109,6 +111,8 @@ fn of_severity(findings: &[Finding], severity: Severity) -> impl Iterator<Item =
 #[derive(Clone, Debug, Default)]
 pub struct VerifyJudgement {
     pub rows: Vec<Row>,
+    /// Programs whose verdict differs between the kernels, and why.
+    pub divergences: Vec<Divergence>,
     /// Kernel labels, in the order asked for.
     pub kernels: Vec<String>,
     pub findings: Vec<Finding>,
@@ -551,6 +555,8 @@ pub fn judge_verify(
                         &ctx.log_path(&run.target.label, p),
                     );
                     let mut row = Row::new(p, &run.target.label, &line);
+                    row.diagnosis = programs::diagnosis(ctx.prepared, p);
+                    row.cause = row.diagnosis.as_ref().map(|d| d.cause.id().to_owned());
                     row.expectation = judgement.expected.then_some(if judgement.ok() {
                         ExpectationStatus::AsExpected
                     } else {
@@ -614,5 +620,6 @@ pub fn judge_verify(
     out.rows.sort_by(|a, b| {
         (&a.object, &a.program, &a.kernel).cmp(&(&b.object, &b.program, &b.kernel))
     });
+    out.divergences = divergences(&out.rows, &divergence::host_helper_name);
     Ok(out)
 }

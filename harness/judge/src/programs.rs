@@ -94,22 +94,39 @@ pub fn judge(
     }
 }
 
-/// Why the verifier rejected `p`, read from its log with the object's C
-/// source at hand (older kernels name the source line only by its text).
-fn diagnosis(prepared: &Prepared, p: &ProgramReport) -> Option<Box<harness_diagnose::Diagnosis>> {
+/// Why the verifier rejected `p`, read from its log with the object's line
+/// info and C source at hand (older kernels name the source line only by
+/// its text).
+pub(crate) fn diagnosis(
+    prepared: &Prepared,
+    p: &ProgramReport,
+) -> Option<Box<harness_diagnose::Diagnosis>> {
     if !matches!(p.verdict, Verdict::Rejected { .. }) {
         return None;
     }
-    let source = prepared.object(&p.object).and_then(|o| o.source.as_ref());
+    let object = prepared.object(&p.object);
+    let source = object.and_then(|o| o.source.as_ref());
     let text = source.and_then(|s| std::fs::read_to_string(s).ok());
     let name = source
         .and_then(|s| s.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let evidence = match &text {
-        Some(text) => harness_diagnose::Evidence::default().with_source(&name, text),
-        None => harness_diagnose::Evidence::default(),
-    };
+    // Broken line info only costs the columns: the log still has its notes.
+    let lines: Vec<harness_diagnose::LineRecord> = object
+        .and_then(|o| o.info.line_info().ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| harness_diagnose::LineRecord {
+            file: l.file,
+            line: l.line,
+            column: l.column,
+            text: l.text,
+        })
+        .collect();
+    let mut evidence = harness_diagnose::Evidence::default().with_lines(&lines);
+    if let Some(text) = &text {
+        evidence = evidence.with_source(&name, text);
+    }
     harness_diagnose::diagnose_with(&p.log, &evidence).map(Box::new)
 }
 
@@ -191,7 +208,15 @@ impl SnapshotHeader {
             prog_size: (p.insn_cnt > 0).then_some(p.insn_cnt),
             xlated_bytes: p.info.as_ref().map(|i| i.xlated_len),
             jited_bytes: p.info.as_ref().map(|i| i.jited_len),
-            log: format!("level {level} with stats; timings, kernel addresses and ids replaced"),
+            log: match SnapshotLog::of(&p.log).omitted {
+                0 => {
+                    format!("level {level} with stats; timings, kernel addresses and ids replaced")
+                }
+                omitted => format!(
+                    "level {level} with stats; timings, kernel addresses and ids replaced; \
+                     its last {SNAPSHOT_LOG_LINES} lines, {omitted} before them left out"
+                ),
+            },
         }
     }
 
@@ -208,6 +233,38 @@ impl SnapshotHeader {
             insns: self.insns_processed,
             total_states: self.total_states,
             peak_states: self.peak_states,
+        }
+    }
+}
+
+/// The most log lines a snapshot keeps. A rejection deep into a long walk
+/// can log megabytes at level 1; the lines that decide it (the error, the
+/// state before it, the statistics) are at the end, and the whole log stays
+/// on disk beside the results.
+pub const SNAPSHOT_LOG_LINES: usize = 400;
+
+/// A normalised log cut to its last [`SNAPSHOT_LOG_LINES`] lines.
+struct SnapshotLog {
+    text: String,
+    /// Lines left out before the ones kept.
+    omitted: usize,
+}
+
+impl SnapshotLog {
+    fn of(log: &str) -> Self {
+        let text = normalize_verifier_log(log);
+        let lines = text.lines().count();
+        if lines <= SNAPSHOT_LOG_LINES {
+            return Self { text, omitted: 0 };
+        }
+        let omitted = lines - SNAPSHOT_LOG_LINES;
+        let start = text
+            .match_indices('\n')
+            .nth(omitted - 1)
+            .map_or(0, |(i, _)| i + 1);
+        Self {
+            text: format!("[{omitted} earlier lines left out]\n{}", &text[start..]),
+            omitted,
         }
     }
 }
@@ -235,7 +292,7 @@ pub fn observation(
     Observation {
         name: snapshot_name(&p.object, &p.program),
         line: line.to_owned(),
-        content: format!("{header}\n{}", normalize_verifier_log(&p.log)),
+        content: format!("{header}\n{}", SnapshotLog::of(&p.log).text),
         source,
         expression: format!(
             "verifier verdict, statistics and log of {}/{}",
@@ -347,5 +404,32 @@ mod tests {
             (VerdictKind::NotLoaded, None, Some("no BTF".into()))
         );
         assert_eq!(snapshot_name("fw", "xdp_fw"), "verifier__fw__xdp_fw");
+    }
+
+    #[test]
+    fn a_long_log_keeps_its_last_lines_and_says_how_many_it_left_out() {
+        let numbered = |n: usize| (0..n).map(|i| format!("{i}: r0 = 0\n")).collect::<String>();
+        let short = numbered(SNAPSHOT_LOG_LINES);
+        let kept = SnapshotLog::of(&short);
+        assert_eq!((kept.text.as_str(), kept.omitted), (short.as_str(), 0));
+        let header = SnapshotHeader::of(&report(Verdict::Accepted, &short));
+        assert!(!header.log.contains("left out"), "{}", header.log);
+
+        let long = format!("{}R1 invalid mem access 'scalar'\n", numbered(1000));
+        let cut = SnapshotLog::of(&long);
+        assert_eq!(cut.omitted, 1001 - SNAPSHOT_LOG_LINES);
+        let lines: Vec<&str> = cut.text.lines().collect();
+        assert_eq!(lines.len(), SNAPSHOT_LOG_LINES + 1);
+        assert_eq!(lines[0], "[601 earlier lines left out]");
+        assert_eq!(lines[1], "601: r0 = 0");
+        assert_eq!(lines.last(), Some(&"R1 invalid mem access 'scalar'"));
+        let header = SnapshotHeader::of(&report(Verdict::Accepted, &long));
+        assert!(
+            header
+                .log
+                .ends_with("its last 400 lines, 601 before them left out"),
+            "{}",
+            header.log
+        );
     }
 }

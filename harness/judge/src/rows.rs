@@ -87,6 +87,12 @@ pub struct Row {
     pub baseline_insns: Option<u64>,
     pub insns_diff_pct: Option<f64>,
     pub baseline_total_states: Option<u64>,
+    /// The cause id of a rejection (`null-deref`), from its diagnosis.
+    pub cause: Option<String>,
+    /// Why the verifier rejected the program; JSON rows carry it whole
+    /// (`to_json`), CSV only its `cause`.
+    #[serde(skip)]
+    pub diagnosis: Option<Box<harness_diagnose::Diagnosis>>,
 }
 
 impl Row {
@@ -143,5 +149,18 @@ pub fn to_csv(rows: &[Row]) -> Result<String, csv::Error> {
 
 /// Rows as a JSON array.
 pub fn to_json(rows: &[Row]) -> String {
-    serde_json::to_string_pretty(rows).expect("rows serialise")
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let mut value = serde_json::to_value(r).expect("rows serialise");
+            if let serde_json::Value::Object(fields) = &mut value {
+                fields.insert(
+                    "diagnosis".into(),
+                    serde_json::to_value(&r.diagnosis).expect("diagnoses serialise"),
+                );
+            }
+            value
+        })
+        .collect();
+    serde_json::to_string_pretty(&rows).expect("rows serialise")
 }

@@ -5,11 +5,13 @@
 //! non-terminals and under `NO_COLOR`. Machine formats (CSV, JSON) live in
 //! `harness-judge` next to the rows they serialise.
 
+mod explain;
 mod status;
 mod style;
 mod test;
 mod verify;
 
+pub use explain::{explain_report, log_explanation};
 pub use status::Status;
 
 /// An error and its causes in one line (`outer: cause: cause`), leaving out

@@ -7,7 +7,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use harness_judge::{ExpectationStatus, Finding, Row, VerdictKind, VerifyJudgement};
 
 use crate::{
-    style::{BAD, OK, paint},
+    style::{BAD, DIM, OK, paint},
     test::{plural, problems},
 };
 
@@ -24,6 +24,17 @@ pub fn verify_report(j: &VerifyJudgement) -> String {
         "(differences alone do not fail `verify`; the gate does)",
     );
     let _ = writeln!(s, "{}", matrix(j));
+    // What no single kernel can say: why they disagree.
+    for d in &j.divergences {
+        let _ = writeln!(
+            s,
+            "{}",
+            paint(
+                DIM,
+                &format!("differs: {}/{}: {}", d.object, d.program, d.explain())
+            )
+        );
+    }
     let programs: BTreeSet<(&str, &str)> = j
         .rows
         .iter()
@@ -104,9 +115,19 @@ fn cell(r: &Row) -> String {
             "✓ {}",
             r.insns.map_or_else(|| "?".into(), |n| n.to_string())
         ),
-        VerdictKind::Rejected if as_expected => "✗ rejected (expected)".into(),
-        VerdictKind::Rejected if r.reason.is_empty() => "✗ rejected".into(),
-        VerdictKind::Rejected => format!("✗ {}", r.reason),
+        // The cause names the mistake; the errno alone says little.
+        VerdictKind::Rejected => {
+            let what = match r.cause.as_deref() {
+                Some(cause) if cause != "unknown" => cause,
+                _ if r.reason.is_empty() || as_expected => "rejected",
+                _ => r.reason.as_str(),
+            };
+            if as_expected {
+                format!("✗ {what} (expected)")
+            } else {
+                format!("✗ {what}")
+            }
+        }
         VerdictKind::NotLoaded if as_expected => "· not loaded (expected)".into(),
         VerdictKind::NotLoaded => "· not loaded".into(),
     };

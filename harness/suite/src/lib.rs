@@ -20,6 +20,9 @@ use std::{
     sync::{Arc, atomic::AtomicBool},
 };
 
+mod explain;
+
+pub use explain::{ExplainError, LogExplanation, explain_log};
 use harness_judge::Context;
 use harness_kernels::{Cache, Resolver};
 use harness_matrix::{KernelRun, Matrix, MatrixError};

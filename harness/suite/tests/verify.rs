@@ -51,6 +51,14 @@ fn the_matrix_shows_what_5_10_rejects_and_6_1_accepts() {
         (VerdictKind::Rejected, Some(ExpectationStatus::AsExpected))
     );
     assert_eq!(old.errno, Some(22), "{old:?}");
+    // Every rejection has a diagnosis; its cause names the cell.
+    let diagnosis = old
+        .diagnosis
+        .as_ref()
+        .expect("a diagnosis of the rejection");
+    assert_eq!(old.cause.as_deref(), Some(diagnosis.cause.id()));
+    // bpf_loop's callback is a subprogram 5.10 does not expect.
+    assert!(diagnosis.message.contains("func_info"), "{diagnosis}");
     let new = row("6.1");
     assert_eq!(new.verdict, VerdictKind::Accepted);
     assert!(new.insns.unwrap() > 0 && new.prog_size > 0 && new.jited_bytes.unwrap() > 0);
@@ -58,11 +66,48 @@ fn the_matrix_shows_what_5_10_rejects_and_6_1_accepts() {
         new.baseline_insns, new.insns,
         "the committed snapshot is the baseline"
     );
-    let matrix = harness_report::matrix(&report);
+    // Why 5.10 differs: it lacks callbacks, which bpf_loop takes.
+    let why = report
+        .divergences
+        .iter()
+        .find(|d| d.program == "flow_hash")
+        .expect("flow_hash differs between 5.10 and 6.1");
+    assert_eq!(
+        (why.rejected.as_slice(), why.accepted_from.as_deref()),
+        (["5.10".to_owned()].as_slice(), Some("6.1"))
+    );
     assert!(
-        matrix.contains("✗ rejected (expected)") && matrix.contains("flow_hash/flow_hash"),
+        why.explain().starts_with("5.10 lacks callback functions"),
+        "{}",
+        why.explain()
+    );
+    assert!(
+        harness_report::plain(&harness_report::verify_report(&report))
+            .contains(&format!("differs: flow_hash/flow_hash: {}", why.explain())),
+    );
+    let matrix = harness_report::matrix(&report);
+    let cell = match diagnosis.cause.id() {
+        "unknown" => "✗ rejected (expected)".to_owned(),
+        cause => format!("✗ {cause} (expected)"),
+    };
+    assert!(
+        matrix.contains(&cell) && matrix.contains("flow_hash/flow_hash"),
         "{matrix}"
     );
+    let json: serde_json::Value =
+        serde_json::from_str(&harness_judge::to_json(&report.rows)).unwrap();
+    let rows = json.as_array().unwrap();
+    let rejected = rows
+        .iter()
+        .find(|r| r["program"] == "flow_hash" && r["kernel"] == "5.10")
+        .unwrap();
+    assert_eq!(rejected["diagnosis"]["cause"], diagnosis.cause.id());
+    assert_eq!(rejected["diagnosis"]["message"], diagnosis.message.as_str());
+    let accepted = rows
+        .iter()
+        .find(|r| r["program"] == "flow_hash" && r["kernel"] == "6.1")
+        .unwrap();
+    assert!(accepted["diagnosis"].is_null(), "{accepted}");
     let csv = harness_judge::to_csv(&report.rows).unwrap();
     assert!(
         csv.starts_with("object,program,kernel,line,prog_type,section,verdict,errno,reason,insns,"),

@@ -1,0 +1,94 @@
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    sync::{Arc, atomic::AtomicBool},
+};
+
+use harness_suite::{Objects, ProgramPattern, VerifyOptions};
+
+use crate::run::{Kernels, VmArgs, exit_for, parse_kernels};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// BPF objects, *.bpf.c sources, or directories searched recursively for both.
+    #[arg(
+        value_name = "PATH",
+        required_unless_present = "log",
+        conflicts_with = "log"
+    )]
+    paths: Vec<PathBuf>,
+    /// Explain this saved verifier log instead of loading anything.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// With --log: the object the log is of, for its C lines and columns (.BTF.ext line info).
+    #[arg(long, value_name = "OBJ", requires = "log")]
+    object: Option<PathBuf>,
+    /// Only programs matching PROGRAM or OBJECT/PROGRAM (globs with * and ?); repeatable.
+    #[arg(long = "prog", value_name = "PATTERN")]
+    prog: Vec<ProgramPattern>,
+    /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2), `host`, or a bzImage path; comma-separated.
+    #[arg(long, short, default_value = "5.10,6.1,6.12,7.2", value_parser = parse_kernels)]
+    kernel: Kernels,
+    /// Verifier log level: 1 (the path that failed) or 2 (every state).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
+    log_level: u32,
+    /// Text (a compiler-style diagnostic per rejection) or JSON (one object per program and kernel).
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    #[command(flatten)]
+    vm: VmArgs,
+}
+
+pub fn run(o: Options, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
+    if let Some(log) = &o.log {
+        let explained = harness_suite::explain_log(log, o.object.as_deref())?;
+        match o.format {
+            Format::Text => anstream::print!(
+                "{}",
+                harness_report::log_explanation(
+                    &explained.log,
+                    explained.diagnosis.as_ref(),
+                    &explained.notes
+                )
+            ),
+            Format::Json => println!("{}", serde_json::to_string_pretty(&explained)?),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let project = crate::project()?;
+    let status = harness_report::Status::new();
+    o.vm.prepare_machine(&o.kernel.0, &status)?;
+    let opts = o.vm.suite_options(o.kernel.0, o.log_level);
+    let verify = VerifyOptions {
+        objects: Objects::Paths {
+            paths: o.paths,
+            cwd: std::env::current_dir()?,
+        },
+        programs: o.prog,
+        ..VerifyOptions::default()
+    };
+    let judgement = match harness_suite::verify(&project, &opts, &verify, &status, interrupt) {
+        Ok(j) => j,
+        Err(e) => return exit_for(e),
+    };
+    match o.format {
+        Format::Text => anstream::print!(
+            "{}",
+            harness_report::explain_report(&judgement.rows, &judgement.divergences)
+        ),
+        Format::Json => println!("{}", harness_judge::to_json(&judgement.rows)),
+    }
+    // Explaining is the job: rejections are its input, not its failure. A
+    // VM that failed, or a program the harness could not hand over, is.
+    Ok(if judgement.failures().any(|f| !f.is_program_verdict()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
