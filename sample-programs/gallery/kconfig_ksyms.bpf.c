@@ -20,6 +20,11 @@
  * config is found); LINUX_KERNEL_VERSION needs none.
  * skb_len accepted on every kernel: through the kfunc on 6.2 on, through
  * __sk_buff before.
+ * Neither is loaded on 7.3, Debian's release candidate: libbpf takes
+ * LINUX_KERNEL_VERSION from `Debian X.Y.Z` in `uname -v` or `X.Y.Z` in
+ * `uname -r`, and 7.3~rc7-1~exp1 (release 7.3-cloud-amd64) has three
+ * numbers in neither, so libbpf refuses the object ("failed to get kernel
+ * version").
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -48,6 +53,7 @@ SEC("raw_tp/sys_enter")
 /* A typed __ksym is object-wide: on a kernel whose BTF has no per-CPU
  * variables (5.10) libbpf prepares neither program. */
 __not_loaded("<5.11", "'bpf_prog_active': not found in kernel BTF")
+__not_loaded("7.3", "'LINUX_KERNEL_VERSION': failed to get kernel version")
 int kernel_facts(void *ctx)
 {
 	const int *active = bpf_this_cpu_ptr(&bpf_prog_active);
@@ -63,6 +69,7 @@ u64 bytes;
 
 SEC("tc")
 __not_loaded("<5.11", "'bpf_prog_active': not found in kernel BTF")
+__not_loaded("7.3", "'LINUX_KERNEL_VERSION': failed to get kernel version")
 int skb_len(struct __sk_buff *ctx)
 {
 	if (bpf_ksym_exists(bpf_cast_to_kern_ctx)) {

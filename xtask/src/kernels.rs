@@ -28,6 +28,14 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 project.relative(&project.lock_file),
                 cache.root().display()
             );
+            // Columns as wide as their longest entry (`experimental`).
+            let width = |f: &dyn Fn(&harness_kernels::LockedKernel) -> usize| {
+                lock.kernels.iter().map(f).max().unwrap_or(0)
+            };
+            let line_w = width(&|k| k.line.to_string().len());
+            let suite_w = width(&|k| k.suite.len());
+            let package_w = width(&|k| k.package.len());
+            let version_w = width(&|k| k.version.len());
             for k in &lock.kernels {
                 let status = match cache.status(k) {
                     CacheStatus::Missing => "not downloaded",
@@ -35,8 +43,8 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     CacheStatus::Unpacked => "cached",
                 };
                 println!(
-                    "  {:<5} {:<9} {:<50} {:<14} {:>6.1} MB  {status}",
-                    k.line,
+                    "  {:<line_w$} {:<suite_w$} {:<package_w$} {:<version_w$} {:>6.1} MB  {status}",
+                    k.line.to_string(),
                     k.suite,
                     k.package,
                     k.version,

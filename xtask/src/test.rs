@@ -9,7 +9,7 @@ use crate::run::{Kernels, VmArgs, exit_for, parse_kernels};
 
 #[derive(clap::Args)]
 pub struct Options {
-    /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2), `host`, or a bzImage path; comma-separated.
+    /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2, 7.3), `host`, or a bzImage path; comma-separated.
     #[arg(long, short, default_value = "6.1", value_parser = parse_kernels)]
     kernel: Kernels,
     /// Verifier log level: 1 (the kernel keeps only statistics of accepted programs, and the full path of rejected ones) or 2 (every state of every program; large).

@@ -24,7 +24,7 @@ pub struct Options {
     /// Only programs matching PROGRAM or OBJECT/PROGRAM (globs with * and ?); repeatable.
     #[arg(long = "prog", value_name = "PATTERN")]
     prog: Vec<ProgramPattern>,
-    /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2), `host`, or a bzImage path; comma-separated.
+    /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2, 7.3), `host`, or a bzImage path; comma-separated.
     #[arg(long, short, default_value = "5.10,6.1,6.12,7.2", value_parser = parse_kernels)]
     kernel: Kernels,
     /// Verifier log level: 1 (statistics of accepted programs, the full path of rejected ones) or 2 (every state).

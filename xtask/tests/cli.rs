@@ -44,14 +44,14 @@ fn an_unknown_kernel_line_lists_the_lines_and_how_to_pass_an_image() {
     let t = text(&out);
     assert!(t.contains("5.15 is not in Debian's archive"), "{t}");
     assert!(
-        t.contains("5.10 (bullseye), 6.1 (bookworm), 6.12 (trixie), 7.2 (sid)"),
+        t.contains("5.10 (bullseye), 6.1 (bookworm), 6.12 (trixie), 7.2 (sid), 7.3 (experimental)"),
         "{t}"
     );
     assert!(t.contains("--kernel /path/to/bzImage"), "{t}");
 }
 
 #[test]
-fn kernels_list_shows_the_four_pinned_lines() {
+fn kernels_list_shows_the_five_pinned_lines() {
     let out = run(&["kernels", "list"]);
     assert!(out.status.success(), "{}", text(&out));
     let t = String::from_utf8_lossy(&out.stdout);
@@ -60,6 +60,7 @@ fn kernels_list_shows_the_four_pinned_lines() {
         ("6.1", "bookworm"),
         ("6.12", "trixie"),
         ("7.2", "sid"),
+        ("7.3", "experimental"),
     ] {
         assert!(
             t.lines()

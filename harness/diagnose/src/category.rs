@@ -22,11 +22,12 @@ pub enum Category {
     /// A helper, kfunc or subprogram called with arguments it does not take.
     CallType,
     /// Something the program's context forbids (sleeping in a non-sleepable
-    /// program, a helper its type may not call).
+    /// program, a lock held where it may not be).
     ExecutionContext,
     /// The shape of the program: loops, stack size, complexity, return values.
     ProgramStructure,
-    /// A rule about who may do what: licence, capabilities.
+    /// A rule about who may do what: licence, capabilities, the helpers a
+    /// program type may call.
     Policy,
 }
 

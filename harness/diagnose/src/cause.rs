@@ -499,7 +499,10 @@ impl Cause {
     }
 
     /// The class Linux 7.3 puts this rejection in; `None` for
-    /// [`Cause::Unknown`].
+    /// [`Cause::Unknown`]. Checked against what 7.3 prints for the
+    /// programs of `testdata/` where it prints a class (not for
+    /// `bad-ctx-access`, `unbounded-loop`, `return-range` and
+    /// `stack-too-large`, which it explains with the classic line alone).
     pub fn category(self) -> Option<Category> {
         Some(match self {
             Cause::NullDeref
@@ -527,7 +530,6 @@ impl Cause {
             | Cause::ReadonlyMapWrite => Category::Memory,
             Cause::PacketWriteNotAllowed
             | Cause::CallUnderLock
-            | Cause::InvalidHelper
             | Cause::UnknownHelper
             | Cause::KfuncNotAllowed
             | Cause::SleepableInNonSleepable => Category::ExecutionContext,
@@ -539,7 +541,11 @@ impl Cause {
             | Cause::ReleaseUnacquired
             | Cause::LockHeldAtExit
             | Cause::RcuLockHeldAtExit => Category::ResourceLifetime,
-            Cause::GplOnly | Cause::PointerLeak | Cause::PointerComparison => Category::Policy,
+            // 7.3: "Policy: Operation is not allowed" for a helper the type may not call.
+            Cause::GplOnly
+            | Cause::InvalidHelper
+            | Cause::PointerLeak
+            | Cause::PointerComparison => Category::Policy,
             Cause::UnboundedLoop
             | Cause::BackEdge
             | Cause::ProgramTooLarge

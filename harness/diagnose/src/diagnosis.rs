@@ -7,6 +7,7 @@ use serde::{Serialize, Serializer};
 use crate::{
     category::Category,
     cause::{self, Cause},
+    explanation::KernelExplanation,
     log::{Line, LineKind, Log, SourceNote, StateAt, StateLine},
     state,
     trace::{self, StepKind},
@@ -39,6 +40,9 @@ pub struct Diagnosis {
     /// The unsafe state in words, from the trace ("R0 may be NULL: it is
     /// the result of bpf_map_lookup_elem() at line 19, not checked").
     pub because: Option<String>,
+    /// What the kernel itself said about the rejection (7.3 on, for most
+    /// causes); `None` for older kernels.
+    pub kernel_explanation: Option<KernelExplanation>,
 }
 
 /// One step of a [`Diagnosis::trace`].
@@ -157,6 +161,7 @@ impl Diagnosis {
             origin: None,
             trace: Vec::new(),
             because: None,
+            kernel_explanation: KernelExplanation::from_lines(log.explanation_lines()),
         };
         if !found.cause.at_instruction() {
             // Found before or after the walk: only the message can say
@@ -481,6 +486,7 @@ impl Serialize for Diagnosis {
             because: &'a Option<String>,
             origin: Vec<TraceStep>,
             fix: &'static str,
+            kernel_explanation: &'a Option<KernelExplanation>,
         }
         Json {
             cause: self.cause,
@@ -493,6 +499,7 @@ impl Serialize for Diagnosis {
             because: &self.because,
             origin: self.origin_steps(),
             fix: self.fix(),
+            kernel_explanation: &self.kernel_explanation,
         }
         .serialize(serializer)
     }

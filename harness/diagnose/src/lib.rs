@@ -7,8 +7,11 @@
 //! a compiler diagnostic ([`std::fmt::Display`]) and serialises to JSON.
 //!
 //! - [`Log`]: the log as typed lines (instructions, source notes, states,
-//!   bookkeeping, statistics), for kernels 5.10 to 7.2 at levels 1 and 2;
-//! - [`diagnose`], [`diagnose_with`]: the diagnosis of a rejected program.
+//!   bookkeeping, statistics, 7.3's explanation block), for kernels 5.10 to
+//!   7.3 at levels 1 and 2;
+//! - [`diagnose`], [`diagnose_with`]: the diagnosis of a rejected program;
+//! - [`KernelExplanation`]: 7.3's own explanation (category, reason, where,
+//!   causal path, suggestion), attached to the diagnosis when the log has one.
 //!
 //! This crate owns the reading of verifier logs for people. It is pure: no
 //! syscalls, no kernel, no files. It must not know how logs are captured,
@@ -18,6 +21,7 @@
 mod category;
 mod cause;
 mod diagnosis;
+mod explanation;
 mod log;
 mod render;
 mod state;
@@ -29,5 +33,6 @@ pub use diagnosis::{
     Diagnosis, Evidence, Insn, LineRecord, Origin, SourceFile, SourceLocation, TraceStep, diagnose,
     diagnose_with,
 };
+pub use explanation::{ContextLine, KernelExplanation, KernelLocation, KernelSite, SiteNote};
 pub use log::{InsnLine, Line, LineKind, Log, SourceNote, StateAt, StateLine};
 pub use trace::StepKind;

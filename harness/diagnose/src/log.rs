@@ -1,9 +1,11 @@
 //! A verifier log as typed lines.
 //!
-//! The grammar follows what kernels 5.10 to 7.2 print at log levels 1 and 2,
+//! The grammar follows what kernels 5.10 to 7.3 print at log levels 1 and 2,
 //! with or without the statistics of level 4. Anything not recognised is
 //! [`LineKind::Other`]: error messages are among those, so the parser never
-//! needs to know them.
+//! needs to know them. 7.3's own explanation of a rejection (from
+//! `Verification failed:` to the end of its indented sections) is
+//! [`LineKind::Explanation`], read by [`crate::KernelExplanation`].
 
 use std::sync::LazyLock;
 
@@ -39,8 +41,13 @@ pub enum LineKind<'a> {
     /// `Validating f() func#1...`, precision tracking, pruning (`8: safe`),
     /// the listings and liveness tables of level 2.
     Bookkeeping(&'a str),
-    /// `verification time`, `stack depth`, `processed N insns ...`.
+    /// `verification time`, `stack depth`, `processed N insns ...`, and 7.3's
+    /// `subprog 0 (name) main insns_self ...`.
     Stats(&'a str),
+    /// A line of 7.3's explanation block (`Verification failed: ...`,
+    /// `Reason:`, its indented text, the blank lines between sections), as
+    /// printed.
+    Explanation(&'a str),
     Blank,
     /// The last line, when the log does not end with a newline: the kernel
     /// ends every line with one, so the log was cut off there.
@@ -108,11 +115,32 @@ pub enum StateAt<'a> {
 
 impl<'a> Log<'a> {
     pub fn parse(text: &'a str) -> Self {
-        let mut lines = Vec::new();
+        let mut lines: Vec<Line<'a>> = Vec::new();
         let physical: Vec<&str> = text.lines().collect();
         let cut_off = !text.is_empty() && !text.ends_with('\n');
+        let mut in_explanation = false;
         for (i, raw) in physical.iter().enumerate() {
             let number = i + 1;
+            in_explanation = if in_explanation {
+                is_explanation_body(raw)
+            } else {
+                raw.starts_with(EXPLANATION_START)
+            };
+            if in_explanation {
+                // The blank line the kernel prints before its header is part
+                // of the block.
+                if raw.starts_with(EXPLANATION_START)
+                    && let Some(last) = lines.last_mut()
+                    && last.kind == LineKind::Blank
+                {
+                    last.kind = LineKind::Explanation("");
+                }
+                lines.push(Line {
+                    number,
+                    kind: LineKind::Explanation(raw.trim_end()),
+                });
+                continue;
+            }
             if cut_off && number == physical.len() && !is_stats(raw.trim_end()) {
                 lines.push(Line {
                     number,
@@ -131,18 +159,39 @@ impl<'a> Log<'a> {
 
     /// Where the kernel's error message sits: the last lines of
     /// [`LineKind::Other`] before the statistics, past any trailing
-    /// bookkeeping or named states. Empty when the log has no message (an
-    /// accepted program, or a log cut off before the end).
+    /// bookkeeping or named states. 7.3's explanation may sit inside the
+    /// message (after `Unreleased reference ...`, before `BPF_EXIT
+    /// instruction ... would lead to reference leak`): the range then spans
+    /// it, and [`Log::error_lines`] skips it. Empty when the log has no
+    /// message (an accepted program, or a log cut off before the end).
     pub fn error_range(&self) -> std::ops::Range<usize> {
         let mut end = self.lines.len();
         while end > 0 && is_trailer(&self.lines[end - 1].kind) {
             end -= 1;
         }
         let mut start = end;
-        while start > 0 && matches!(self.lines[start - 1].kind, LineKind::Other(_)) {
+        while start > 0
+            && matches!(
+                self.lines[start - 1].kind,
+                LineKind::Other(_) | LineKind::Explanation(_)
+            )
+        {
             start -= 1;
         }
+        // An explanation is never the message itself.
+        while start < end && matches!(self.lines[start].kind, LineKind::Explanation(_)) {
+            start += 1;
+        }
         start..end
+    }
+
+    /// The lines of 7.3's explanation block, in order, as printed; empty
+    /// for other kernels.
+    pub fn explanation_lines(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.lines.iter().filter_map(|l| match l.kind {
+            LineKind::Explanation(text) => Some(text),
+            _ => None,
+        })
     }
 
     /// The lines of the kernel's error message, in order (see
@@ -157,10 +206,27 @@ impl<'a> Log<'a> {
     }
 }
 
+/// How 7.3's explanation block starts.
+pub(crate) const EXPLANATION_START: &str = "Verification failed: ";
+
+/// The sections of 7.3's explanation block.
+pub(crate) const EXPLANATION_SECTIONS: [&str; 4] =
+    ["Reason:", "At:", "Causal path:", "Suggestion:"];
+
+/// Whether a line after `Verification failed:` still belongs to the
+/// block: blank, a section heading, or indented.
+fn is_explanation_body(raw: &str) -> bool {
+    let line = raw.trim_end();
+    line.is_empty() || line.starts_with("  ") || EXPLANATION_SECTIONS.contains(&line)
+}
+
 /// Lines that may follow the error message.
 fn is_trailer(kind: &LineKind<'_>) -> bool {
     match kind {
-        LineKind::Stats(_) | LineKind::Blank | LineKind::Bookkeeping(_) => true,
+        LineKind::Stats(_)
+        | LineKind::Blank
+        | LineKind::Bookkeeping(_)
+        | LineKind::Explanation(_) => true,
         LineKind::State(state) => matches!(state.at, StateAt::Named(_)),
         LineKind::Partial(text) => is_cut_stats(text),
         _ => false,
@@ -175,6 +241,7 @@ fn is_cut_stats(text: &str) -> bool {
         "stack depth ",
         "processed ",
         "insns processed ",
+        "subprog ",
     ]
     .iter()
     .any(|start| start.starts_with(text) || text.starts_with(start))
@@ -201,9 +268,12 @@ static EDGE: LazyLock<Regex> = LazyLock::new(|| {
 static UNLABELLED_STATE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(&format!(r"^\s*({STATE_START}.*)$")).expect("valid regex"));
 static STATS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^(?:verification time \d+ usec|stack depth [\d+]+(?: max \d+)?|insns processed \d+|processed \d+ insns \(limit \d+\).*)$",
-    )
+    Regex::new(concat!(
+        r"^(?:verification time \d+ usec|stack depth [\d+]+(?: max \d+)?|stack depth max \d+|",
+        r"insns processed \d+|processed \d+ insns \(limit \d+\).*|",
+        // 7.3: one line per subprogram.
+        r"subprog \d+ \(.*\) \w+ insns_self \d+ insns_total \d+ stack \d+)$",
+    ))
     .expect("valid regex")
 });
 static BOOKKEEPING: LazyLock<Regex> = LazyLock::new(|| {

@@ -11,10 +11,30 @@
 //!    = note: a pointer that may be NULL is dereferenced
 //!    = help: check the pointer right after the helper that returned it ...
 //! ```
+//!
+//! On 7.3, the kernel's own explanation follows, marked as its words:
+//!
+//! ```text
+//! kernel (7.3): Register Type Safety: Invalid dereference
+//!   reason: R0 may be NULL here (a nullable map value pointer). ...
+//!   at count_rx_queue @ diag_null_deref.bpf.c:20:9
+//!      20 |         *count += 1;
+//!         = error: invalid dereference of R0 (a nullable map value pointer)
+//!         = insn 7: (79) r1 = *(u64 *)(r0 +0)
+//!   causal path:
+//!   1. count_rx_queue @ diag_null_deref.bpf.c:19:10
+//!      19 |         count = bpf_map_lookup_elem(&rx_packets, &queue);
+//!         = update: R0 changed from uninitialized value to nullable map value ...
+//!         = insn 6: (85) call bpf_map_lookup_elem#1
+//!   suggestion: Add a NULL check before the access ...
+//! ```
 
 use std::fmt::{self, Display, Formatter};
 
-use crate::diagnosis::{Diagnosis, Insn, SourceLocation};
+use crate::{
+    diagnosis::{Diagnosis, Insn, SourceLocation},
+    explanation::{KernelExplanation, KernelSite},
+};
 
 impl Display for Diagnosis {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -58,8 +78,65 @@ impl Display for Diagnosis {
             writeln!(f)?;
         }
         writeln!(f, "{gutter}= note: {}", self.title())?;
-        write!(f, "{gutter}= help: {}", self.fix())
+        write!(f, "{gutter}= help: {}", self.fix())?;
+        if let Some(explanation) = &self.kernel_explanation {
+            write!(f, "\n{explanation}")?;
+        }
+        Ok(())
     }
+}
+
+impl Display for KernelExplanation {
+    /// The kernel's words, shortened to the marked lines of each site.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "kernel (7.3): {}", self.category_name)?;
+        if !self.problem.is_empty() {
+            write!(f, ": {}", self.problem)?;
+        }
+        if let Some(reason) = &self.reason {
+            write!(f, "\n  reason: {reason}")?;
+        }
+        if let Some(at) = &self.at {
+            write!(f, "\n  at")?;
+            write_site(f, at)?;
+        }
+        if !self.causal_path.is_empty() {
+            write!(f, "\n  causal path:")?;
+            for (i, event) in self.causal_path.iter().enumerate() {
+                write!(f, "\n  {}.", i + 1)?;
+                write_site(f, event)?;
+            }
+        }
+        if let Some(suggestion) = &self.suggestion {
+            write!(f, "\n  suggestion: {suggestion}")?;
+        }
+        Ok(())
+    }
+}
+
+/// ` func @ file:line:col`, then the marked source line and the note.
+fn write_site(f: &mut Formatter<'_>, site: &KernelSite) -> fmt::Result {
+    if let Some(at) = &site.location {
+        write!(f, " {} @ {}:{}", at.function, at.file, at.line)?;
+        if let Some(column) = at.column {
+            write!(f, ":{column}")?;
+        }
+    }
+    let marked = site.source_context.iter().find(|c| c.marked);
+    if let Some(line) = marked {
+        write!(f, "\n     {:>3} | {}", line.number, line.text)?;
+    }
+    if let Some(note) = &site.note {
+        if note.kind.is_empty() {
+            write!(f, "\n         = {}", note.text)?;
+        } else {
+            write!(f, "\n         = {}: {}", note.kind, note.text)?;
+        }
+    }
+    if let Some(insn) = site.instruction_context.iter().find(|c| c.marked) {
+        write!(f, "\n         = insn {}: {}", insn.number, insn.text)?;
+    }
+    Ok(())
 }
 
 fn write_source(

@@ -196,6 +196,7 @@ fn serialises_with_stable_field_names() {
                 "note": "R1 is read from memory at R1+0",
             }],
             "fix": Cause::PacketBounds.fix(),
+            "kernel_explanation": null,
         })
     );
 }

@@ -3,7 +3,7 @@
 
 use std::{fs, path::PathBuf};
 
-use harness_diagnose::{Evidence, Log, diagnose, diagnose_with};
+use harness_diagnose::{Evidence, KernelExplanation, Log, diagnose, diagnose_with};
 use proptest::prelude::*;
 
 fn real_logs() -> Vec<String> {
@@ -18,7 +18,7 @@ fn real_logs() -> Vec<String> {
             }
         }
     }
-    assert!(logs.len() >= 60, "testdata holds {} logs", logs.len());
+    assert!(logs.len() >= 100, "testdata holds {} logs", logs.len());
     logs
 }
 
@@ -26,6 +26,11 @@ fn real_logs() -> Vec<String> {
 fn exercise(text: &str) {
     let log = Log::parse(text);
     let _ = log.error_lines().count();
+    let _ = log.explanation_lines().count();
+    if let Some(e) = KernelExplanation::parse(text) {
+        let _ = e.to_string();
+        let _ = serde_json::to_string(&e).expect("serialisable");
+    }
     let source = "int f(void)\n{\n\treturn 0;\n}\n";
     for d in [
         diagnose(text),
@@ -56,6 +61,18 @@ proptest! {
         0..40,
     )) {
         exercise(&lines.join("\n"));
+    }
+
+    /// 7.3's explanation block, with its sections and context lines in any
+    /// order and shape.
+    #[test]
+    fn explanation_shaped_lines(lines in proptest::collection::vec(
+        r"(Verification failed: [ -~]{0,30}|Reason:|At:|Causal path:|Suggestion:|Whatever:|  [ -~]{0,40}|  [a-z_]{0,8} @ [a-z.]{0,8}:\d{0,12}(:\d{0,12})?|  (>>>)? {0,3}\d{0,12} \| [ -~]{0,20}|         \|( {0,9}\^--)? [a-z]{0,8}:? [ -~]{0,20}|  (Source|Instruction) context:|)",
+        0..40,
+    )) {
+        let text = format!("R0 invalid mem access 'scalar'\n\nVerification failed: Memory Safety: X\n{}", lines.join("\n"));
+        exercise(&text);
+        prop_assert!(KernelExplanation::parse(&text).is_some());
     }
 }
 

@@ -5,7 +5,7 @@ use std::{fs, path::PathBuf};
 
 use harness_diagnose::{Evidence, StepKind, diagnose_with};
 
-const KERNELS: [&str; 5] = ["5.10", "6.1", "6.12", "7.2", "6.18"];
+const KERNELS: [&str; 6] = ["5.10", "6.1", "6.12", "7.2", "7.3", "6.18"];
 
 fn testdata(dir: &str, file: &str) -> String {
     let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "testdata", dir, file]

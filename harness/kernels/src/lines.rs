@@ -8,7 +8,8 @@ use harness_protocol::KernelVersion;
 /// The image package is named
 /// `{package_prefix}{release_prefix}{abi}{release_suffix}{package_suffix}`,
 /// and the kernel's `uname -r` is `{release_prefix}{abi}{release_suffix}`,
-/// where `abi` changes with every upload (`50`, `107+deb13`, ...).
+/// where `abi` changes with every upload (`50`, `107+deb13`, ...), except
+/// in experimental's release candidates, which have none (`7.3-cloud-amd64`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelLine {
     /// The line, e.g. 6.1.
@@ -21,6 +22,11 @@ pub struct KernelLine {
     pub release_prefix: &'static str,
     /// The flavour at the end of the release.
     pub release_suffix: &'static str,
+    /// Whether the release has an ABI part between prefix and suffix. Debian's
+    /// uploads to a release or to sid do; its release candidates in
+    /// experimental are `7.3-cloud-amd64`, and every upload of the line
+    /// reuses that one name (the newest version wins).
+    pub has_abi: bool,
     /// What follows the release in the package name.
     pub package_suffix: &'static str,
     /// Where the kernel's build config is when the image package lacks it:
@@ -38,6 +44,7 @@ pub const LINES: &[KernelLine] = &[
         package_prefix: "linux-image-",
         release_prefix: "5.10.0-",
         release_suffix: "-cloud-amd64",
+        has_abi: true,
         package_suffix: "-unsigned",
         config_package_prefix: None,
     },
@@ -47,6 +54,7 @@ pub const LINES: &[KernelLine] = &[
         package_prefix: "linux-image-",
         release_prefix: "6.1.0-",
         release_suffix: "-cloud-amd64",
+        has_abi: true,
         package_suffix: "-unsigned",
         config_package_prefix: None,
     },
@@ -56,6 +64,7 @@ pub const LINES: &[KernelLine] = &[
         package_prefix: "linux-image-",
         release_prefix: "6.12.",
         release_suffix: "-cloud-amd64",
+        has_abi: true,
         package_suffix: "-unsigned",
         config_package_prefix: None,
     },
@@ -65,6 +74,19 @@ pub const LINES: &[KernelLine] = &[
         package_prefix: "linux-binary-",
         release_prefix: "7.2.",
         release_suffix: "-cloud-amd64",
+        has_abi: true,
+        package_suffix: "",
+        config_package_prefix: Some("linux-base-"),
+    },
+    // A release candidate: `linux-binary-7.3-cloud-amd64` 7.3~rc7-1~exp1,
+    // its config in `linux-base-7.3-cloud-amd64` of the same version.
+    KernelLine {
+        line: KernelVersion::new(7, 3),
+        suite: "experimental",
+        package_prefix: "linux-binary-",
+        release_prefix: "7.3",
+        release_suffix: "-cloud-amd64",
+        has_abi: false,
         package_suffix: "",
         config_package_prefix: Some("linux-base-"),
     },
@@ -102,6 +124,9 @@ impl KernelLine {
         else {
             return false;
         };
+        if !self.has_abi {
+            return abi.is_empty();
+        }
         // The ABI part is `50` or `107+deb13`; anything with a dash is another
         // flavour (`-rt`, `-dbg`, ...) that merely shares the prefix.
         abi.starts_with(|c: char| c.is_ascii_digit())
@@ -112,8 +137,9 @@ impl KernelLine {
 
     /// The package name pattern, for messages: `linux-image-6.1.0-*-cloud-amd64-unsigned`.
     pub fn package_pattern(&self) -> String {
+        let abi = if self.has_abi { "*" } else { "" };
         format!(
-            "{}{}*{}{}",
+            "{}{}{abi}{}{}",
             self.package_prefix, self.release_prefix, self.release_suffix, self.package_suffix
         )
     }
@@ -160,6 +186,7 @@ mod tests {
                 "linux-binary-7.2.13+deb14-cloud-amd64",
                 "7.2.13+deb14-cloud-amd64",
             ),
+            ("7.3", "linux-binary-7.3-cloud-amd64", "7.3-cloud-amd64"),
         ];
         for (line, package, release) in cases {
             let l = find_line(line.parse().unwrap()).expect("line exists");
@@ -195,6 +222,18 @@ mod tests {
             l72.release_of("linux-binary-7.20.1+deb14-cloud-amd64"),
             None
         );
+        let l73 = find_line(KernelVersion::new(7, 3)).expect("7.3 exists");
+        for package in [
+            "linux-binary-7.3-rt-amd64",
+            "linux-binary-7.3-amd64",
+            "linux-binary-7.3-cloud-amd64-dbg",
+            "linux-image-7.3-cloud-amd64", // a meta package in the split scheme
+            "linux-binary-7.30-cloud-amd64",
+            "linux-binary-7.3.1+deb14-cloud-amd64",
+            "linux-binary-7.3-1-cloud-amd64",
+        ] {
+            assert_eq!(l73.release_of(package), None, "{package}");
+        }
     }
 
     #[test]
@@ -218,13 +257,33 @@ mod tests {
         ] {
             assert!(!l72.is_config_package(other), "{other}");
         }
+        let l73 = find_line(KernelVersion::new(7, 3)).expect("7.3 exists");
+        assert_eq!(
+            l73.config_package_of("7.3-cloud-amd64").as_deref(),
+            Some("linux-base-7.3-cloud-amd64")
+        );
+        assert!(l73.is_config_package("linux-base-7.3-cloud-amd64"));
+        assert!(!l73.is_config_package("linux-base-7.3-rt-amd64"));
+        assert!(!l73.is_config_package("linux-base-7.2.13+deb14-cloud-amd64"));
+    }
+
+    #[test]
+    fn package_patterns_show_where_the_abi_goes() {
+        let pattern = |l: &str| {
+            find_line(l.parse().unwrap())
+                .expect("line")
+                .package_pattern()
+        };
+        assert_eq!(pattern("6.1"), "linux-image-6.1.0-*-cloud-amd64-unsigned");
+        assert_eq!(pattern("7.2"), "linux-binary-7.2.*-cloud-amd64");
+        assert_eq!(pattern("7.3"), "linux-binary-7.3-cloud-amd64");
     }
 
     #[test]
     fn summary_lists_the_lines_oldest_first() {
         assert_eq!(
             lines_summary(),
-            "5.10 (bullseye), 6.1 (bookworm), 6.12 (trixie), 7.2 (sid)"
+            "5.10 (bullseye), 6.1 (bookworm), 6.12 (trixie), 7.2 (sid), 7.3 (experimental)"
         );
         assert!(LINES.windows(2).all(|w| w[0].line < w[1].line));
     }

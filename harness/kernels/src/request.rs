@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn unknown_lines_explain_what_is_available() {
-        for unknown in ["5.15", "4.19", "6.6", "6.1.0"] {
+        for unknown in ["5.15", "4.19", "6.6", "6.1.0", "7.4"] {
             let err = parse_kernel_list(&format!("6.1,{unknown}"))
                 .expect_err(unknown)
                 .to_string();
@@ -98,7 +98,9 @@ mod tests {
                 "{err}"
             );
             assert!(
-                err.contains("5.10 (bullseye), 6.1 (bookworm), 6.12 (trixie), 7.2 (sid)"),
+                err.contains(
+                    "5.10 (bullseye), 6.1 (bookworm), 6.12 (trixie), 7.2 (sid), 7.3 (experimental)"
+                ),
                 "{err}"
             );
             assert!(err.contains("`--kernel /path/to/bzImage`"), "{err}");

@@ -189,15 +189,8 @@ fn read_index(
     };
     let release = signed_text(&String::from_utf8_lossy(&inrelease))
         .map_err(|m| bad_index(&inrelease_url, m))?;
-    match release_field(&release, "Codename") {
-        Some(codename) if codename == suite => {}
-        other => {
-            let found = other.unwrap_or("no Codename");
-            return Err(bad_index(
-                &inrelease_url,
-                format!("it is for `{found}`, not `{suite}`"),
-            ));
-        }
+    if let Err(message) = check_suite(&release, suite) {
+        return Err(bad_index(&inrelease_url, message));
     }
     let (expected_sha256, expected_size) =
         release_sha256(&release, PACKAGES_XZ).ok_or_else(|| {
@@ -235,6 +228,24 @@ fn read_index(
     })
     .map_err(|m| bad_index(&packages_url, m))?;
     Ok((packages_url, entries))
+}
+
+/// Whether the Release text is that of `suite`, named by its codename
+/// (`sid`, `trixie`) or by its suite name: experimental's codename is
+/// `rc-buggy`, so a line there names the suite `experimental`.
+fn check_suite(release: &str, suite: &str) -> Result<(), String> {
+    let codename = release_field(release, "Codename");
+    let suite_name = release_field(release, "Suite");
+    if codename == Some(suite) || suite_name == Some(suite) {
+        return Ok(());
+    }
+    let found = match (codename, suite_name) {
+        (Some(c), Some(s)) => format!("`{c}` (suite `{s}`)"),
+        (Some(c), None) => format!("`{c}`"),
+        (None, Some(s)) => format!("suite `{s}`"),
+        (None, None) => "no Codename or Suite".to_owned(),
+    };
+    Err(format!("it is for {found}, not `{suite}`"))
 }
 
 #[cfg(test)]
@@ -293,6 +304,50 @@ mod tests {
             config_package(classic, &locked, &[k61], "u").expect("ok"),
             None
         );
+    }
+
+    #[test]
+    fn a_suite_is_recognised_by_codename_or_suite_name() {
+        let sid = "Origin: Debian\nSuite: unstable\nCodename: sid\n";
+        let experimental = "Origin: Debian\nSuite: experimental\nCodename: rc-buggy\n";
+        assert_eq!(check_suite(sid, "sid"), Ok(()));
+        assert_eq!(check_suite(experimental, "experimental"), Ok(()));
+        assert_eq!(check_suite(experimental, "rc-buggy"), Ok(()));
+        assert_eq!(
+            check_suite(sid, "experimental"),
+            Err("it is for `sid` (suite `unstable`), not `experimental`".to_owned())
+        );
+        assert_eq!(
+            check_suite("Origin: Debian\n", "sid"),
+            Err("it is for no Codename or Suite, not `sid`".to_owned())
+        );
+    }
+
+    #[test]
+    fn an_experimental_release_candidate_is_pinned_with_its_config_package() {
+        let line = find_line(harness_protocol::KernelVersion::new(7, 3)).expect("7.3");
+        let rc = |package: &str, version: &str| PackageEntry {
+            filename: format!("pool/main/l/linux-signed-amd64/{package}_{version}_amd64.deb"),
+            ..entry(package, version)
+        };
+        let entries = [
+            rc("linux-binary-7.3-cloud-amd64", "7.3~rc6-1~exp1"),
+            rc("linux-binary-7.3-cloud-amd64", "7.3~rc7-1~exp1"),
+            rc("linux-binary-7.3-rt-amd64", "7.3~rc7-1~exp1"),
+            rc("linux-binary-7.3-amd64", "7.3~rc7-1~exp1"),
+            entry("linux-base-7.3-cloud-amd64", "7.3~rc6-1~exp1"),
+            entry("linux-base-7.3-cloud-amd64", "7.3~rc7-1~exp1"),
+            entry("linux-base-7.3-rt-amd64", "7.3~rc7-1~exp1"),
+        ];
+        let mut locked = newest(line, &entries).expect("found");
+        assert_eq!(locked.package, "linux-binary-7.3-cloud-amd64");
+        assert_eq!(locked.version, "7.3~rc7-1~exp1");
+        assert_eq!(locked.release, "7.3-cloud-amd64");
+        assert_eq!(locked.suite, "experimental");
+        locked.config_package = config_package(line, &locked, &entries, "u").expect("found");
+        let config = locked.config_package.expect("7.3 has a config package");
+        assert_eq!(config.package, "linux-base-7.3-cloud-amd64");
+        assert_eq!(config.version, "7.3~rc7-1~exp1");
     }
 
     #[test]

@@ -25,6 +25,8 @@ impl VerifierStats {
     pub fn parse(log: &str) -> Option<Self> {
         let mut stats = Self::default();
         let mut found = false;
+        // 7.3: `subprog 1 (name) static insns_self 29 insns_total 29 stack 320`.
+        let mut subprogs: Vec<(usize, u64)> = Vec::new();
         // The statistics come last; like veristat, look at the final lines.
         let lines: Vec<&str> = log.lines().collect();
         for line in lines[lines.len().saturating_sub(100)..].iter().rev() {
@@ -41,6 +43,8 @@ impl VerifierStats {
                     .split('+')
                     .filter_map(|n| n.parse().ok())
                     .collect();
+            } else if let Some(depth) = subprog_stack(line) {
+                subprogs.push(depth);
             } else if let Some(rest) = line.strip_prefix("processed ") {
                 let words: Vec<&str> = rest.split_whitespace().collect();
                 let number_after = |key: &str| {
@@ -60,6 +64,13 @@ impl VerifierStats {
                 }
             }
         }
+        // 7.3 prints only the maximum on `stack depth max N` and each
+        // subprogram's depth on its own line.
+        if stats.stack_depth.is_empty() && !subprogs.is_empty() {
+            subprogs.sort_unstable();
+            subprogs.dedup_by_key(|(index, _)| *index);
+            stats.stack_depth = subprogs.into_iter().map(|(_, depth)| depth).collect();
+        }
         found.then_some(stats)
     }
 
@@ -67,6 +78,16 @@ impl VerifierStats {
     pub fn stack(&self) -> u64 {
         self.stack_depth.iter().sum()
     }
+}
+
+/// The index and stack depth of a 7.3 subprogram line:
+/// `subprog 0 (nf_count) main insns_self 20 insns_total 20 stack 8`.
+fn subprog_stack(line: &str) -> Option<(usize, u64)> {
+    let rest = line.strip_prefix("subprog ")?;
+    let (index, rest) = rest.split_once(' ')?;
+    let index = index.parse().ok()?;
+    let (_, depth) = rest.rsplit_once(" stack ")?;
+    Some((index, depth.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -103,6 +124,30 @@ mod tests {
         let one =
             VerifierStats::parse("stack depth 56 max 64\nprocessed 1 insns (limit 1000000)\n");
         assert_eq!(one.unwrap().stack_depth, [56]);
+    }
+
+    #[test]
+    fn linux_7_3_gives_each_subprograms_depth_on_its_own_line() {
+        let log = "verification time 4012 usec\nstack depth max 576\n\
+                   subprog 0 (mark_by_payload) main insns_self 17 insns_total 46 stack 256\n\
+                   subprog 1 (checksum) static insns_self 29 insns_total 29 stack 320\n\
+                   processed 46 insns (limit 1000000) max_states_per_insn 0 total_states 3 peak_states 3 mark_read 0\n";
+        let s = VerifierStats::parse(log).unwrap();
+        assert_eq!(s.stack_depth, [256, 320]);
+        assert_eq!(s.stack(), 576);
+        assert_eq!(s.insns, 46);
+        assert_eq!(s.total_states, 3);
+        // The level-2 listing's `subprog#0 name:` is not one of them.
+        let s = VerifierStats::parse(
+            "subprog#0 f:\nstack depth max 0\nsubprog 0 (f) main insns_self 7 insns_total 7 stack 8\n\
+             processed 7 insns (limit 1000000)\n",
+        )
+        .unwrap();
+        assert_eq!(s.stack_depth, [8]);
+        // Without depths anywhere, none.
+        let s =
+            VerifierStats::parse("stack depth max 0\nprocessed 7 insns (limit 1000000)\n").unwrap();
+        assert!(s.stack_depth.is_empty());
     }
 
     #[test]
