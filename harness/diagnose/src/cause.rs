@@ -504,6 +504,8 @@ impl Cause {
     /// `bad-ctx-access`, `unbounded-loop`, `return-range` and
     /// `stack-too-large`, which it explains with the classic line alone).
     pub fn category(self) -> Option<Category> {
+        // Where 7.3 prints a class for a program of testdata/, it is the one
+        // here (tests/kernel_explanation.rs); the rest follow the nearest.
         Some(match self {
             Cause::NullDeref
             | Cause::ScalarDeref
@@ -512,7 +514,10 @@ impl Cause {
             | Cause::NullablePointerArith
             | Cause::PointerArithProhibited
             | Cause::UninitRegister
-            | Cause::NullableArg => Category::RegisterType,
+            | Cause::NullableArg
+            // 7.3: "Register Type Safety: Pointer offset is not safe".
+            | Cause::UnboundedPointerMath
+            | Cause::PointerOutOfBounds => Category::RegisterType,
             Cause::PacketBounds
             | Cause::MapValueBounds
             | Cause::MapKeyBounds
@@ -520,27 +525,29 @@ impl Cause {
             | Cause::BadCtxAccess
             | Cause::UnboundedMemAccess
             | Cause::NegativeIndex
-            | Cause::UnboundedPointerMath
-            | Cause::PointerOutOfBounds
             | Cause::UninitStackRead
             | Cause::VariableStackAccess
             | Cause::StackOutOfBounds
             | Cause::MisalignedAccess
             | Cause::RegisterFillSize
             | Cause::ReadonlyMapWrite => Category::Memory,
+            // 7.3: "Operation is not allowed in this context", a lock held
+            // at exit among them.
             Cause::PacketWriteNotAllowed
             | Cause::CallUnderLock
+            | Cause::LockHeldAtExit
+            | Cause::RcuLockHeldAtExit
             | Cause::UnknownHelper
             | Cause::KfuncNotAllowed
             | Cause::SleepableInNonSleepable => Category::ExecutionContext,
+            // 7.3: "Invalid call argument", releasing what was not acquired
+            // among them.
             Cause::ArgTypeMismatch
+            | Cause::ReleaseUnacquired
             | Cause::HelperSizeUnbounded
             | Cause::HelperSizeZero
             | Cause::MapTypeMismatch => Category::CallType,
-            Cause::LeakedReference
-            | Cause::ReleaseUnacquired
-            | Cause::LockHeldAtExit
-            | Cause::RcuLockHeldAtExit => Category::ResourceLifetime,
+            Cause::LeakedReference => Category::ResourceLifetime,
             // 7.3: "Policy: Operation is not allowed" for a helper the type may not call.
             Cause::GplOnly
             | Cause::InvalidHelper
