@@ -1,4 +1,6 @@
-//! A diagnosis as a compiler would print it: plain text, no colours.
+//! A diagnosis as a compiler would print it: plain text through
+//! [`Display`], or with colours through [`Diagnosis::styled`] (ANSI codes a
+//! caller's terminal writer, such as anstream, strips where colour is off).
 //!
 //! ```text
 //! error[null-deref]: R0 invalid mem access 'map_value_or_null'
@@ -31,56 +33,146 @@
 
 use std::fmt::{self, Display, Formatter};
 
+use anstyle::{AnsiColor, Style};
+
 use crate::{
     diagnosis::{Diagnosis, Insn, SourceLocation},
     explanation::{KernelExplanation, KernelSite},
 };
 
+/// The styles of the parts of a rendering, rustc's choices.
+#[derive(Clone, Copy)]
+struct Palette {
+    error: Style,
+    message: Style,
+    gutter: Style,
+    label: Style,
+    help: Style,
+    kernel: Style,
+}
+
+const PLAIN: Palette = Palette {
+    error: Style::new(),
+    message: Style::new(),
+    gutter: Style::new(),
+    label: Style::new(),
+    help: Style::new(),
+    kernel: Style::new(),
+};
+
+const COLOUR: Palette = Palette {
+    error: AnsiColor::Red.on_default().bold(),
+    message: Style::new().bold(),
+    gutter: AnsiColor::Blue.on_default().bold(),
+    label: AnsiColor::Yellow.on_default().bold(),
+    help: AnsiColor::Green.on_default().bold(),
+    kernel: AnsiColor::Cyan.on_default().bold(),
+};
+
+/// `text` in `style`; nothing added for a plain style.
+fn paint(style: Style, text: &str) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+/// A diagnosis rendered with colours ([`Diagnosis::styled`]).
+pub struct Styled<'a>(&'a Diagnosis);
+
+impl Diagnosis {
+    /// The rendering of [`Display`] with colours, as ANSI escape codes.
+    pub fn styled(&self) -> Styled<'_> {
+        Styled(self)
+    }
+}
+
+impl Display for Styled<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        render(self.0, f, COLOUR)
+    }
+}
+
 impl Display for Diagnosis {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let head = format!("error[{}]: ", self.cause.id());
-        let mut message = self.message.lines();
-        writeln!(f, "{head}{}", message.next().unwrap_or_default())?;
+        render(self, f, PLAIN)
+    }
+}
+
+fn render(d: &Diagnosis, f: &mut Formatter<'_>, p: Palette) -> fmt::Result {
+    {
+        let this = d;
+        let head = format!("error[{}]: ", this.cause.id());
+        let mut message = this.message.lines();
+        writeln!(
+            f,
+            "{}{}",
+            paint(p.error, &head),
+            paint(p.message, message.next().unwrap_or_default())
+        )?;
         for line in message {
-            writeln!(f, "{:width$}{line}", "", width = head.len())?;
+            writeln!(
+                f,
+                "{:width$}{}",
+                "",
+                paint(p.message, line),
+                width = head.len()
+            )?;
         }
         // The gutter fits the line number, as rustc's does.
-        let line_no = self
+        let line_no = this
             .source
             .as_ref()
             .and_then(|s| s.line)
             .map(|l| l.to_string());
-        let gutter = " ".repeat(line_no.as_ref().map_or(1, String::len) + 1);
-        if let Some(source) = &self.source {
-            write_source(f, source, line_no.as_deref(), &gutter)?;
+        let width = line_no.as_ref().map_or(1, String::len) + 1;
+        let gutter = " ".repeat(width);
+        if let Some(source) = &this.source {
+            write_source(f, source, line_no.as_deref(), width, p)?;
         }
-        if let Some(insn) = &self.insn {
-            writeln!(f, "{gutter}= insn {}", insn_text(insn))?;
+        // `= label: text`, the label in its style.
+        let eq = paint(p.gutter, "=");
+        let gutter = format!("{gutter}{eq}");
+        if let Some(insn) = &this.insn {
+            writeln!(f, "{gutter} insn {}", insn_text(insn))?;
         }
-        if let Some(state) = &self.state {
-            writeln!(f, "{gutter}= state: {state}")?;
+        if let Some(state) = &this.state {
+            writeln!(f, "{gutter} {} {state}", paint(p.label, "state:"))?;
         }
-        for step in &self.trace {
-            write!(f, "{gutter}= from: {} (insn {}", step.note, step.insn.index)?;
+        for step in &this.trace {
+            write!(
+                f,
+                "{gutter} {} {} (insn {}",
+                paint(p.label, "from:"),
+                step.note,
+                step.insn.index
+            )?;
             if let Some(line) = step.source.as_ref().and_then(|s| s.line) {
                 write!(f, ", line {line}")?;
             }
             writeln!(f, ")")?;
         }
-        if let Some(because) = &self.because {
-            writeln!(f, "{gutter}= because: {because}")?;
+        if let Some(because) = &this.because {
+            writeln!(f, "{gutter} {} {because}", paint(p.label, "because:"))?;
         }
-        if let Some(origin) = &self.origin {
-            write!(f, "{gutter}= origin: insn {}", insn_text(&origin.insn))?;
+        if let Some(origin) = &this.origin {
+            write!(
+                f,
+                "{gutter} {} insn {}",
+                paint(p.label, "origin:"),
+                insn_text(&origin.insn)
+            )?;
             if let Some(source) = &origin.source {
                 write!(f, ", at {}", where_text(source))?;
             }
             writeln!(f)?;
         }
-        writeln!(f, "{gutter}= note: {}", self.title())?;
-        write!(f, "{gutter}= help: {}", self.fix())?;
-        if let Some(explanation) = &self.kernel_explanation {
-            write!(f, "\n{explanation}")?;
+        writeln!(f, "{gutter} {} {}", paint(p.label, "note:"), this.title())?;
+        write!(f, "{gutter} {} {}", paint(p.help, "help:"), this.fix())?;
+        if let Some(explanation) = &this.kernel_explanation {
+            let text = explanation.to_string();
+            let (head, rest) = text.split_once('\n').unwrap_or((&text, ""));
+            write!(f, "\n{}", paint(p.kernel, head))?;
+            if !rest.is_empty() {
+                write!(f, "\n{rest}")?;
+            }
         }
         Ok(())
     }
@@ -143,26 +235,24 @@ fn write_source(
     f: &mut Formatter<'_>,
     source: &SourceLocation,
     line_no: Option<&str>,
-    gutter: &str,
+    width: usize,
+    p: Palette,
 ) -> fmt::Result {
+    let blank = " ".repeat(width);
+    let bar = paint(p.gutter, "|");
     if let Some(file) = &source.file {
         let mut at = file.clone();
         for n in [source.line, source.column].into_iter().map_while(|n| n) {
             at.push_str(&format!(":{n}"));
         }
-        writeln!(f, "{}--> {at}", &gutter[1..])?;
+        writeln!(f, "{}{} {at}", &blank[1..], paint(p.gutter, "-->"))?;
     }
-    writeln!(f, "{gutter}|")?;
-    writeln!(
-        f,
-        "{:>width$} | {}",
-        line_no.unwrap_or(""),
-        source.text,
-        width = gutter.len() - 1
-    )?;
+    writeln!(f, "{blank}{bar}")?;
+    let number = format!("{:>w$}", line_no.unwrap_or(""), w = width - 1);
+    writeln!(f, "{} {bar} {}", paint(p.gutter, &number), source.text)?;
     match source.caret {
-        Some(at) => writeln!(f, "{gutter}| {:at$}^", ""),
-        None => writeln!(f, "{gutter}|"),
+        Some(at) => writeln!(f, "{blank}{bar} {:at$}{}", "", paint(p.error, "^")),
+        None => writeln!(f, "{blank}{bar}"),
     }
 }
 

@@ -200,3 +200,18 @@ fn serialises_with_stable_field_names() {
         })
     );
 }
+
+#[test]
+fn the_styled_rendering_is_the_plain_one_with_colours() {
+    let strip = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap();
+    for (dir, file) in [("null_deref", "6.12.log"), ("ringbuf_leak", "7.3.log")] {
+        let d = diagnose(&testdata(dir, file)).expect("a diagnosis");
+        let (plain, styled) = (d.to_string(), d.styled().to_string());
+        assert!(!plain.contains('\x1b'), "{plain}");
+        assert!(
+            styled.starts_with('\x1b') && styled.contains("error["),
+            "{styled:?}"
+        );
+        assert_eq!(strip.replace_all(&styled, ""), plain, "{dir}/{file}");
+    }
+}

@@ -82,15 +82,10 @@ fn disagreement(rows: &[&Row]) -> Option<String> {
     (groups.len() > 1).then(|| format!("note: {}", groups.join("; ")))
 }
 
-/// A diagnosis, its first line in the error colour, every line indented.
+/// A diagnosis in colour (dropped where colour is off), every line indented.
 fn write_diagnosis(s: &mut String, d: &Diagnosis, indent: &str) {
-    let text = d.to_string();
-    for (i, line) in text.lines().enumerate() {
-        if i == 0 {
-            let _ = writeln!(s, "{indent}{}", paint(BAD, line));
-        } else {
-            let _ = writeln!(s, "{indent}{line}");
-        }
+    for line in d.styled().to_string().lines() {
+        let _ = writeln!(s, "{indent}{line}");
     }
 }
 
