@@ -326,3 +326,79 @@ fn a_log_cut_inside_the_block_keeps_the_classic_diagnosis() {
     }
     assert!(seen_partial);
 }
+
+/// The C source of a testdata program: its `prog.bpf.c`, or the rejected
+/// gallery's file of that name.
+fn source_of(dir: &str) -> (String, String) {
+    let own: PathBuf = [env!("CARGO_MANIFEST_DIR"), "testdata", dir, "prog.bpf.c"]
+        .iter()
+        .collect();
+    if let Ok(text) = fs::read_to_string(&own) {
+        return ("prog.bpf.c".into(), text);
+    }
+    let name = format!("{dir}.bpf.c");
+    let gallery: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "..",
+        "sample-programs",
+        "rejected",
+        &name,
+    ]
+    .iter()
+    .collect();
+    let text =
+        fs::read_to_string(&gallery).unwrap_or_else(|e| panic!("{}: {e}", gallery.display()));
+    (name, text)
+}
+
+/// Where 7.3 says "At: f @ file:LINE", the older kernels' diagnoses (from
+/// their own logs and the C source) name the same line, on every kernel.
+#[test]
+fn older_kernels_name_the_line_7_3_points_at() {
+    let mut compared = 0;
+    let mut differs = Vec::new();
+    for dir in dirs() {
+        let Some(d73) = diagnose(&testdata(&dir, "7.3.log")) else {
+            continue;
+        };
+        let Some(at) = d73
+            .kernel_explanation
+            .as_ref()
+            .and_then(|e| e.at.as_ref())
+            .and_then(|a| a.location.as_ref())
+        else {
+            continue;
+        };
+        let (name, source) = source_of(&dir);
+        for kernel in ["5.10", "6.1", "6.12", "7.2", "6.18"] {
+            let log = testdata(&dir, &format!("{kernel}.log"));
+            let d = harness_diagnose::diagnose_with(
+                &log,
+                &harness_diagnose::Evidence::default().with_source(&name, &source),
+            )
+            .unwrap_or_else(|| panic!("{dir}/{kernel}: no diagnosis"));
+            if d.source.as_ref().and_then(|s| s.line) == Some(at.line) {
+                compared += 1;
+            } else {
+                differs.push(format!(
+                    "{dir} on {kernel}: ours {:?}, 7.3 {}",
+                    d.source.as_ref().and_then(|s| s.line),
+                    at.line
+                ));
+            }
+        }
+    }
+    // Where the lines differ, the kernel's level-1 log no longer holds the
+    // failing line's note (it was printed on a path the log discarded):
+    // the leaks and the lock held at exit, whose 7.3 line is the `return`.
+    for d in &differs {
+        assert!(
+            ["socket_leak", "lock_at_exit", "ringbuf_leak"]
+                .iter()
+                .any(|p| d.starts_with(p)),
+            "{d}"
+        );
+    }
+    assert!(compared >= 100, "{compared} agree; differ: {differs:#?}");
+}
