@@ -29,7 +29,7 @@ pub struct Options {
     /// With --log: the object the log is of, for its C lines and columns (.BTF.ext line info).
     #[arg(long, value_name = "OBJ", requires = "log")]
     object: Option<PathBuf>,
-    /// Only programs matching PROGRAM or OBJECT/PROGRAM (globs with * and ?); repeatable.
+    /// Only programs matching PROGRAM or OBJECT/PROGRAM (globs with * and ?); repeatable. With --log: the program of --object the log is of.
     #[arg(long = "prog", value_name = "PATTERN")]
     prog: Vec<ProgramPattern>,
     /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2), `host`, or a bzImage path; comma-separated.
@@ -47,7 +47,9 @@ pub struct Options {
 
 pub fn run(o: Options, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     if let Some(log) = &o.log {
-        let explained = harness_suite::explain_log(log, o.object.as_deref())?;
+        // With --log, --prog names the object's program the log is of.
+        let program = o.prog.first().map(|p| p.text.as_str());
+        let explained = harness_suite::explain_log(log, o.object.as_deref(), program)?;
         match o.format {
             Format::Text => anstream::print!(
                 "{}",

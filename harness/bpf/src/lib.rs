@@ -21,8 +21,8 @@ mod test_run;
 pub use log::{LogOptions, VerifierLog};
 pub use map::{Entry, Map, MapKind};
 pub use object::{
-    LoadedObject, LoadedProgram, MapSpec, NotLoadable, ObjectError, ObjectFile, ProgramLoadError,
-    ProgramSpec,
+    CodeRange, LoadedObject, LoadedProgram, MapSpec, NotLoadable, ObjectError, ObjectFile,
+    ProgramLoadError, ProgramSpec,
 };
 pub use permission::{Denial, explain_permission_denied};
 pub use program::ProgramKind;

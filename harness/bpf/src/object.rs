@@ -78,6 +78,17 @@ pub struct ProgramSpec {
     pub section: String,
     /// The kernel-side kind, or why the harness cannot load this section.
     pub kind: Result<ProgramKind, NotLoadable>,
+    /// Where its own instructions are in the ELF section (from its symbol),
+    /// which maps the verifier's instruction numbers to line info.
+    pub code: Option<CodeRange>,
+}
+
+/// A function's bytes in its ELF section: its instructions are the first
+/// `size / 8` the verifier numbers (subprograms come after).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodeRange {
+    pub offset: u64,
+    pub size: u64,
 }
 
 /// Why the harness cannot hand a program to the kernel (an unknown section,
@@ -156,8 +167,10 @@ impl ObjectFile {
                     p.flags(),
                 )
                 .map_err(NotLoadable);
+                let name = p.name();
                 ProgramSpec {
-                    name: p.name(),
+                    code: code_range(&data, &section, &name),
+                    name,
                     section,
                     kind,
                 }
@@ -642,6 +655,22 @@ fn classify(spec: &ProgramSpec, failure: &Failure, log: &VerifierLog) -> Option<
 fn text_of(buf: &[u8]) -> String {
     let len = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..len]).into_owned()
+}
+
+/// The offset and size of function `name` in ELF section `section`.
+fn code_range(data: &[u8], section: &str, name: &str) -> Option<CodeRange> {
+    use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
+    let elf = object::File::parse(data).ok()?;
+    elf.symbols()
+        .filter(|s| s.kind() == object::SymbolKind::Text && s.name() == Ok(name))
+        .find_map(|s| {
+            let index = s.section_index()?;
+            let in_section = elf.section_by_index(index).ok()?.name().ok()? == section;
+            in_section.then(|| CodeRange {
+                offset: s.address(),
+                size: s.size(),
+            })
+        })
 }
 
 /// A section (`.BTF`, `.BTF.ext`) read with the object crate: libbpf keeps

@@ -95,11 +95,19 @@ pub struct Evidence<'a> {
     /// The object's line info (`.BTF.ext`): every C line clang recorded,
     /// with its file, column and text.
     pub lines: &'a [LineRecord],
+    /// How many instructions the program's own function has: records'
+    /// `insn` numbers apply below it (subprograms follow, numbered by
+    /// where the loader put them).
+    pub main_insns: Option<usize>,
 }
 
 /// One line-info record of the object: where an instruction's C code is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LineRecord {
+    /// The instruction of the program it starts at, as the verifier numbers
+    /// them, where the caller could tell (records of the program's own
+    /// function); `None` for other records.
+    pub insn: Option<usize>,
     /// The file as clang named it (may be a path).
     pub file: String,
     pub line: u32,
@@ -128,6 +136,14 @@ impl<'a> Evidence<'a> {
     /// 6.9 its file and line), never its column.
     pub fn with_lines(mut self, lines: &'a [LineRecord]) -> Self {
         self.lines = lines;
+        self
+    }
+
+    /// Lets a diagnosis place an instruction by its number, through the
+    /// line records that carry one: exact where the kernel's notes are not
+    /// (a note printed on a path the level-1 log discarded).
+    pub fn with_main_insns(mut self, insns: usize) -> Self {
+        self.main_insns = Some(insns);
         self
     }
 }
@@ -175,7 +191,11 @@ impl Diagnosis {
         // Everything the walk printed before it stopped.
         let walk = &log.lines()[..range.start];
         diagnosis.insn = failing_insn(walk, found.insn);
-        diagnosis.source = last_note(walk).map(|n| locate(walk, n, evidence));
+        diagnosis.source = diagnosis
+            .insn
+            .as_ref()
+            .and_then(|i| locate_insn(i.index, evidence))
+            .or_else(|| last_note(walk).map(|n| locate(walk, n, evidence)));
         diagnosis.state = current_state(&log.lines()[range.end..])
             .or_else(|| state::state_at_end(walk, diagnosis.insn.as_ref().map(|i| i.index)));
         diagnosis.origin = found.origin.and_then(|index| origin(walk, index, evidence));
@@ -343,6 +363,34 @@ fn last_note<'a>(lines: &[Line<'a>]) -> Option<SourceNote<'a>> {
     })
 }
 
+/// Where line info puts instruction `index` of the program's own function:
+/// the record that starts at it or last before it.
+fn locate_insn(index: usize, evidence: &Evidence<'_>) -> Option<SourceLocation> {
+    if index >= evidence.main_insns? {
+        return None;
+    }
+    let record = evidence
+        .lines
+        .iter()
+        .filter(|r| r.line > 0 && r.insn.is_some_and(|i| i <= index))
+        .max_by_key(|r| r.insn)?;
+    let text = record.text.trim();
+    let indent = record
+        .text
+        .chars()
+        .take_while(|c| c.is_whitespace())
+        .count();
+    Some(SourceLocation {
+        file: Some(base_name(&record.file).to_owned()),
+        line: Some(record.line),
+        column: Some(record.column).filter(|c| *c > 0),
+        text: text.to_owned(),
+        caret: (record.column as usize)
+            .checked_sub(1 + indent)
+            .filter(|c| *c < text.chars().count()),
+    })
+}
+
 /// Where `note`, the last meaningful note of `walk`, is in the C source.
 fn locate(walk: &[Line<'_>], note: SourceNote<'_>, evidence: &Evidence<'_>) -> SourceLocation {
     let mut location = SourceLocation {
@@ -466,7 +514,8 @@ fn origin(walk: &[Line<'_>], index: usize, evidence: &Evidence<'_>) -> Option<Or
         .rposition(|line| matches!(line.kind, LineKind::Insn(i) if i.index == index))?;
     Some(Origin {
         insn: insn_of(&walk[at])?,
-        source: last_note(&walk[..at]).map(|n| locate(&walk[..at], n, evidence)),
+        source: locate_insn(index, evidence)
+            .or_else(|| last_note(&walk[..at]).map(|n| locate(&walk[..at], n, evidence))),
     })
 }
 

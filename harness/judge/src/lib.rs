@@ -30,7 +30,7 @@ pub use finding::{
 pub use gate::{
     Baseline, BaselineEntry, BaselineError, Gate, GateViolation, apply as apply_gate, load_baseline,
 };
-pub use programs::{SnapshotHeader, verdict_text};
+pub use programs::{SnapshotHeader, line_records, verdict_text};
 pub use rows::{ExpectationStatus, Row, VerdictKind, to_csv, to_json};
 pub use snapshots::{SnapshotChange, SnapshotNote, SnapshotState, Written};
 

@@ -111,23 +111,51 @@ pub(crate) fn diagnosis(
         .and_then(|s| s.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    // Broken line info only costs the columns: the log still has its notes.
-    let lines: Vec<harness_diagnose::LineRecord> = object
-        .and_then(|o| o.info.line_info().ok())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|l| harness_diagnose::LineRecord {
-            file: l.file,
-            line: l.line,
-            column: l.column,
-            text: l.text,
-        })
-        .collect();
+    let (lines, main_insns) = object
+        .map(|o| line_records(&o.info, &p.program))
+        .unwrap_or_default();
     let mut evidence = harness_diagnose::Evidence::default().with_lines(&lines);
+    if let Some(n) = main_insns {
+        evidence = evidence.with_main_insns(n);
+    }
     if let Some(text) = &text {
         evidence = evidence.with_source(&name, text);
     }
     harness_diagnose::diagnose_with(&p.log, &evidence).map(Box::new)
+}
+
+/// The object's line info as a diagnosis takes it: every record, those of
+/// `program`'s own function numbered as the verifier numbers its
+/// instructions; and how many instructions that function has. Broken line
+/// info only costs the columns and the numbering: the log has its notes.
+pub fn line_records(
+    info: &harness_cases::ObjectInfo,
+    program: &str,
+) -> (Vec<harness_diagnose::LineRecord>, Option<usize>) {
+    let spec = info.file.programs().iter().find(|p| p.name == program);
+    let code = spec.and_then(|p| p.code.map(|c| (p.section.as_str(), c)));
+    let records = info
+        .line_info()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| {
+            let insn = code.and_then(|(section, c)| {
+                let off = u64::from(l.insn_off);
+                (l.section == section && off >= c.offset && off < c.offset + c.size)
+                    .then(|| usize::try_from((off - c.offset) / 8).ok())
+                    .flatten()
+            });
+            harness_diagnose::LineRecord {
+                insn,
+                file: l.file,
+                line: l.line,
+                column: l.column,
+                text: l.text,
+            }
+        })
+        .collect();
+    let main_insns = code.and_then(|(_, c)| usize::try_from(c.size / 8).ok());
+    (records, main_insns)
 }
 
 fn excerpt(log: &str, path: &Path) -> Option<LogExcerpt> {

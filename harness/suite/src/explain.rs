@@ -35,6 +35,12 @@ pub enum ExplainError {
     },
     #[error("{}: not an ELF object; --object takes the compiled BPF object (.o) the log is of", path.display())]
     NotElf { path: PathBuf },
+    #[error("{}: no program `{program}`; it has: {}", path.display(), programs.join(", "))]
+    NoSuchProgram {
+        path: PathBuf,
+        program: String,
+        programs: Vec<String>,
+    },
     #[error("{}: {error}", path.display())]
     Object {
         path: PathBuf,
@@ -43,8 +49,14 @@ pub enum ExplainError {
     },
 }
 
-/// Diagnoses the log at `log`, with the line info of `object` if given.
-pub fn explain_log(log: &Path, object: Option<&Path>) -> Result<LogExplanation, ExplainError> {
+/// Diagnoses the log at `log`, with the line info of `object` if given;
+/// `program` names the object's program the log is of (needed only when
+/// the object has several), which places instructions exactly.
+pub fn explain_log(
+    log: &Path,
+    object: Option<&Path>,
+    program: Option<&str>,
+) -> Result<LogExplanation, ExplainError> {
     let bytes = std::fs::read(log).map_err(|error| ExplainError::Log {
         path: log.to_owned(),
         error,
@@ -52,9 +64,9 @@ pub fn explain_log(log: &Path, object: Option<&Path>) -> Result<LogExplanation, 
     // Logs pasted from elsewhere may carry stray bytes; the text is what counts.
     let text = String::from_utf8_lossy(&bytes);
     let mut notes = Vec::new();
-    let lines = match object {
-        Some(path) => object_lines(path, &mut notes)?,
-        None => Vec::new(),
+    let (lines, main_insns) = match object {
+        Some(path) => object_lines(path, program, &mut notes)?,
+        None => (Vec::new(), None),
     };
     if !text.lines().any(|l| l.starts_with(';')) {
         notes.push(
@@ -63,7 +75,11 @@ pub fn explain_log(log: &Path, object: Option<&Path>) -> Result<LogExplanation, 
                 .into(),
         );
     }
-    let diagnosis = harness_diagnose::diagnose_with(&text, &Evidence::default().with_lines(&lines));
+    let mut evidence = Evidence::default().with_lines(&lines);
+    if let Some(n) = main_insns {
+        evidence = evidence.with_main_insns(n);
+    }
+    let diagnosis = harness_diagnose::diagnose_with(&text, &evidence);
     Ok(LogExplanation {
         log: log.to_owned(),
         object: object.map(Path::to_owned),
@@ -72,7 +88,13 @@ pub fn explain_log(log: &Path, object: Option<&Path>) -> Result<LogExplanation, 
     })
 }
 
-fn object_lines(path: &Path, notes: &mut Vec<String>) -> Result<Vec<LineRecord>, ExplainError> {
+/// The object's line records and its program's length; what could not be
+/// had goes into `notes`.
+fn object_lines(
+    path: &Path,
+    program: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<LineRecord>, Option<usize>), ExplainError> {
     let data = std::fs::read(path).map_err(|error| ExplainError::ObjectRead {
         path: path.to_owned(),
         error,
@@ -92,27 +114,43 @@ fn object_lines(path: &Path, notes: &mut Vec<String>) -> Result<Vec<LineRecord>,
             error,
         }
     })?;
+    let programs: Vec<String> = file.programs().iter().map(|p| p.name.clone()).collect();
+    let chosen = match (program, programs.as_slice()) {
+        (Some(p), _) if programs.iter().any(|n| n == p) => Some(p.to_owned()),
+        (Some(p), _) => {
+            return Err(ExplainError::NoSuchProgram {
+                path: path.to_owned(),
+                program: p.to_owned(),
+                programs,
+            });
+        }
+        (None, [only]) => Some(only.clone()),
+        (None, _) => {
+            notes.push(format!(
+                "{} holds {} programs ({}): name the log's with --prog to place instructions \
+                 by number; lines come from the log's notes",
+                path.display(),
+                programs.len(),
+                programs.join(", ")
+            ));
+            None
+        }
+    };
     let info = harness_cases::ObjectInfo::new(&name, file);
     match info.line_info() {
         Ok(lines) if lines.is_empty() => notes.push(format!(
             "{} has no line info (.BTF.ext; built without -g?): lines come from the log alone",
             path.display()
         )),
-        Ok(lines) => {
-            return Ok(lines
-                .into_iter()
-                .map(|l| LineRecord {
-                    file: l.file,
-                    line: l.line,
-                    column: l.column,
-                    text: l.text,
-                })
-                .collect());
+        Ok(_) => {
+            let (records, main) =
+                harness_judge::line_records(&info, chosen.as_deref().unwrap_or(""));
+            return Ok((records, main.filter(|_| chosen.is_some())));
         }
         Err(e) => notes.push(format!(
             "{}: its line info does not read ({e}): lines come from the log alone",
             path.display()
         )),
     }
-    Ok(Vec::new())
+    Ok((Vec::new(), None))
 }
