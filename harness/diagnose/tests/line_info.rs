@@ -14,6 +14,7 @@ fn testdata(dir: &str, file: &str) -> String {
 
 fn record(file: &str, line: u32, column: u32, text: &str) -> LineRecord {
     LineRecord {
+        insn: None,
         file: file.into(),
         line,
         column,
@@ -102,4 +103,36 @@ fn ambiguous_line_info_places_nothing_it_cannot_be_sure_of() {
     .unwrap();
     let source = d.source.unwrap();
     assert_eq!((source.line, source.column), (Some(20), None));
+}
+
+#[test]
+fn numbered_records_place_the_failing_instruction_over_stale_notes() {
+    // ringbuf_leak fails at insn 21, the exit; the level-1 log's last note
+    // is the branch on line 27, printed before the path went on.
+    let file = "diag_ringbuf_leak.bpf.c";
+    let numbered = |insn: usize, line: u32, text: &str| LineRecord {
+        insn: Some(insn),
+        ..record(file, line, 2, text)
+    };
+    let lines = vec![
+        numbered(4, 23, "\te = bpf_ringbuf_reserve(&events, sizeof(*e), 0);"),
+        numbered(12, 27, "\tif ((__u32)uid_gid == 0)"),
+        numbered(19, 0, ""),
+        numbered(20, 33, "}"),
+    ];
+    let log = testdata("ringbuf_leak", "6.12.log");
+    let placed = |evidence: Evidence<'_>| diagnose_with(&log, &evidence).unwrap();
+    let d = placed(Evidence::default().with_lines(&lines).with_main_insns(22));
+    assert_eq!(d.insn.as_ref().map(|i| i.index), Some(21));
+    assert_eq!(d.source.as_ref().and_then(|s| s.line), Some(33));
+    // The acquiring call, by its number too.
+    let origin = d.origin.as_ref().and_then(|o| o.source.as_ref());
+    assert_eq!(origin.and_then(|s| s.line), Some(23));
+    // An instruction past the program's own function (a subprogram's) is
+    // not placed by number: the notes decide.
+    let d = placed(Evidence::default().with_lines(&lines).with_main_insns(21));
+    assert_eq!(d.source.as_ref().and_then(|s| s.line), Some(27));
+    // Without the length, numbers are not trusted either.
+    let d = placed(Evidence::default().with_lines(&lines));
+    assert_eq!(d.source.as_ref().and_then(|s| s.line), Some(27));
 }
