@@ -221,7 +221,10 @@ fn format_into(s: &mut String, ty: &TypeDesc, bytes: &[u8], hint: &str) {
             s.push(']');
         }
         TypeDesc::Struct { members, .. } => {
+            // Only a key whose first member says it is a prefix length
+            // reads as a CIDR: `{ u32 ifindex; u32 prog_id; }` is no address.
             if let Some((p, d)) = lpm_layout(members)
+                && p.name.to_ascii_lowercase().contains("prefix")
                 && matches!(d.ty.size(), 4 | 16)
                 && bytes.len() >= 4 + d.ty.size()
             {

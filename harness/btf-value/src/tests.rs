@@ -118,6 +118,21 @@ fn lpm_v4() -> TypeDesc {
 }
 
 #[test]
+fn a_struct_shaped_like_an_lpm_key_but_not_one_reads_as_a_struct() {
+    // struct bpf_devmap_val: an ifindex and a program fd, no prefix.
+    let devmap_val = TypeDesc::Struct {
+        name: "bpf_devmap_val".into(),
+        size: 8,
+        members: vec![member("ifindex", 0, u(4)), member("prog_fd", 32, u(4))],
+        is_union: false,
+    };
+    assert_eq!(
+        format(&devmap_val, &[1, 0, 0, 0, 0, 0, 0, 0], "tx_ports"),
+        "{ ifindex: 1, prog_fd: 0 }"
+    );
+}
+
+#[test]
 fn cidrs_fill_lpm_keys_and_reject_long_prefixes() {
     let e = encode(&lpm_v4(), &v("\"10.1.0.0/16\""), "k").unwrap();
     assert_eq!(e.bytes, [16, 0, 0, 0, 10, 1, 0, 0]);

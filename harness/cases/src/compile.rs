@@ -650,7 +650,9 @@ fn lookup_map<'o>(
         Some(m) if m.is_keyed() => Some(m),
         Some(m) => {
             errors.push(file.err(name.span(), format!(
-                "map `{}` is a {}; the harness sets and checks hash, array, per-CPU, LRU and LPM-trie maps",
+                "map `{}` is a {}; the harness sets and checks hash, array, per-CPU, LRU, LPM-trie, \
+                 devmap and cpumap maps (prog arrays and maps of maps keep what the object \
+                 initialises them with)",
                 name.get_ref(),
                 m.spec.map_type
             )));

@@ -59,7 +59,10 @@ impl MapType {
     pub const LRU_HASH: Self = Self(9);
     pub const LRU_PERCPU_HASH: Self = Self(10);
     pub const LPM_TRIE: Self = Self(11);
+    pub const DEVMAP: Self = Self(14);
+    pub const CPUMAP: Self = Self(16);
     pub const PERCPU_CGROUP_STORAGE: Self = Self(21);
+    pub const DEVMAP_HASH: Self = Self(25);
     pub const RINGBUF: Self = Self(27);
 
     /// `lpm_trie`, or `map_type_99` for a number this table does not know.
@@ -85,8 +88,11 @@ impl MapType {
         self == Self::ARRAY || self == Self::PERCPU_ARRAY
     }
 
-    /// Maps whose entries can be listed, set and cleared by key. Queues,
-    /// ring buffers, perf arrays, storage maps and the like cannot.
+    /// Maps whose entries can be listed, set and cleared by key from user
+    /// space with plain values: the redirect maps too (an ifindex, a CPU's
+    /// queue size). Queues, ring buffers, perf arrays, storage maps cannot;
+    /// maps of file descriptors (prog arrays, maps of maps, XSKMAP,
+    /// SOCKMAP) keep what the object initialised them with.
     pub fn is_keyed(self) -> bool {
         [
             Self::HASH,
@@ -96,6 +102,9 @@ impl MapType {
             Self::LRU_HASH,
             Self::LRU_PERCPU_HASH,
             Self::LPM_TRIE,
+            Self::DEVMAP,
+            Self::CPUMAP,
+            Self::DEVMAP_HASH,
         ]
         .contains(&self)
     }
@@ -131,6 +140,10 @@ mod tests {
         assert!(MapType::PERCPU_CGROUP_STORAGE.is_per_cpu());
         assert!(!MapType::PERCPU_CGROUP_STORAGE.is_keyed());
         assert!(!MapType::RINGBUF.is_keyed() && !MapType::PROG_ARRAY.is_keyed());
+        // Redirect maps hold plain values; maps of maps hold fds.
+        assert!(MapType::DEVMAP.is_keyed() && MapType::CPUMAP.is_keyed());
+        assert!(MapType::DEVMAP_HASH.is_keyed() && !MapType::DEVMAP.is_array());
+        assert!(!MapType(12).is_keyed() && !MapType(13).is_keyed() && !MapType(17).is_keyed());
         assert!(!MapType::HASH.is_per_cpu() && !MapType::HASH.is_array());
     }
 }

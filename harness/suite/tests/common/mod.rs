@@ -46,18 +46,24 @@ pub fn project_copy() -> (tempfile::TempDir, Project) {
     );
     copy_dir(&ws.join("testcases"), &tmp.path().join("testcases"));
     // The samples without the compatibility gallery and the rejected
-    // gallery: these tests count the samples' programs and snapshots.
+    // gallery (their cases and snapshots too): these tests count the
+    // samples' programs, cases and snapshots.
     for sub in ["gallery", "rejected"] {
         let dir = tmp.path().join("sample-programs").join(sub);
         for e in fs::read_dir(&dir).unwrap() {
             let name = e.unwrap().file_name().to_string_lossy().into_owned();
             if let Some(object) = name.strip_suffix(".bpf.c") {
-                let prefix = format!("verifier__{object}__");
+                let prefixes = [format!("verifier__{object}__"), format!("case__{object}__")];
                 for s in fs::read_dir(tmp.path().join("testcases/snapshots")).unwrap() {
                     let s = s.unwrap();
-                    if s.file_name().to_string_lossy().starts_with(&prefix) {
+                    let file = s.file_name().to_string_lossy().into_owned();
+                    if prefixes.iter().any(|p| file.starts_with(p)) {
                         fs::remove_file(s.path()).unwrap();
                     }
+                }
+                let cases = tmp.path().join("testcases").join(format!("{object}.toml"));
+                if cases.exists() {
+                    fs::remove_file(cases).unwrap();
                 }
             }
         }
