@@ -1457,3 +1457,51 @@ fn an_object_libbpf_cannot_open_is_a_failure_on_every_kernel() {
         .collect();
     assert_eq!(failures, expected);
 }
+
+/// `explain` takes a program's wrong verdict as its input, and anything
+/// else that failed as a failure of the run.
+#[test]
+fn only_verdict_findings_are_what_explain_takes_as_input() {
+    let finding = |kind: FindingKind| Finding {
+        kernel: "6.1".into(),
+        subject: Subject::Program {
+            object: "o".into(),
+            program: "p".into(),
+        },
+        severity: Severity::Failure,
+        kind,
+    };
+    let verdicts = [
+        FindingKind::Unexpected {
+            verdict: VerdictText("rejected: Permission denied (errno 13)".into()),
+            log: None,
+            diagnosis: None,
+        },
+        FindingKind::ExpectationNotMet {
+            mismatch: harness_verifier::Mismatch::Verdict {
+                expected: harness_verifier::ExpectedVerdict::Rejected,
+                got: harness_verifier::ExpectedVerdict::Accepted,
+                kernels: harness_verifier::KernelRange::parse("<5.13").unwrap(),
+                origin: "o.bpf.c, p".into(),
+            },
+            log: None,
+            diagnosis: None,
+        },
+    ];
+    for kind in verdicts {
+        assert!(finding(kind.clone()).is_program_verdict(), "{kind:?}");
+    }
+    let others = [
+        FindingKind::RunFailed {
+            error: "the VM did not finish".into(),
+        },
+        FindingKind::ObjectNotLoaded {
+            error: "not a BPF object".into(),
+        },
+        FindingKind::NoPrograms,
+        FindingKind::NotInBaseline,
+    ];
+    for kind in others {
+        assert!(!finding(kind.clone()).is_program_verdict(), "{kind:?}");
+    }
+}
