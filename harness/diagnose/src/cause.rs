@@ -569,6 +569,24 @@ impl Cause {
         })
     }
 
+    /// A limit on the program's size or the verifier's work: its diagnosis
+    /// says where the instructions (or the stack) went.
+    pub fn is_about_complexity(self) -> bool {
+        matches!(
+            self,
+            Cause::ProgramTooLarge
+                | Cause::JumpsTooComplex
+                | Cause::StackTooLarge
+                | Cause::CallStackTooDeep
+        )
+    }
+
+    /// The verifier's walk itself ran into a limit (instructions, pending
+    /// jumps), rather than a check after it.
+    pub fn is_walk_limit(self) -> bool {
+        matches!(self, Cause::ProgramTooLarge | Cause::JumpsTooComplex)
+    }
+
     /// Whether the message is about the instruction the walk stopped at.
     /// Stack sizes are checked after a successful walk, whose log the
     /// kernel discards at level 1; the shape of the program (unreachable

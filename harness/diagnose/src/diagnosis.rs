@@ -7,6 +7,7 @@ use serde::{Serialize, Serializer};
 use crate::{
     category::Category,
     cause::{self, Cause},
+    complexity::{self, Complexity},
     explanation::KernelExplanation,
     log::{Line, LineKind, Log, SourceNote, StateAt, StateLine},
     state,
@@ -43,6 +44,9 @@ pub struct Diagnosis {
     /// What the kernel itself said about the rejection (7.3 on, for most
     /// causes); `None` for older kernels.
     pub kernel_explanation: Option<KernelExplanation>,
+    /// For a rejection about size or complexity: where the instructions
+    /// went.
+    pub complexity: Option<Complexity>,
 }
 
 /// One step of a [`Diagnosis::trace`].
@@ -178,6 +182,10 @@ impl Diagnosis {
             trace: Vec::new(),
             because: None,
             kernel_explanation: KernelExplanation::from_lines(log.explanation_lines()),
+            complexity: found
+                .cause
+                .is_about_complexity()
+                .then(|| complexity::complexity(log.lines(), found.cause.is_walk_limit())),
         };
         if !found.cause.at_instruction() {
             // Found before or after the walk: only the message can say
@@ -536,6 +544,7 @@ impl Serialize for Diagnosis {
             origin: Vec<TraceStep>,
             fix: &'static str,
             kernel_explanation: &'a Option<KernelExplanation>,
+            complexity: &'a Option<Complexity>,
         }
         Json {
             cause: self.cause,
@@ -549,6 +558,7 @@ impl Serialize for Diagnosis {
             origin: self.origin_steps(),
             fix: self.fix(),
             kernel_explanation: &self.kernel_explanation,
+            complexity: &self.complexity,
         }
         .serialize(serializer)
     }

@@ -20,6 +20,7 @@
 
 mod category;
 mod cause;
+mod complexity;
 mod diagnosis;
 mod explanation;
 mod log;
@@ -29,6 +30,7 @@ mod trace;
 
 pub use category::Category;
 pub use cause::Cause;
+pub use complexity::{Complexity, HotLine, Loop};
 pub use diagnosis::{
     Diagnosis, Evidence, Insn, LineRecord, Origin, SourceFile, SourceLocation, TraceStep, diagnose,
     diagnose_with,

@@ -36,6 +36,7 @@ use std::fmt::{self, Display, Formatter};
 use anstyle::{AnsiColor, Style};
 
 use crate::{
+    complexity::Complexity,
     diagnosis::{Diagnosis, Insn, SourceLocation},
     explanation::{KernelExplanation, KernelSite},
 };
@@ -164,6 +165,9 @@ fn render(d: &Diagnosis, f: &mut Formatter<'_>, p: Palette) -> fmt::Result {
             }
             writeln!(f)?;
         }
+        if let Some(c) = &this.complexity {
+            write_complexity(f, c, &gutter, p)?;
+        }
         writeln!(f, "{gutter} {} {}", paint(p.label, "note:"), this.title())?;
         write!(f, "{gutter} {} {}", paint(p.help, "help:"), this.fix())?;
         if let Some(explanation) = &this.kernel_explanation {
@@ -176,6 +180,73 @@ fn render(d: &Diagnosis, f: &mut Formatter<'_>, p: Palette) -> fmt::Result {
         }
         Ok(())
     }
+}
+
+/// The walk's totals, the hottest lines and the loops, one `=` line each.
+fn write_complexity(
+    f: &mut Formatter<'_>,
+    c: &Complexity,
+    gutter: &str,
+    p: Palette,
+) -> fmt::Result {
+    if let Some(processed) = c.processed {
+        write!(
+            f,
+            "{gutter} {} {processed} instructions processed",
+            paint(p.label, "walk:")
+        )?;
+        if let Some(limit) = c.limit {
+            write!(f, " (limit {limit})")?;
+        }
+        if let (Some(total), Some(peak), Some(per)) =
+            (c.total_states, c.peak_states, c.max_states_per_insn)
+        {
+            write!(
+                f,
+                ", {total} states (at most {peak} at once, {per} at one instruction)"
+            )?;
+        }
+        writeln!(f)?;
+    }
+    if c.stack_depths.len() > 1 || c.stack_depths.iter().any(|d| *d > 0) {
+        let frames: Vec<String> = c.stack_depths.iter().map(u64::to_string).collect();
+        writeln!(
+            f,
+            "{gutter} {} {} bytes by frame, main first ({} in all)",
+            paint(p.label, "stack:"),
+            frames.join(" + "),
+            c.stack_depths.iter().sum::<u64>()
+        )?;
+    }
+    for hot in &c.hottest {
+        writeln!(
+            f,
+            "{gutter} {} {} ({:.0}% of {} logged instructions): {}",
+            paint(p.label, "hot:"),
+            hot.location,
+            100.0 * hot.insns as f64 / c.logged_insns.max(1) as f64,
+            c.logged_insns,
+            hot.text
+        )?;
+    }
+    for l in &c.loops {
+        write!(
+            f,
+            "{gutter} {} insn {} jumps back to {}, walked {} times",
+            paint(p.label, "loop:"),
+            l.from,
+            l.to,
+            l.walked
+        )?;
+        match &l.text {
+            Some(text) => writeln!(f, ": {text}")?,
+            None => writeln!(f)?,
+        }
+    }
+    if let Some(note) = &c.note {
+        writeln!(f, "{gutter} {} {note}", paint(p.label, "walk:"))?;
+    }
+    Ok(())
 }
 
 impl Display for KernelExplanation {

@@ -196,6 +196,7 @@ fn serialises_with_stable_field_names() {
                 "note": "R1 is read from memory at R1+0",
             }],
             "fix": Cause::PacketBounds.fix(),
+            "complexity": null,
             "kernel_explanation": null,
         })
     );
@@ -214,4 +215,49 @@ fn the_styled_rendering_is_the_plain_one_with_colours() {
         );
         assert_eq!(strip.replace_all(&styled, ""), plain, "{dir}/{file}");
     }
+}
+
+/// The gallery's too_complex program on 6.12 and 7.2, as their statistics
+/// logs read (a walk this long is not logged line by line).
+#[test]
+fn a_program_too_large_to_walk_gets_the_walks_totals() {
+    for log in [
+        "BPF program is too large. Processed 1000001 insn\nverification time 3282010 usec\n\
+         stack depth 8\nprocessed 1000001 insns (limit 1000000) max_states_per_insn 15 \
+         total_states 24751 peak_states 1069 mark_read 9\n",
+        "BPF program is too large. Processed 1000001 insn\nverification time 4769023 usec\n\
+         stack depth 8 max 0\ninsns processed 1000001\nprocessed 1000001 insns (limit 1000000) \
+         max_states_per_insn 15 total_states 24751 peak_states 94 mark_read 0\n",
+    ] {
+        let d = diagnose(log).expect("a diagnosis");
+        assert_eq!(d.cause, Cause::ProgramTooLarge);
+        let c = d.complexity.as_ref().expect("where the instructions went");
+        assert_eq!(
+            (c.processed, c.limit, c.total_states),
+            (Some(1_000_001), Some(1_000_000), Some(24_751))
+        );
+        assert_eq!(c.stack_depths, vec![8]);
+        assert_eq!(c.logged_insns, 0);
+        let text = d.to_string();
+        assert!(
+            text.contains("= walk: 1000001 instructions processed (limit 1000000), 24751 states"),
+            "{text}"
+        );
+        assert!(text.contains("the hottest lines are unknown"), "{text}");
+    }
+    // Not about complexity: no such section.
+    assert_eq!(
+        diagnose(&testdata("null_deref", "6.12.log"))
+            .unwrap()
+            .complexity,
+        None
+    );
+    // The combined stack: each frame's share.
+    let d = diagnose(&testdata("stack_too_large", "6.12.log")).unwrap();
+    let c = d.complexity.expect("the stack by frame");
+    assert!(
+        c.stack_depths.len() >= 2 && c.stack_depths.iter().sum::<u64>() > 512,
+        "{:?}",
+        c.stack_depths
+    );
 }
