@@ -38,6 +38,9 @@ pub struct Options {
     /// Verifier log level: 1 (the path that failed) or 2 (every state).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
     log_level: u32,
+    /// Log the walk of a rejected program that processed up to N instructions [default: 200000]: a complexity rejection then shows its hottest C lines and loops. A million-instruction walk logs ~80 MB and takes minutes under TCG.
+    #[arg(long, value_name = "N")]
+    walk_budget: Option<u32>,
     /// Text (a compiler-style diagnostic per rejection) or JSON (one object per program and kernel).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -73,6 +76,7 @@ pub fn run(o: Options, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> 
             cwd: std::env::current_dir()?,
         },
         programs: o.prog,
+        walk_budget: o.walk_budget,
         ..VerifyOptions::default()
     };
     let judgement = match harness_suite::verify(&project, &opts, &verify, &status, interrupt) {

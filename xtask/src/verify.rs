@@ -30,6 +30,9 @@ pub struct Options {
     /// Verifier log level: 1 (statistics of accepted programs, the full path of rejected ones) or 2 (every state).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
     log_level: u32,
+    /// Log the walk of a rejected program that processed up to N instructions [default: 200000].
+    #[arg(long, value_name = "N")]
+    walk_budget: Option<u32>,
     /// What to print: the matrix, or every program × kernel as CSV or JSON.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -73,6 +76,7 @@ pub fn run(o: Options, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> 
             }
         },
         programs: o.prog,
+        walk_budget: o.walk_budget,
     };
     let judgement = match harness_suite::verify(&project, &opts, &verify, &status, interrupt) {
         Ok(j) => j,

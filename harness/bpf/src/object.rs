@@ -489,10 +489,15 @@ impl ObjectFile {
             // walked more than the budget) would log megabytes at level 1
             // and keep a VM busy for minutes formatting them: its
             // statistics log already holds the error line.
-            let processed = processed_insns(&first.log.text);
-            let too_big = hit_complexity_limit(&first.log.text)
-                || matches!(first.error, Some(ProgramLoadError::Rejected { errno, .. }) if errno == libc::E2BIG)
-                || processed.is_some_and(|n| n > log.walk_budget);
+            // The statistics say how long the walk is; without them, a
+            // limit's message or E2BIG says it is too long.
+            let too_big = match processed_insns(&first.log.text) {
+                Some(n) => n > log.walk_budget,
+                None => {
+                    hit_complexity_limit(&first.log.text)
+                        || matches!(first.error, Some(ProgramLoadError::Rejected { errno, .. }) if errno == libc::E2BIG)
+                }
+            };
             if !too_big {
                 let mut full = self.attempt(spec, log)?;
                 // Keep the verdict of the first attempt if the second one

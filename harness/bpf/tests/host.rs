@@ -449,23 +449,33 @@ char LICENSE[] SEC("license") = "GPL";
 
 /// A program that runs into a verifier complexity limit (here 8192 pending
 /// branches; the gallery's `too_complex` hits the 1M-instruction limit on
-/// every kernel) keeps its statistics log, which holds the error line, and
-/// is not loaded again for a level-1 walk that would log megabytes.
+/// every kernel) is a result. Its walk is logged at level 1 only when the
+/// statistics say it processed no more than the walk budget: past it, the
+/// statistics log (which holds the error line) is all, never megabytes.
 #[test]
-fn a_complexity_limit_is_a_result_with_a_small_log() {
+fn a_complexity_limit_is_a_result_whose_walk_is_logged_within_the_budget() {
     let (_dir, obj) = built("big.bpf.c", TOO_COMPLEX);
-    let loaded = obj.load(LogOptions::default()).unwrap();
-    let p = loaded.program("spin").unwrap();
+    let over_budget = obj
+        .load(LogOptions {
+            walk_budget: 1_000,
+            ..LogOptions::default()
+        })
+        .unwrap();
+    let p = over_budget.program("spin").unwrap();
     assert!(
         matches!(p.error, Some(ProgramLoadError::Rejected { .. })),
         "{:?}",
         p.error
     );
-    assert!(
-        p.log.text.contains("is too complex") || p.log.text.contains("is too large"),
-        "{}",
-        p.log.text
-    );
-    assert_eq!(p.log.level, 4, "no level-1 walk was asked for");
+    let limit = |text: &str| text.contains("is too complex") || text.contains("is too large");
+    assert!(limit(&p.log.text), "{}", p.log.text);
+    assert_eq!(p.log.level, 4, "no level-1 walk past the budget");
     assert!(p.log.text.len() < 64 << 10, "{} bytes", p.log.text.len());
+
+    let within = obj.load(LogOptions::default()).unwrap();
+    let p = within.program("spin").unwrap();
+    assert!(matches!(p.error, Some(ProgramLoadError::Rejected { .. })));
+    assert!(limit(&p.log.text));
+    assert_eq!(p.log.level, 5, "the walk is logged: it is within the budget");
+    assert!(p.log.text.lines().any(|l| l.contains(": (")), "instructions in the log");
 }

@@ -32,9 +32,11 @@ pub fn execute(plan: &Plan, emit: &mut dyn FnMut(Record) -> io::Result<()>) -> i
         probes.insert(report.name.clone(), report.clone());
         emit(Record::Probe(report))?;
     }
+    let defaults = LogOptions::default();
     let log = LogOptions {
         level: plan.verifier.bits(),
-        ..LogOptions::default()
+        walk_budget: plan.verifier.walk_budget.unwrap_or(defaults.walk_budget),
+        ..defaults
     };
     for object in &plan.objects {
         let Some(loaded) = load::object(object, log, emit)? else {

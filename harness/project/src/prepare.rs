@@ -286,6 +286,7 @@ pub fn prepare(
         verifier: VerifierOptions {
             log_level: opts.log_level,
             stats: true,
+            walk_budget: None,
         },
         probes,
         expectations,
@@ -350,6 +351,7 @@ pub fn prepare_paths(
         verifier: VerifierOptions {
             log_level: opts.log_level,
             stats: true,
+            walk_budget: None,
         },
         probes: Vec::new(),
         expectations,

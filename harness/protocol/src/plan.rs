@@ -18,6 +18,12 @@ pub struct VerifierOptions {
     /// branches) or 2 (every state); the stats bit (4) is added by `stats`.
     pub log_level: u32,
     pub stats: bool,
+    /// Log a rejected program's walk (level 1 or 2) only if it processed at
+    /// most this many instructions; `None`: the loader's default. A larger
+    /// budget lets a complexity rejection show where its instructions went,
+    /// at the cost of formatting that walk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walk_budget: Option<u32>,
 }
 
 impl Default for VerifierOptions {
@@ -25,6 +31,7 @@ impl Default for VerifierOptions {
         Self {
             log_level: 1,
             stats: true,
+            walk_budget: None,
         }
     }
 }

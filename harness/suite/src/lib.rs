@@ -68,6 +68,9 @@ pub struct VerifyOptions {
     pub objects: Objects,
     /// `--prog`: judge only the programs these match (all when empty).
     pub programs: Vec<ProgramPattern>,
+    /// Log the walk of rejected programs that processed up to this many
+    /// instructions (`None`: the loader's 200000).
+    pub walk_budget: Option<u32>,
 }
 
 /// What `verify` loads.
@@ -141,6 +144,7 @@ pub fn build_runner(
 /// which programs.
 struct Job<'a> {
     cases: bool,
+    walk_budget: Option<u32>,
     objects: &'a Objects,
     programs: &'a [ProgramPattern],
 }
@@ -191,7 +195,8 @@ fn prepare_and_run(
             .transpose();
         (prepared, targets, runner)
     });
-    let (prepared, targets, runner) = (prepared?, targets?, runner?);
+    let (mut prepared, targets, runner) = (prepared?, targets?, runner?);
+    prepared.verifier.walk_budget = job.walk_budget;
     let runs = run(
         project,
         &prepared,
@@ -247,6 +252,7 @@ pub fn test_with(
 ) -> Result<TestJudgement, SuiteError> {
     let job = Job {
         cases: true,
+        walk_budget: None,
         objects: &Objects::Project,
         programs: &test.programs,
     };
@@ -274,6 +280,7 @@ pub fn verify(
     // Verification loads programs only: the plan carries no cases.
     let job = Job {
         cases: false,
+        walk_budget: verify.walk_budget,
         objects: &verify.objects,
         programs: &verify.programs,
     };
