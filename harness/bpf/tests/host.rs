@@ -476,6 +476,12 @@ fn a_complexity_limit_is_a_result_whose_walk_is_logged_within_the_budget() {
     let p = within.program("spin").unwrap();
     assert!(matches!(p.error, Some(ProgramLoadError::Rejected { .. })));
     assert!(limit(&p.log.text));
-    assert_eq!(p.log.level, 5, "the walk is logged: it is within the budget");
-    assert!(p.log.text.lines().any(|l| l.contains(": (")), "instructions in the log");
+    assert_eq!(
+        p.log.level, 5,
+        "the walk is logged: it is within the budget"
+    );
+    assert!(
+        p.log.text.lines().any(|l| l.contains(": (")),
+        "instructions in the log"
+    );
 }
