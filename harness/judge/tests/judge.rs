@@ -1505,3 +1505,53 @@ fn only_verdict_findings_are_what_explain_takes_as_input() {
         assert!(!finding(kind.clone()).is_program_verdict(), "{kind:?}");
     }
 }
+
+/// A diagnosis places instructions by number through the line records of
+/// the program's own function: `second` starts 16 bytes into the `xdp`
+/// section it shares with `first`.
+#[test]
+fn line_records_number_only_the_programs_own_instructions() {
+    let (_, prepared) = shared();
+    let pair = &prepared.object("pair").expect("the pair object").info;
+    let numbered = |program: &str| {
+        let (records, main) = harness_judge::line_records(pair, program);
+        let numbered: Vec<(usize, u32, String)> = records
+            .iter()
+            .filter_map(|r| r.insn.map(|i| (i, r.line, r.text.trim().to_owned())))
+            .collect();
+        (records, numbered, main)
+    };
+    let (records, second, main) = numbered("second");
+    assert_eq!(main, Some(2), "r0 = 1; exit");
+    assert_eq!(
+        second.first(),
+        Some(&(0, 14, "return XDP_DROP;".to_owned()))
+    );
+    assert!(second.iter().all(|(i, ..)| *i < 2), "{second:?}");
+    // `first`'s line is in the same section but not `second`'s.
+    assert!(
+        records
+            .iter()
+            .any(|r| r.insn.is_none() && r.text.contains("XDP_PASS"))
+    );
+    let (_, first, main) = numbered("first");
+    assert_eq!(main, Some(2));
+    assert_eq!(first.first(), Some(&(0, 8, "return XDP_PASS;".to_owned())));
+    assert!(first.iter().all(|(_, _, text)| !text.contains("XDP_DROP")));
+
+    // A program of many lines: distinct numbers, all inside its function.
+    let fw = &prepared.object("xdp_firewall").expect("the firewall").info;
+    let (records, main) = harness_judge::line_records(fw, "xdp_firewall");
+    let main = main.expect("its length");
+    let insns: std::collections::BTreeSet<usize> = records.iter().filter_map(|r| r.insn).collect();
+    assert!(
+        insns.len() > 10 && insns.iter().all(|i| *i < main),
+        "{insns:?} of {main}"
+    );
+    assert_eq!(insns.first(), Some(&0));
+
+    // No such program: every record, none numbered.
+    let (records, main) = harness_judge::line_records(pair, "nope");
+    assert!(!records.is_empty() && records.iter().all(|r| r.insn.is_none()));
+    assert_eq!(main, None);
+}
