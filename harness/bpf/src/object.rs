@@ -155,6 +155,7 @@ impl ObjectFile {
             error: f.error(),
             messages: f.messages,
         })?;
+        let code = code_ranges(&data);
         let mut programs: Vec<ProgramSpec> = obj
             .programs()
             .into_iter()
@@ -169,7 +170,7 @@ impl ObjectFile {
                 .map_err(NotLoadable);
                 let name = p.name();
                 ProgramSpec {
-                    code: code_range(&data, &section, &name),
+                    code: code.get(&(section.clone(), name.clone())).copied(),
                     name,
                     section,
                     kind,
@@ -662,20 +663,27 @@ fn text_of(buf: &[u8]) -> String {
     String::from_utf8_lossy(&buf[..len]).into_owned()
 }
 
-/// The offset and size of function `name` in ELF section `section`.
-fn code_range(data: &[u8], section: &str, name: &str) -> Option<CodeRange> {
+/// The offset and size of every function, by (ELF section, name), read in
+/// one pass over the symbol table.
+fn code_ranges(data: &[u8]) -> std::collections::HashMap<(String, String), CodeRange> {
     use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
-    let elf = object::File::parse(data).ok()?;
+    let Ok(elf) = object::File::parse(data) else {
+        return std::collections::HashMap::new();
+    };
     elf.symbols()
-        .filter(|s| s.kind() == object::SymbolKind::Text && s.name() == Ok(name))
-        .find_map(|s| {
-            let index = s.section_index()?;
-            let in_section = elf.section_by_index(index).ok()?.name().ok()? == section;
-            in_section.then(|| CodeRange {
-                offset: s.address(),
-                size: s.size(),
-            })
+        .filter(|s| s.kind() == object::SymbolKind::Text)
+        .filter_map(|s| {
+            let section = elf.section_by_index(s.section_index()?).ok()?;
+            let key = (section.name().ok()?.to_owned(), s.name().ok()?.to_owned());
+            Some((
+                key,
+                CodeRange {
+                    offset: s.address(),
+                    size: s.size(),
+                },
+            ))
         })
+        .collect()
 }
 
 /// A section (`.BTF`, `.BTF.ext`) read with the object crate: libbpf keeps
