@@ -200,9 +200,11 @@ fn run_as_init(mounts: Vec<String>, probe_only: bool) -> io::Result<()> {
         None
     } else {
         match read_plan(Path::new(harness_protocol::GUEST_PLAN_PATH)) {
-            Ok(plan) => harness_exec::execute(&plan, &mut |r| emit(&r))
-                .err()
-                .map(|e| e.to_string()),
+            Ok(plan) => {
+                harness_exec::execute(&plan, harness_exec::Place::TestVm, &mut |r| emit(&r))
+                    .err()
+                    .map(|e| e.to_string())
+            }
             Err(e) => Some(e),
         }
     };
@@ -237,7 +239,9 @@ fn run_outside_vm() -> ExitCode {
     };
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let result = harness_exec::execute(&plan, &mut |r| out.write_all(encode_line(&r).as_bytes()));
+    let result = harness_exec::execute(&plan, harness_exec::Place::Host, &mut |r| {
+        out.write_all(encode_line(&r).as_bytes())
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -8,6 +8,7 @@
 //! others from loading. `BPF_PROG_TEST_RUN`, the map commands and feature
 //! probes are issued directly.
 
+mod attach;
 mod libbpf;
 mod log;
 mod map;
@@ -18,6 +19,7 @@ mod program;
 mod sys;
 mod test_run;
 
+pub use attach::{AttachError, Link, RingBuffer};
 pub use log::{LogOptions, VerifierLog};
 pub use map::{Entry, Map, MapKind};
 pub use object::{

@@ -8,7 +8,7 @@
 
 use std::{
     cell::RefCell,
-    ffi::{CStr, CString, c_char, c_int},
+    ffi::{CStr, CString, c_char, c_int, c_void},
     io,
     os::fd::{BorrowedFd, OwnedFd},
     ptr::NonNull,
@@ -381,4 +381,115 @@ pub(crate) fn prog_type_name(prog_type: u32) -> Option<&'static str> {
     }
     // SAFETY: static NUL-terminated strings.
     unsafe { CStr::from_ptr(s) }.to_str().ok()
+}
+
+/// A program attached to its hook; destroying the link detaches it. Only
+/// links made here exist, so nothing the harness did not create is ever
+/// detached.
+pub(crate) struct Link(NonNull<sys::bpf_link>);
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        // SAFETY: we own the link.
+        unsafe { sys::bpf_link__destroy(self.0.as_ptr()) };
+    }
+}
+
+/// A failed libbpf call: its errno and what libbpf printed meanwhile.
+fn failed_link(ptr: *mut sys::bpf_link) -> Result<Link, (io::Error, Vec<String>)> {
+    match NonNull::new(ptr) {
+        Some(ptr) => {
+            take_messages();
+            Ok(Link(ptr))
+        }
+        None => Err((io::Error::last_os_error(), take_messages())),
+    }
+}
+
+impl Program {
+    /// Attaches as libbpf does for the section name (kprobe, tracepoint,
+    /// tp_btf, fentry, lsm, ...).
+    pub(crate) fn attach(self) -> Result<Link, (io::Error, Vec<String>)> {
+        capture();
+        // SAFETY: the program belongs to a loaded object that outlives this call.
+        failed_link(unsafe { sys::bpf_program__attach(self.0.as_ptr()) })
+    }
+
+    /// Attaches a cgroup program to the cgroup open as `cgroup`.
+    pub(crate) fn attach_cgroup(
+        self,
+        cgroup: BorrowedFd<'_>,
+    ) -> Result<Link, (io::Error, Vec<String>)> {
+        use std::os::fd::AsRawFd as _;
+        capture();
+        // SAFETY: as above; the fd is open for the call.
+        failed_link(unsafe { sys::bpf_program__attach_cgroup(self.0.as_ptr(), cgroup.as_raw_fd()) })
+    }
+}
+
+/// A consumer of one `BPF_MAP_TYPE_RINGBUF`, collecting every record.
+pub(crate) struct RingBuffer {
+    ptr: NonNull<sys::ring_buffer>,
+    /// Where the callback appends; boxed so its address is stable (the
+    /// Vec itself moves with the struct). Freed after `ptr` (field order),
+    /// which holds a pointer to it.
+    #[expect(clippy::box_collection, reason = "the callback needs a stable address")]
+    records: Box<Vec<Vec<u8>>>,
+}
+
+unsafe extern "C" fn on_record(ctx: *mut c_void, data: *mut c_void, size: sys::size_t) -> c_int {
+    // SAFETY: `ctx` is the `records` box of the RingBuffer being consumed
+    // (exclusively borrowed by `consume`), `data` holds `size` bytes.
+    unsafe {
+        let records = &mut *ctx.cast::<Vec<Vec<u8>>>();
+        records.push(std::slice::from_raw_parts(data.cast::<u8>(), size as usize).to_vec());
+    }
+    0
+}
+
+impl RingBuffer {
+    pub(crate) fn new(map: BorrowedFd<'_>) -> io::Result<Self> {
+        use std::os::fd::AsRawFd as _;
+        capture();
+        let mut records: Box<Vec<Vec<u8>>> = Box::default();
+        let ctx: *mut Vec<Vec<u8>> = &raw mut *records;
+        // SAFETY: the map fd is open for the call (libbpf mmaps the map,
+        // which stays valid after); `ctx` lives as long as the ring buffer.
+        let ptr = unsafe {
+            sys::ring_buffer__new(
+                map.as_raw_fd(),
+                Some(on_record),
+                ctx.cast(),
+                std::ptr::null(),
+            )
+        };
+        take_messages();
+        match NonNull::new(ptr) {
+            Some(ptr) => Ok(Self { ptr, records }),
+            None => Err(io::Error::last_os_error()),
+        }
+    }
+
+    /// Every record committed since the last call, oldest first.
+    pub(crate) fn consume(&mut self) -> io::Result<Vec<Vec<u8>>> {
+        // SAFETY: we own the ring buffer; the callback only touches `records`.
+        let n = unsafe { sys::ring_buffer__consume(self.ptr.as_ptr()) };
+        if n < 0 {
+            return Err(io::Error::from_raw_os_error(-n));
+        }
+        Ok(std::mem::take(&mut *self.records))
+    }
+
+    /// Readable when records are waiting.
+    pub(crate) fn epoll_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the epoll fd lives as long as the ring buffer.
+        unsafe { BorrowedFd::borrow_raw(sys::ring_buffer__epoll_fd(self.ptr.as_ptr())) }
+    }
+}
+
+impl Drop for RingBuffer {
+    fn drop(&mut self) {
+        // SAFETY: we own it; nothing else holds it.
+        unsafe { sys::ring_buffer__free(self.ptr.as_ptr()) };
+    }
 }

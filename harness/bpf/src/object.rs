@@ -379,7 +379,11 @@ impl ObjectFile {
                 insn_cnt: result.insn_cnt,
             });
         }
-        Ok(LoadedObject { maps, programs })
+        Ok(LoadedObject {
+            maps,
+            programs,
+            libbpf: together,
+        })
     }
 
     /// Every loadable program in one libbpf load, each with its own
@@ -711,13 +715,32 @@ struct ProgramResult {
 
 /// An object whose maps exist in the kernel. Dropping it closes every fd,
 /// which frees everything the harness created and nothing else.
-#[derive(Debug)]
 pub struct LoadedObject {
     pub maps: Vec<Map>,
     pub programs: Vec<LoadedProgram>,
+    /// libbpf's own object, kept for attaching (its links need it).
+    libbpf: Option<Opened>,
+}
+
+impl std::fmt::Debug for LoadedObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedObject")
+            .field("maps", &self.maps)
+            .field("programs", &self.programs)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LoadedObject {
+    pub(crate) fn libbpf_program(&self, name: &str) -> Option<libbpf::Program> {
+        let opened = self.libbpf.as_ref()?;
+        opened
+            .programs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| *p)
+    }
+
     pub fn program(&self, name: &str) -> Option<&LoadedProgram> {
         self.programs.iter().find(|p| p.spec.name == name)
     }

@@ -71,7 +71,8 @@ impl TypeDesc {
         }
     }
 
-    pub(crate) fn is_byte(&self) -> bool {
+    /// A one-byte integer (`char`, `u8`): arrays of it may be text.
+    pub fn is_byte(&self) -> bool {
         matches!(self, Self::Int { size: 1, .. })
     }
 }

@@ -177,6 +177,8 @@ pub struct CompiledCase {
     pub expect: Expectations,
     pub percpu_sum: bool,
     pub snapshot_maps: bool,
+    /// For a case of steps: its steps' and events' expectations.
+    pub steps: Option<crate::steps::StepsCase>,
 }
 
 /// Context fields `BPF_PROG_TEST_RUN` accepts, per program type (from the
@@ -202,7 +204,7 @@ fn ctx_fields(prog_type: &str) -> Option<(&'static str, &'static [&'static str])
     }
 }
 
-fn line_of(source: &str, offset: usize) -> usize {
+pub(crate) fn line_of(source: &str, offset: usize) -> usize {
     source[..offset.min(source.len())].matches('\n').count() + 1
 }
 
@@ -250,6 +252,9 @@ fn compile_case(
 ) -> Result<Vec<CompiledCase>, Vec<CaseError>> {
     let c = case.get_ref();
     let (program, prog_type) = program_of(file, object, c).map_err(|e| vec![e])?;
+    if !c.steps.is_empty() {
+        return compile_steps_case(file, object, case, program, prog_type);
+    }
     let mut errors = Vec::new();
     let inputs = inputs(file, c, &prog_type, &mut errors);
     let (ctx, ctx_type) = context(file, object, c, &prog_type, &mut errors);
@@ -309,9 +314,56 @@ fn compile_case(
                 expect: expect.clone(),
                 percpu_sum,
                 snapshot_maps: c.snapshot_maps.unwrap_or(true),
+                steps: None,
             }
         })
         .collect())
+}
+
+/// A case of steps: one plan whose action is [`Action::Steps`].
+fn compile_steps_case(
+    file: &ParsedFile,
+    object: &ObjectInfo,
+    case: &Spanned<CaseDef>,
+    program: String,
+    prog_type: String,
+) -> Result<Vec<CompiledCase>, Vec<CaseError>> {
+    let c = case.get_ref();
+    let mut errors = Vec::new();
+    let steps = crate::steps::compile(file, object, c, &program, &mut errors);
+    let requires = requirements(file, c, &prog_type, false, &mut errors);
+    let setup = map_setup(file, object, c, &mut errors);
+    let expect = expectations(file, object, c, &prog_type, None, None, &mut errors);
+    let percpu_sum = percpu_sum(file, c, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let stem = file
+        .path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = c.name.get_ref().clone();
+    Ok(vec![CompiledCase {
+        plan: CasePlan {
+            id: format!("{stem}::{name}"),
+            program: program.clone(),
+            setup,
+            action: Action::Steps(steps.plan.clone()),
+            requires,
+            dump_maps: true,
+        },
+        name,
+        file: file.path.clone(),
+        line: line_of(&file.source, case.span().start),
+        object: object.name.clone(),
+        program,
+        prog_type,
+        expect,
+        percpu_sum,
+        snapshot_maps: c.snapshot_maps.unwrap_or(true),
+        steps: Some(steps),
+    }])
 }
 
 /// The program the case drives (its own, else the file's) and its type.
@@ -577,7 +629,7 @@ fn expectations(
 }
 
 /// `expect.return`: a name of the program type, or a 32-bit number.
-fn expected_return(r: &NameOrNumber, prog_type: &str) -> Result<u32, String> {
+pub(crate) fn expected_return(r: &NameOrNumber, prog_type: &str) -> Result<u32, String> {
     match r {
         NameOrNumber::Number(n) => i32::try_from(*n)
             .map(|v| v as u32)
@@ -814,7 +866,7 @@ fn encode_expectation(
 
 /// The kernel insists that an XDP context's `data_end` equals the input's
 /// size; fill it in (the field is 0 for other context types' layouts).
-fn with_data_end(ctx: &[u8], ty: Option<&TypeDesc>, len: usize) -> Vec<u8> {
+pub(crate) fn with_data_end(ctx: &[u8], ty: Option<&TypeDesc>, len: usize) -> Vec<u8> {
     let mut ctx = ctx.to_vec();
     if let Some(TypeDesc::Struct { name, members, .. }) = ty
         && name == "xdp_md"
@@ -839,7 +891,7 @@ fn ctx_struct(object: &ObjectInfo, prog_type: &str) -> Result<TypeDesc, String> 
         .ok_or_else(|| format!("the object's BTF has no `struct {name}` (compile with -g so the context type is recorded)"))
 }
 
-fn encode_ctx(
+pub(crate) fn encode_ctx(
     object: &ObjectInfo,
     prog_type: &str,
     table: &toml::Table,

@@ -44,6 +44,23 @@ pub enum Failed {
     Ctx(Mismatch),
     /// `expect.ctx`, but the kernel returned no context.
     CtxMissing,
+    /// A step's `expect.return`, `expect.result` or `expect.exit` (step 0-based).
+    Step {
+        step: usize,
+        what: String,
+        expected: String,
+        got: String,
+    },
+    /// `expect.events`: not as many events as expected.
+    EventCount {
+        expected: usize,
+        got: usize,
+        events: Vec<String>,
+    },
+    /// `expect.events`: one event (0-based) differs.
+    Event { index: usize, mismatch: Mismatch },
+    /// A record the case's event type cannot decode.
+    Undecodable { index: usize, problem: String },
     /// `expect.maps`: one entry.
     Map {
         map: String,
@@ -88,6 +105,33 @@ impl fmt::Display for CaseFailure {
                 f,
                 "line {line}: context after the run: the kernel did not return it"
             ),
+            Failed::Step {
+                step,
+                what,
+                expected,
+                got,
+            } => write!(
+                f,
+                "line {line}: step {} ({what}): expected {expected}, got {got}",
+                step + 1
+            ),
+            Failed::EventCount {
+                expected,
+                got,
+                events,
+            } => {
+                write!(f, "line {line}: expected {expected} events, got {got}")?;
+                for (i, e) in events.iter().enumerate() {
+                    write!(f, "\n        {}. {e}", i + 1)?;
+                }
+                Ok(())
+            }
+            Failed::Event { index, mismatch } => {
+                write!(f, "line {line}: event {}: {mismatch}", index + 1)
+            }
+            Failed::Undecodable { index, problem } => {
+                write!(f, "line {line}: event {}: {problem}", index + 1)
+            }
             Failed::Map { map, key, problem } => {
                 write!(f, "line {line}: map `{map}` key {key}")?;
                 match problem {
@@ -114,6 +158,11 @@ pub struct CaseResult {
     /// The object's maps after the run, formatted through BTF, for
     /// snapshots; `None` when the case leaves them out.
     pub maps: Option<String>,
+    /// A case of steps: what each step did, one per line.
+    pub steps: Option<String>,
+    /// A case of steps with `events`: the decoded events, one per line,
+    /// unstable fields normalised.
+    pub events: Option<String>,
 }
 
 pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo) -> CaseResult {
@@ -129,17 +178,17 @@ pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo)
             output: ActionOutput::TestRun(out),
             maps,
         } => (out, maps),
+        CaseOutcome::Ran {
+            output: ActionOutput::Steps(out),
+            maps,
+        } => return crate::steps_eval::evaluate(case, out, maps, object),
     };
     let mut failures = Vec::new();
     let got = retval::describe(&case.prog_type, out.retval);
     check_return(case, out, &got, &mut failures);
     check_packet(case, out, &mut failures);
     check_ctx(case, out, &mut failures);
-    for e in &case.expect.maps {
-        if let Some(info) = object.maps.get(&e.map) {
-            check_map_entry(e, info, dumps, &mut failures);
-        }
-    }
+    check_maps(case, object, dumps, &mut failures);
     CaseResult {
         status: if failures.is_empty() {
             Status::Passed
@@ -150,6 +199,8 @@ pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo)
         maps: case
             .snapshot_maps
             .then(|| format_dumps(dumps, object, case.percpu_sum)),
+        steps: None,
+        events: None,
     }
 }
 
@@ -158,6 +209,22 @@ fn unfinished(status: Status) -> CaseResult {
         status,
         retval: None,
         maps: None,
+        steps: None,
+        events: None,
+    }
+}
+
+/// `expect.maps` of `case` against the dumps.
+pub(crate) fn check_maps(
+    case: &CompiledCase,
+    object: &ObjectInfo,
+    dumps: &[MapDump],
+    failures: &mut Vec<CaseFailure>,
+) {
+    for e in &case.expect.maps {
+        if let Some(info) = object.maps.get(&e.map) {
+            check_map_entry(e, info, dumps, failures);
+        }
     }
 }
 

@@ -11,6 +11,7 @@ enum Kind {
     Prog(u32),
     Helper { prog_type: u32, helper: u32 },
     TestRunCtx(u32),
+    ActiveLsm(&'static str),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +82,13 @@ pub const FEATURES: &[Feature] = &[
         since: KernelVersion::new(5, 13),
         kind: Kind::TestRunCtx(XDP),
     },
+    // BPF LSM programs load without it, but run only when it is active.
+    Feature {
+        name: "bpf_lsm",
+        what: "the BPF LSM, active (lsm=...,bpf)",
+        since: KernelVersion::new(5, 7),
+        kind: Kind::ActiveLsm("bpf"),
+    },
 ];
 
 pub fn feature(name: &str) -> Option<&'static Feature> {
@@ -99,6 +107,10 @@ impl Feature {
                 helper,
             },
             Kind::TestRunCtx(prog_type) => Probe::TestRunCtx { name, prog_type },
+            Kind::ActiveLsm(lsm) => Probe::ActiveLsm {
+                name,
+                lsm: lsm.to_owned(),
+            },
         }
     }
 

@@ -65,8 +65,89 @@ pub struct CaseDef {
     pub percpu: Option<Spanned<String>>,
     /// Snapshot the object's maps after the run (default true).
     pub snapshot_maps: Option<bool>,
+    /// Steps in order (test runs and live actions), the maps carried from
+    /// one to the next. A case with steps takes its inputs there.
+    #[serde(default)]
+    pub steps: Vec<Spanned<StepDef>>,
+    /// Programs attached for the whole case, inside a VM only (default:
+    /// the case's program, when a step is a live action).
+    pub attach: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Files created before anything is attached: path = content.
+    #[serde(default)]
+    pub files: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// The ring buffer whose records the case decodes, and as which struct.
+    pub events: Option<Spanned<EventsDef>>,
+    /// Event fields shown as `[field]` in snapshots because they change
+    /// from run to run, besides the defaults (pids, times, inodes).
+    #[serde(default)]
+    pub normalize: Vec<Spanned<String>>,
+    /// Deadline of the whole case (default 10 s).
+    pub timeout_ms: Option<Spanned<u32>>,
     #[serde(default)]
     pub expect: ExpectDef,
+}
+
+/// `events = { map = "events", type = "exec_event" }`, or for a ring buffer
+/// carrying several record types told apart by their first `u32`,
+/// `type = { 1 = "cred_event", 2 = "tcp_event" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsDef {
+    pub map: Spanned<String>,
+    #[serde(rename = "type")]
+    pub ty: Spanned<EventTypeDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum EventTypeDef {
+    One(String),
+    ByKind(BTreeMap<String, String>),
+}
+
+/// One step: a test run (`packet`, `data` or `ctx`, optionally another
+/// `program`) or exactly one live action.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDef {
+    pub program: Option<Spanned<String>>,
+    pub packet: Option<Spanned<PacketDef>>,
+    pub data: Option<Spanned<Hex>>,
+    pub ctx: Option<Spanned<toml::Table>>,
+    /// Run a binary: `["/bin/true", "arg"]`.
+    pub exec: Option<Spanned<Vec<String>>>,
+    /// Open a path; `mode` is `read` (default), `write` or `create`.
+    pub open: Option<Spanned<String>>,
+    pub mode: Option<Spanned<String>>,
+    /// `tcp://10.0.0.1:443`, `udp://[2001:db8::1]:53`.
+    pub connect: Option<Spanned<String>>,
+    /// `setresuid`: one id for all three, or `[real, effective, saved]`.
+    pub setuid: Option<Spanned<IdsDef>>,
+    pub setgid: Option<Spanned<IdsDef>>,
+    pub sleep_ms: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub expect: StepExpectDef,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum IdsDef {
+    One(u32),
+    Three(Vec<u32>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepExpectDef {
+    /// A live action's outcome: `ok`, `allowed` (not refused by a policy:
+    /// anything but EPERM and EACCES), `denied` (EPERM or EACCES), or an
+    /// errno name (`ENOENT`).
+    pub result: Option<Spanned<String>>,
+    /// A test run's return value.
+    #[serde(rename = "return")]
+    pub retval: Option<Spanned<NameOrNumber>>,
+    /// An `exec` step's exit status.
+    pub exit: Option<Spanned<i32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +183,9 @@ pub struct ExpectDef {
     /// Entries that must (or, with `absent = true`, must not) exist after the run.
     #[serde(default)]
     pub maps: BTreeMap<Spanned<String>, Spanned<Vec<Spanned<ExpectEntryDef>>>>,
+    /// The events read from the ring buffer, in order, all of them; for
+    /// each, only the fields given are compared.
+    pub events: Option<Spanned<Vec<Spanned<toml::Table>>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,11 +14,14 @@
 
 mod compile;
 mod diag;
+pub mod errno;
 mod evaluate;
 pub mod features;
 mod file;
 mod object;
 pub mod retval;
+pub mod steps;
+mod steps_eval;
 
 pub use compile::{
     CompiledCase, Expectations, MapExpectation, ParsedFile, Want, compile, compile_expectations,

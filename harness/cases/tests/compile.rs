@@ -11,6 +11,7 @@ use common::{compile_at, compile_one};
 fn input(plan: &harness_protocol::CasePlan) -> &harness_protocol::RunInput {
     match &plan.action {
         harness_protocol::Action::TestRun(input) => input,
+        harness_protocol::Action::Steps(_) => panic!("a test-run case"),
     }
 }
 

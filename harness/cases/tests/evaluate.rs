@@ -40,6 +40,7 @@ fn line_of(text: &str, needle: &str) -> usize {
 fn input(case: &CompiledCase) -> Vec<u8> {
     match &case.plan.action {
         Action::TestRun(input) => input.data.0.clone(),
+        Action::Steps(_) => panic!("a test-run case"),
     }
 }
 
@@ -546,6 +547,8 @@ fn a_case_that_did_not_run_has_no_results() {
             status: Status::Skipped("probe xdp_ctx failed".into()),
             retval: None,
             maps: None,
+            steps: None,
+            events: None,
         }
     );
     let error = evaluate(
@@ -565,6 +568,8 @@ fn a_case_that_did_not_run_has_no_results() {
             },
             retval: None,
             maps: None,
+            steps: None,
+            events: None,
         }
     );
 }

@@ -4,18 +4,20 @@
 use std::{collections::BTreeMap, os::fd::AsFd as _};
 
 use harness_bpf::{LoadedObject, Map};
+
+use crate::Place;
 use harness_protocol::{
     Action, ActionOutput, CaseOutcome, CasePlan, CaseReport, CaseStep, MapDump, MapEntry, MapValue,
     MapWrite, ProbeReport, Record,
 };
 
 /// Why a case stopped: where, and what the kernel or loader said.
-struct Stop {
-    step: CaseStep,
-    error: String,
+pub(crate) struct Stop {
+    pub(crate) step: CaseStep,
+    pub(crate) error: String,
 }
 
-fn stop(step: CaseStep) -> impl FnOnce(String) -> Stop {
+pub(crate) fn stop(step: CaseStep) -> impl FnOnce(String) -> Stop {
     move |error| Stop { step, error }
 }
 
@@ -23,8 +25,9 @@ pub(crate) fn run(
     object: &LoadedObject,
     case: &CasePlan,
     probes: &BTreeMap<String, ProbeReport>,
+    place: Place,
 ) -> Record {
-    let outcome = match missing_probe(case, probes) {
+    let outcome = match missing_probe(case, probes).or_else(|| refused_here(case, place)) {
         Some(outcome) => outcome,
         None => perform(object, case).unwrap_or_else(|s| CaseOutcome::Error {
             step: s.step,
@@ -53,6 +56,19 @@ fn missing_probe(case: &CasePlan, probes: &BTreeMap<String, ProbeReport>) -> Opt
         })
 }
 
+/// A live case outside a test VM is skipped: the harness never attaches to
+/// the host's kernel.
+fn refused_here(case: &CasePlan, place: Place) -> Option<CaseOutcome> {
+    match &case.action {
+        Action::Steps(steps) if steps.is_live() && place != Place::TestVm => {
+            Some(CaseOutcome::Skipped {
+                reason: "a live case (it attaches programs and runs a workload) runs only inside a test VM, never on the host's kernel".into(),
+            })
+        }
+        _ => None,
+    }
+}
+
 fn perform(object: &LoadedObject, case: &CasePlan) -> Result<CaseOutcome, Stop> {
     let fd = program_fd(object, &case.program).map_err(stop(CaseStep::Program))?;
     setup(object, &case.setup).map_err(stop(CaseStep::Setup))?;
@@ -60,6 +76,7 @@ fn perform(object: &LoadedObject, case: &CasePlan) -> Result<CaseOutcome, Stop> 
         Action::TestRun(input) => ActionOutput::TestRun(
             crate::test_run::run(fd.as_fd(), input).map_err(stop(CaseStep::Action))?,
         ),
+        Action::Steps(steps) => ActionOutput::Steps(crate::steps::run(object, steps, &case.id)?),
     };
     let maps = if case.dump_maps {
         dump(object).map_err(stop(CaseStep::Dump))?
@@ -69,7 +86,7 @@ fn perform(object: &LoadedObject, case: &CasePlan) -> Result<CaseOutcome, Stop> 
     Ok(CaseOutcome::Ran { output, maps })
 }
 
-fn program_fd<'o>(
+pub(crate) fn program_fd<'o>(
     object: &'o LoadedObject,
     name: &str,
 ) -> Result<&'o std::os::fd::OwnedFd, String> {

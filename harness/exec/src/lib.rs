@@ -4,14 +4,16 @@
 //! `--kernel host`. Split by job: [`probe`] answers feature questions,
 //! [`load`] loads each object's programs with their verifier logs, [`case`]
 //! sets maps up, performs a case's [`harness_protocol::Action`] and dumps the
-//! maps, and [`test_run`] is the one action there is today. Nothing is
-//! attached, and everything created is released when the loaded objects are
-//! dropped.
+//! maps, [`test_run`] runs a program on crafted input and [`steps`] runs a
+//! case of several steps, attaching programs and running a workload only
+//! when the executor is PID 1 of a test VM ([`Place::TestVm`]). Everything
+//! created is released when the loaded objects (and links) are dropped.
 
 mod case;
 mod cpu;
 mod load;
 mod probe;
+mod steps;
 mod test_run;
 
 use std::{collections::BTreeMap, io};
@@ -19,10 +21,24 @@ use std::{collections::BTreeMap, io};
 use harness_bpf::LogOptions;
 use harness_protocol::{Plan, Record};
 
+/// Where the executor runs, which decides whether it may attach programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// PID 1 of a throwaway test VM: live cases attach and run workloads.
+    TestVm,
+    /// Any other kernel (the host's): nothing is ever attached; live cases
+    /// are skipped with the reason.
+    Host,
+}
+
 /// Runs every probe, object and case of `plan`, handing each record to
 /// `emit` as soon as it exists. Returns the first error of `emit`; problems
 /// with the plan's contents are reported as records, not errors.
-pub fn execute(plan: &Plan, emit: &mut dyn FnMut(Record) -> io::Result<()>) -> io::Result<()> {
+pub fn execute(
+    plan: &Plan,
+    place: Place,
+    emit: &mut dyn FnMut(Record) -> io::Result<()>,
+) -> io::Result<()> {
     // Per-CPU map values land on the CPU that runs the program: pin to CPU 0
     // so dumps do not depend on where the scheduler put us.
     let _pinned = cpu::PinnedToCpu0::new();
@@ -43,7 +59,7 @@ pub fn execute(plan: &Plan, emit: &mut dyn FnMut(Record) -> io::Result<()>) -> i
             continue;
         };
         for c in &object.cases {
-            emit(case::run(&loaded, c, &probes))?;
+            emit(case::run(&loaded, c, &probes, place))?;
         }
     }
     Ok(())

@@ -49,9 +49,10 @@ pub(crate) fn judge(
             CaseVerdict::Finding(Severity::Failure, FindingKind::CaseError { step, error })
         }
     };
-    let observation = match (&result.retval, &report.outcome) {
+    let observation = match (&result.retval, &result.steps, &report.outcome) {
         (
             Some(ret),
+            _,
             harness_protocol::CaseOutcome::Ran {
                 output: ActionOutput::TestRun(out),
                 ..
@@ -61,6 +62,13 @@ pub(crate) fn judge(
             case,
             ret,
             &out.data_out,
+            result.maps.as_deref(),
+        )),
+        (_, Some(steps), _) => Some(steps_observation(
+            target,
+            case,
+            steps,
+            result.events.as_deref(),
             result.maps.as_deref(),
         )),
         _ => None,
@@ -102,6 +110,43 @@ fn skip(
     }
 }
 
+/// A case of steps: what each step did, the events, the maps.
+fn steps_observation(
+    target: &Target,
+    case: &CompiledCase,
+    steps: &str,
+    events: Option<&str>,
+    maps: Option<&str>,
+) -> Observation {
+    let events = events
+        .map(|e| format!("\n\nevents from {e}"))
+        .unwrap_or_default();
+    let maps = match maps {
+        Some(maps) => format!("\n\nmaps after the last step:\n{maps}"),
+        None => String::new(),
+    };
+    Observation {
+        name: snapshot_name(case),
+        line: target.line(),
+        content: format!(
+            "case: {}\nprogram: {}/{}\nsteps:\n{steps}{events}{maps}",
+            case.name, case.object, case.program
+        ),
+        source: case.file.display().to_string(),
+        expression: format!("steps, events and maps after `{}`", case.name),
+    }
+}
+
+fn snapshot_name(case: &CompiledCase) -> String {
+    let stem = case
+        .file
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    format!("{SNAPSHOT_KIND}{}__{}", slug(&stem), slug(&case.name))
+}
+
 fn observation(
     target: &Target,
     case: &CompiledCase,
@@ -109,10 +154,11 @@ fn observation(
     data_out: &[u8],
     maps: Option<&str>,
 ) -> Observation {
-    let input = match &case.plan.action {
+    let input: &[u8] = match &case.plan.action {
         harness_protocol::Action::TestRun(input) => &input.data,
+        harness_protocol::Action::Steps(_) => &[],
     };
-    let output = if data_out == input.0.as_slice() {
+    let output = if data_out == input {
         format!("unchanged ({} bytes)", data_out.len())
     } else {
         let fields: Vec<String> = harness_packet::describe(data_out)
@@ -129,14 +175,8 @@ fn observation(
         Some(maps) => format!("\n\nmaps after the run:\n{maps}"),
         None => String::new(),
     };
-    let stem = case
-        .file
-        .file_stem()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
     Observation {
-        name: format!("{SNAPSHOT_KIND}{}__{}", slug(&stem), slug(&case.name)),
+        name: snapshot_name(case),
         line: target.line(),
         content: format!(
             "case: {}\nprogram: {}/{}\nreturn: {ret}\noutput packet: {output}{maps}",

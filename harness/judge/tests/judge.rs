@@ -293,6 +293,7 @@ fn all_but(
 fn input(case: &CompiledCase) -> Vec<u8> {
     match &case.plan.action {
         Action::TestRun(input) => input.data.0.clone(),
+        Action::Steps(_) => panic!("a test-run case"),
     }
 }
 

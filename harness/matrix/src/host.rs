@@ -22,7 +22,7 @@ pub(crate) fn run(
         accel: None,
     });
     let mut records = Vec::new();
-    let failure = harness_exec::execute(m.plan, &mut |r| {
+    let failure = harness_exec::execute(m.plan, harness_exec::Place::Host, &mut |r| {
         records.push(r);
         Ok(())
     })

@@ -36,7 +36,25 @@ pub fn guest_initramfs(plan: &Plan, runner: &Path) -> Result<Initramfs, MatrixEr
     for d in ["/dev", "/proc", "/sys", "/tmp"] {
         fs.dir(d);
     }
+    // Only runs that exec something pay for busybox.
+    if runs_programs(plan) {
+        harness_vm::tools::add_busybox(&mut fs).map_err(MatrixError::GuestTools)?;
+    }
     Ok(fs)
+}
+
+/// Whether a case of the plan runs a program in the guest.
+fn runs_programs(plan: &Plan) -> bool {
+    plan.objects
+        .iter()
+        .flat_map(|o| &o.cases)
+        .any(|c| match &c.action {
+            harness_protocol::Action::Steps(s) => s
+                .steps
+                .iter()
+                .any(|s| matches!(s, harness_protocol::Step::Exec { .. })),
+            harness_protocol::Action::TestRun(_) => false,
+        })
 }
 
 /// Writes the initramfs every VM of this run boots. Each run writes its own

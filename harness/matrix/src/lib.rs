@@ -105,6 +105,9 @@ pub enum MatrixError {
     Vm(#[from] VmError),
     #[error("{what}: {error}")]
     Io { what: String, error: io::Error },
+    /// A case runs programs in the guest and the host has none to give it.
+    #[error("a live case runs a program in the VM, but {0}")]
+    GuestTools(String),
 }
 
 /// Kinds of the files a run writes for itself in the outputs directory

@@ -22,12 +22,13 @@ mod version;
 pub use bytes::Bytes;
 pub use map_type::MapType;
 pub use plan::{
-    Action, CasePlan, MapValue, MapWrite, ObjectPlan, Plan, Probe, RunInput, VerifierOptions,
-    file_name_of,
+    Action, CasePlan, FileSetup, MapValue, MapWrite, ObjectPlan, OpenMode, Plan, Probe, RunInput,
+    Step, StepsPlan, Transport, VerifierOptions, file_name_of,
 };
 pub use record::{
-    ActionOutput, CaseOutcome, CaseReport, CaseStep, Done, GuestInfo, MapDump, MapEntry,
-    ProbeReport, ProgInfo, ProgramReport, Record, TestRunOutput, Verdict,
+    ActionOutput, CaseOutcome, CaseReport, CaseStep, Done, EventRecord, GuestInfo, MapDump,
+    MapEntry, ProbeReport, ProgInfo, ProgramReport, Record, StepOutput, StepsOutput, TestRunOutput,
+    Verdict,
 };
 pub use stream::{RecordReader, RecordWriter, StreamError};
 pub use version::{KernelVersion, NotAVersion};

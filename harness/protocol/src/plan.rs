@@ -60,6 +60,9 @@ pub enum Probe {
     /// Does `BPF_PROG_TEST_RUN` take a context (`ctx_in`) for this program
     /// type? (XDP: since 5.13.)
     TestRunCtx { name: String, prog_type: u32 },
+    /// Is this LSM (`bpf`) among the active ones? BPF LSM programs load
+    /// without it but never run.
+    ActiveLsm { name: String, lsm: String },
 }
 
 impl Probe {
@@ -68,7 +71,8 @@ impl Probe {
             Self::MapType { name, .. }
             | Self::ProgType { name, .. }
             | Self::Helper { name, .. }
-            | Self::TestRunCtx { name, .. } => name,
+            | Self::TestRunCtx { name, .. }
+            | Self::ActiveLsm { name, .. } => name,
         }
     }
 }
@@ -134,16 +138,144 @@ pub enum MapValue {
 
 /// What a case does with its program once the maps are set up.
 ///
-/// Today a program runs through `BPF_PROG_TEST_RUN` with crafted input. Hooks
-/// that cannot be test-run (kprobes, LSM, tracepoints) will get a live
-/// action here: attach inside the VM, perform actions, collect events; the
-/// executor dispatches on this enum and answers with a matching
+/// The executor dispatches on this enum and answers with a matching
 /// [`crate::ActionOutput`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// Run the program through `BPF_PROG_TEST_RUN`.
     TestRun(RunInput),
+    /// Steps in order with the maps carried between them: test runs, and,
+    /// inside a VM only, programs attached for the whole case while a
+    /// workload process performs actions, their events collected from ring
+    /// buffers.
+    Steps(StepsPlan),
+}
+
+/// A case made of steps (see [`Action::Steps`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepsPlan {
+    /// Programs attached before the first step and detached after the last
+    /// (cgroup programs to the case's own fresh cgroup, which the workload
+    /// joins). Attaching is refused outside a VM.
+    #[serde(default)]
+    pub attach: Vec<String>,
+    /// Files created before anything is attached.
+    #[serde(default)]
+    pub files: Vec<FileSetup>,
+    pub steps: Vec<Step>,
+    /// Ring buffers (map names) whose records are collected, in order.
+    #[serde(default)]
+    pub ring_buffers: Vec<String>,
+    /// The deadline of the whole case: a step still running then is killed
+    /// and the case fails.
+    pub timeout_ms: u32,
+}
+
+impl StepsPlan {
+    /// Whether the case touches the running kernel beyond test runs
+    /// (attaches, or acts as a workload): only ever done inside a VM.
+    pub fn is_live(&self) -> bool {
+        !self.attach.is_empty() || self.steps.iter().any(Step::is_live)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSetup {
+    pub path: String,
+    pub content: Bytes,
+}
+
+/// One step of [`StepsPlan`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// `BPF_PROG_TEST_RUN` of one program of the object.
+    TestRun {
+        program: String,
+        input: RunInput,
+    },
+    /// Run a binary (the workload forks and waits for it).
+    Exec {
+        argv: Vec<String>,
+    },
+    /// Open a path (and close it again).
+    Open {
+        path: String,
+        mode: OpenMode,
+    },
+    /// Connect a socket; to a loopback address the workload listens first
+    /// (TCP), so an allowed connection succeeds.
+    Connect {
+        transport: Transport,
+        address: String,
+    },
+    /// `setresuid(2)`: later steps run with these ids.
+    SetUid {
+        ruid: u32,
+        euid: u32,
+        suid: u32,
+    },
+    /// `setresgid(2)`.
+    SetGid {
+        rgid: u32,
+        egid: u32,
+        sgid: u32,
+    },
+    Sleep {
+        ms: u32,
+    },
+}
+
+impl std::fmt::Display for Step {
+    /// The step in words: `exec /bin/true x`, `open /tmp/a (read)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TestRun { program, .. } => write!(f, "test run of {program}"),
+            Self::Exec { argv } => write!(f, "exec {}", argv.join(" ")),
+            Self::Open { path, mode } => {
+                let mode = match mode {
+                    OpenMode::Read => "read",
+                    OpenMode::Write => "write",
+                    OpenMode::Create => "create",
+                };
+                write!(f, "open {path} ({mode})")
+            }
+            Self::Connect { transport, address } => {
+                let scheme = match transport {
+                    Transport::Tcp => "tcp",
+                    Transport::Udp => "udp",
+                };
+                write!(f, "connect {scheme}://{address}")
+            }
+            Self::SetUid { ruid, euid, suid } => write!(f, "setresuid({ruid}, {euid}, {suid})"),
+            Self::SetGid { rgid, egid, sgid } => write!(f, "setresgid({rgid}, {egid}, {sgid})"),
+            Self::Sleep { ms } => write!(f, "sleep {ms} ms"),
+        }
+    }
+}
+
+impl Step {
+    /// Performed by the workload process (not a test run).
+    pub fn is_live(&self) -> bool {
+        !matches!(self, Self::TestRun { .. })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenMode {
+    Read,
+    Write,
+    /// Create (or truncate) and write.
+    Create,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    Tcp,
+    Udp,
 }
 
 /// Input of one `BPF_PROG_TEST_RUN`.

@@ -128,6 +128,39 @@ pub enum CaseOutcome {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ActionOutput {
     TestRun(TestRunOutput),
+    Steps(StepsOutput),
+}
+
+/// What an [`crate::Action::Steps`] produced: one output per step that
+/// ran (a failing step ends the case: its error is the case's), and every
+/// ring-buffer record in the order the kernel committed them per buffer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepsOutput {
+    pub steps: Vec<StepOutput>,
+    #[serde(default)]
+    pub events: Vec<EventRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "output", rename_all = "snake_case")]
+pub enum StepOutput {
+    TestRun(TestRunOutput),
+    /// A workload action: `errno` 0 when the system call succeeded; for
+    /// `exec`, the exit status of the program it ran.
+    Done {
+        errno: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_status: Option<i32>,
+    },
+}
+
+/// One record read from a ring buffer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub map: String,
+    /// The step that was running (or had just run) when it was read.
+    pub step: u32,
+    pub data: Bytes,
 }
 
 /// What `BPF_PROG_TEST_RUN` handed back.
@@ -156,6 +189,10 @@ pub enum CaseStep {
     Dump,
     /// A probe named by the case is not in the plan.
     Requires,
+    /// Attaching the case's programs (or creating its cgroup or files).
+    Attach,
+    /// One step of an [`crate::Action::Steps`] (its index is in the error).
+    Step,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -76,6 +76,12 @@ pub fn missing(vm: bool) -> Vec<Requirement> {
             }),
             Some(_) => {}
         }
+        if harness_vm::tools::static_busybox().is_err() {
+            out.push(Requirement {
+                what: "a static busybox (the programs live cases run inside the VMs)",
+                package: "busybox-static",
+            });
+        }
     }
     out
 }

@@ -301,7 +301,7 @@ fn parsed_statistics_agree_with_what_the_kernel_reports() {
     let prepared = common::prepare(&project);
     let plan = prepared.plan();
     let mut records = Vec::new();
-    harness_exec::execute(&plan, &mut |r| {
+    harness_exec::execute(&plan, harness_exec::Place::Host, &mut |r| {
         records.push(r);
         Ok(())
     })

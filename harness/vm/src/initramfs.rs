@@ -8,6 +8,7 @@ use std::{collections::BTreeMap, fs, io, path::Path};
 enum Entry {
     Dir,
     File { data: Vec<u8>, executable: bool },
+    Symlink { target: String },
 }
 
 /// Builder for an initramfs. Paths are absolute inside the archive; missing
@@ -46,6 +47,19 @@ impl Initramfs {
         self
     }
 
+    /// A symbolic link at `path` to `target` (as written, e.g. `busybox`).
+    pub fn symlink(&mut self, path: &str, target: &str) -> &mut Self {
+        let path = normalise(path);
+        self.add_parents(&path);
+        self.entries.insert(
+            path,
+            Entry::Symlink {
+                target: target.to_owned(),
+            },
+        );
+        self
+    }
+
     /// Encodes the archive.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -60,6 +74,7 @@ impl Initramfs {
                     data,
                     executable: false,
                 } => (0o100_644, data),
+                Entry::Symlink { target } => (0o120_777, target.as_bytes()),
             };
             // Names in the archive are relative ("init", "harness/plan.json").
             push_entry(
@@ -169,6 +184,17 @@ mod tests {
         assert_eq!(entries[2].2, vec![1, 2, 3]);
         assert_eq!(entries[3].1, 0o100_755);
         assert_eq!(entries[0].1, 0o040_755);
+    }
+
+    #[test]
+    fn symlinks_hold_their_target() {
+        let mut fs = Initramfs::new();
+        fs.file("/bin/busybox", b"x".to_vec(), true)
+            .symlink("/bin/true", "busybox");
+        let entries = read(&fs.to_bytes());
+        let link = entries.iter().find(|(n, _, _)| n == "bin/true").unwrap();
+        assert_eq!(link.1, 0o120_777);
+        assert_eq!(link.2, b"busybox");
     }
 
     #[test]

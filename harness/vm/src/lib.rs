@@ -12,6 +12,7 @@ mod accel;
 mod initramfs;
 pub mod leftovers;
 mod qemu;
+pub mod tools;
 
 pub use accel::{
     Accel, AccelChoice, AccelDecision, KVM_DEVICE, choose_accel, host_fingerprint, remember_accel,

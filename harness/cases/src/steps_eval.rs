@@ -1,0 +1,248 @@
+//! A case of steps judged: each step's outcome, the events decoded from
+//! its ring buffer (and normalised for snapshots), the maps afterwards.
+
+use std::fmt::Write as _;
+
+use harness_btf_value::{TypeDesc, format, mismatches};
+use harness_protocol::{MapDump, Step, StepOutput, StepsOutput};
+
+use crate::{
+    compile::CompiledCase,
+    errno,
+    evaluate::{CaseFailure, CaseResult, Failed, Status, check_maps, format_dumps},
+    object::ObjectInfo,
+    retval,
+    steps::{EventDecoder, StepWant},
+};
+
+pub(crate) fn evaluate(
+    case: &CompiledCase,
+    out: &StepsOutput,
+    dumps: &[MapDump],
+    object: &ObjectInfo,
+) -> CaseResult {
+    let mut failures = Vec::new();
+    let plan_steps: &[Step] = case.steps.as_ref().map_or(&[], |s| &s.plan.steps);
+    let mut steps_text = String::new();
+    for (i, (step, output)) in plan_steps.iter().zip(&out.steps).enumerate() {
+        let got = describe_output(&case.prog_type, output);
+        let _ = writeln!(steps_text, "  {}. {}: {got}", i + 1, step);
+    }
+    if let Some(sc) = &case.steps {
+        for e in &sc.expect {
+            let Some(output) = out.steps.get(e.step) else {
+                continue;
+            };
+            let what = plan_steps
+                .get(e.step)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let mismatch = match (&e.want, output) {
+                (StepWant::Return(want), StepOutput::TestRun(t)) => {
+                    (*want != t.retval).then(|| {
+                        (
+                            retval::describe(&case.prog_type, *want),
+                            retval::describe(&case.prog_type, t.retval),
+                        )
+                    })
+                }
+                (StepWant::Outcome(want), StepOutput::Done { errno, .. }) => {
+                    (!want.holds(*errno)).then(|| (want.to_string(), errno::describe(*errno)))
+                }
+                (StepWant::Exit(want), StepOutput::Done { errno, exit_status }) => {
+                    match exit_status {
+                        Some(s) if s == want => None,
+                        Some(s) => {
+                            Some((format!("exit status {want}"), format!("exit status {s}")))
+                        }
+                        None => Some((
+                            format!("exit status {want}"),
+                            format!("{} (it did not run)", errno::describe(*errno)),
+                        )),
+                    }
+                }
+                (_, other) => Some((
+                    "a different kind of step".to_owned(),
+                    describe_output(&case.prog_type, other),
+                )),
+            };
+            if let Some((expected, got)) = mismatch {
+                failures.push(CaseFailure {
+                    line: e.line,
+                    failed: Failed::Step {
+                        step: e.step,
+                        what,
+                        expected,
+                        got,
+                    },
+                });
+            }
+        }
+    }
+    let events = case
+        .steps
+        .as_ref()
+        .and_then(|sc| sc.events.as_ref().map(|d| (sc, d)))
+        .map(|(sc, decoder)| {
+            let records: Vec<(u32, &[u8])> = out
+                .events
+                .iter()
+                .filter(|r| r.map == decoder.map)
+                .map(|r| (r.step, r.data.0.as_slice()))
+                .collect();
+            let line = sc.expected_events.as_ref().map_or(case.line, |(l, _)| *l);
+            let mut text = Vec::new();
+            let mut decoded: Vec<Option<(&TypeDesc, &[u8])>> = Vec::new();
+            for (index, (step, bytes)) in records.iter().enumerate() {
+                match decode(decoder, bytes) {
+                    Ok(ty) => {
+                        text.push(format!(
+                            "{} (step {})",
+                            format_event(ty, bytes, &decoder.normalise),
+                            step + 1
+                        ));
+                        decoded.push(Some((ty, bytes)));
+                    }
+                    Err(problem) => {
+                        text.push(format!("undecodable: {problem}"));
+                        decoded.push(None);
+                        failures.push(CaseFailure {
+                            line,
+                            failed: Failed::Undecodable { index, problem },
+                        });
+                    }
+                }
+            }
+            if let Some((line, expected)) = &sc.expected_events {
+                if expected.len() != records.len() {
+                    failures.push(CaseFailure {
+                        line: *line,
+                        failed: Failed::EventCount {
+                            expected: expected.len(),
+                            got: records.len(),
+                            events: text.clone(),
+                        },
+                    });
+                } else {
+                    for (index, (want, got)) in expected.iter().zip(&decoded).enumerate() {
+                        let Some((ty, bytes)) = got else { continue };
+                        if type_name(ty) != type_name(&want.ty) {
+                            failures.push(CaseFailure {
+                                line: want.line,
+                                failed: Failed::Undecodable {
+                                    index,
+                                    problem: format!(
+                                        "expected a {}, got a {}",
+                                        type_name(&want.ty),
+                                        type_name(ty)
+                                    ),
+                                },
+                            });
+                            continue;
+                        }
+                        failures.extend(mismatches(&want.ty, &want.want, bytes).into_iter().map(
+                            |mismatch| CaseFailure {
+                                line: want.line,
+                                failed: Failed::Event { index, mismatch },
+                            },
+                        ));
+                    }
+                }
+            }
+            let mut s = format!("{} ({} records):\n", decoder.map, records.len());
+            for (i, t) in text.iter().enumerate() {
+                let _ = writeln!(s, "  {}. {t}", i + 1);
+            }
+            s
+        });
+    check_maps(case, object, dumps, &mut failures);
+    CaseResult {
+        status: if failures.is_empty() {
+            Status::Passed
+        } else {
+            Status::Failed(failures)
+        },
+        retval: None,
+        maps: case
+            .snapshot_maps
+            .then(|| format_dumps(dumps, object, case.percpu_sum)),
+        steps: Some(steps_text),
+        events,
+    }
+}
+
+fn type_name(ty: &TypeDesc) -> &str {
+    match ty {
+        TypeDesc::Struct { name, .. } => name,
+        _ => "value",
+    }
+}
+
+/// The record's type, when its size fits it.
+fn decode<'d>(decoder: &'d EventDecoder, bytes: &[u8]) -> Result<&'d TypeDesc, String> {
+    let ty = decoder.type_of(bytes)?;
+    if ty.size() != bytes.len() {
+        return Err(format!(
+            "a {}-byte record is not a `struct {}` ({} bytes): does the program submit another type to `{}`?",
+            bytes.len(),
+            type_name(ty),
+            ty.size(),
+            decoder.map
+        ));
+    }
+    Ok(ty)
+}
+
+/// `exec_event { pid: [pid], uid: 0, comm: "true", args: "/bin/true\0x" }`.
+pub fn format_event(ty: &TypeDesc, bytes: &[u8], normalise: &[String]) -> String {
+    let TypeDesc::Struct { name, members, .. } = ty else {
+        return format(ty, bytes, "");
+    };
+    let fields: Vec<String> = members
+        .iter()
+        .filter(|m| {
+            !m.name.is_empty() && !m.name.starts_with("pad") && !m.name.starts_with("__pad")
+        })
+        .map(|m| {
+            if normalise.contains(&m.name) {
+                return format!("{}: [{}]", m.name, m.name);
+            }
+            let at = (m.bit_offset / 8) as usize;
+            let field = bytes
+                .get(at..(at + m.ty.size()).min(bytes.len()))
+                .unwrap_or_default();
+            let value = match text_with_nuls(&m.ty, field) {
+                Some(t) => t,
+                None => format(&m.ty, field, &m.name),
+            };
+            format!("{}: {value}", m.name)
+        })
+        .collect();
+    format!("{name} {{ {} }}", fields.join(", "))
+}
+
+/// A char array holding several NUL-separated strings (an argv, as
+/// /proc/pid/cmdline has it), shown whole: `"/bin/true\0hello"`.
+fn text_with_nuls(ty: &TypeDesc, bytes: &[u8]) -> Option<String> {
+    let TypeDesc::Array { elem, .. } = ty else {
+        return None;
+    };
+    let last = bytes.iter().rposition(|b| *b != 0)?;
+    let text = &bytes[..=last];
+    let printable = text
+        .iter()
+        .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == 0);
+    (elem.is_byte() && printable && text.contains(&0) && text[0] != 0)
+        .then(|| format!("{:?}", String::from_utf8_lossy(text)))
+}
+
+fn describe_output(prog_type: &str, output: &StepOutput) -> String {
+    match output {
+        StepOutput::TestRun(t) => format!("returned {}", retval::describe(prog_type, t.retval)),
+        StepOutput::Done {
+            errno,
+            exit_status: Some(s),
+        } => format!("{}, exit status {s}", errno::describe(*errno)),
+        StepOutput::Done { errno, .. } => errno::describe(*errno),
+    }
+}
