@@ -132,7 +132,7 @@ pub(crate) fn evaluate(
                                 failed: Failed::Undecodable {
                                     index,
                                     problem: format!(
-                                        "expected a {}, got a {}",
+                                        "expected a `struct {}`, got a `struct {}`",
                                         type_name(&want.ty),
                                         type_name(ty)
                                     ),

@@ -47,6 +47,40 @@ pub struct Diagnosis {
     /// For a rejection about size or complexity: where the instructions
     /// went.
     pub complexity: Option<Complexity>,
+    /// What this diagnosis could not know, and why.
+    pub gaps: Vec<Gap>,
+}
+
+/// Something a diagnosis lacks because its inputs did not tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gap {
+    /// No C line: the log has no source notes and no line info placed the
+    /// instruction.
+    Source,
+    /// No register state was printed for the failing instruction.
+    State,
+    /// The kernel cut the log off at its buffer's end.
+    TruncatedLog,
+}
+
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Source => {
+                "the C line: the log has no source notes and no line info placed the instruction \
+                 (build with -g; for a saved log, pass --object)"
+            }
+            Self::State => {
+                "the register state: the log printed none at that instruction \
+                 (level 1 prints states only at branches on older kernels; level 2 prints them all)"
+            }
+            Self::TruncatedLog => {
+                "the end of the walk: the kernel cut the log off at its buffer's size, \
+                 so later instructions and states are missing"
+            }
+        })
+    }
 }
 
 /// One step of a [`Diagnosis::trace`].
@@ -103,6 +137,8 @@ pub struct Evidence<'a> {
     /// `insn` numbers apply below it (subprograms follow, numbered by
     /// where the loader put them).
     pub main_insns: Option<usize>,
+    /// The kernel reported the log cut short (its buffer was full).
+    pub log_truncated: bool,
 }
 
 /// One line-info record of the object: where an instruction's C code is.
@@ -150,6 +186,12 @@ impl<'a> Evidence<'a> {
         self.main_insns = Some(insns);
         self
     }
+
+    /// The log was cut short by the kernel: a diagnosis says what it may miss.
+    pub fn with_truncated_log(mut self, truncated: bool) -> Self {
+        self.log_truncated = truncated;
+        self
+    }
 }
 
 /// Diagnoses a rejected program's verifier log; `None` when the log holds
@@ -186,6 +228,11 @@ impl Diagnosis {
                 .cause
                 .is_about_complexity()
                 .then(|| complexity::complexity(log.lines(), found.cause.is_walk_limit())),
+            gaps: if evidence.log_truncated {
+                vec![Gap::TruncatedLog]
+            } else {
+                Vec::new()
+            },
         };
         if !found.cause.at_instruction() {
             // Found before or after the walk: only the message can say
@@ -221,6 +268,14 @@ impl Diagnosis {
                 })
                 .collect();
             diagnosis.because = because(found.cause, register, &message, &diagnosis.trace);
+        }
+        if diagnosis.insn.is_some() {
+            if diagnosis.source.is_none() {
+                diagnosis.gaps.push(Gap::Source);
+            }
+            if diagnosis.state.is_none() {
+                diagnosis.gaps.push(Gap::State);
+            }
         }
         Some(diagnosis)
     }
@@ -545,6 +600,7 @@ impl Serialize for Diagnosis {
             fix: &'static str,
             kernel_explanation: &'a Option<KernelExplanation>,
             complexity: &'a Option<Complexity>,
+            unknown: Vec<String>,
         }
         Json {
             cause: self.cause,
@@ -559,6 +615,7 @@ impl Serialize for Diagnosis {
             fix: self.fix(),
             kernel_explanation: &self.kernel_explanation,
             complexity: &self.complexity,
+            unknown: self.gaps.iter().map(ToString::to_string).collect(),
         }
         .serialize(serializer)
     }

@@ -32,8 +32,8 @@ pub use category::Category;
 pub use cause::Cause;
 pub use complexity::{Complexity, HotLine, Loop};
 pub use diagnosis::{
-    Diagnosis, Evidence, Insn, LineRecord, Origin, SourceFile, SourceLocation, TraceStep, diagnose,
-    diagnose_with,
+    Diagnosis, Evidence, Gap, Insn, LineRecord, Origin, SourceFile, SourceLocation, TraceStep,
+    diagnose, diagnose_with,
 };
 pub use explanation::{ContextLine, KernelExplanation, KernelLocation, KernelSite, SiteNote};
 pub use log::{InsnLine, Line, LineKind, Log, SourceNote, StateAt, StateLine};

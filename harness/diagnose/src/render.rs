@@ -168,6 +168,9 @@ fn render(d: &Diagnosis, f: &mut Formatter<'_>, p: Palette) -> fmt::Result {
         if let Some(c) = &this.complexity {
             write_complexity(f, c, &gutter, p)?;
         }
+        for gap in &this.gaps {
+            writeln!(f, "{gutter} {} {gap}", paint(p.label, "unknown:"))?;
+        }
         writeln!(f, "{gutter} {} {}", paint(p.label, "note:"), this.title())?;
         write!(f, "{gutter} {} {}", paint(p.help, "help:"), this.fix())?;
         if let Some(explanation) = &this.kernel_explanation {

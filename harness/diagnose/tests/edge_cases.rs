@@ -198,6 +198,7 @@ fn serialises_with_stable_field_names() {
             "fix": Cause::PacketBounds.fix(),
             "complexity": null,
             "kernel_explanation": null,
+            "unknown": [],
         })
     );
 }
@@ -260,4 +261,40 @@ fn a_program_too_large_to_walk_gets_the_walks_totals() {
         "{:?}",
         c.stack_depths
     );
+}
+
+#[test]
+fn a_diagnosis_says_what_its_inputs_did_not_tell() {
+    let log = testdata("packet_bounds", "6.12.log");
+    let complete = diagnose(&log).expect("a diagnosis");
+    assert!(complete.gaps.is_empty(), "{:?}", complete.gaps);
+
+    // Without source notes nothing places the instruction in C.
+    let bare: String = log
+        .lines()
+        .filter(|l| !l.starts_with(';'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let d = diagnose(&bare).expect("a diagnosis");
+    assert_eq!(d.source, None);
+    assert_eq!(d.gaps, [harness_diagnose::Gap::Source]);
+    let text = d.to_string();
+    assert!(
+        text.contains("= unknown: the C line: the log has no source notes"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&d).unwrap();
+    assert!(
+        json["unknown"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("the C line"),
+        "{json}"
+    );
+
+    // A log the kernel cut short says so.
+    let evidence = harness_diagnose::Evidence::default().with_truncated_log(true);
+    let d = harness_diagnose::diagnose_with(&log, &evidence).expect("a diagnosis");
+    assert_eq!(d.gaps, [harness_diagnose::Gap::TruncatedLog]);
+    assert!(d.to_string().contains("= unknown: the end of the walk"));
 }

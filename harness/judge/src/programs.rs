@@ -114,7 +114,9 @@ pub(crate) fn diagnosis(
     let (lines, main_insns) = object
         .map(|o| line_records(&o.info, &p.program))
         .unwrap_or_default();
-    let mut evidence = harness_diagnose::Evidence::default().with_lines(&lines);
+    let mut evidence = harness_diagnose::Evidence::default()
+        .with_lines(&lines)
+        .with_truncated_log(p.log_truncated);
     if let Some(n) = main_insns {
         evidence = evidence.with_main_insns(n);
     }

@@ -58,3 +58,18 @@ pub fn compile_at(
 pub fn compile_one(object_name: &str, toml_text: &str) -> Result<Vec<CompiledCase>, String> {
     compile_at(Path::new("testcases"), object_name, toml_text)
 }
+
+/// The objects of `tests/fixtures/`, built like the samples.
+pub fn fixture(name: &str) -> ObjectInfo {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixture-objects");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        harness_build::BpfBuild::new(src, dir.clone())
+            .build_all()
+            .unwrap();
+        dir
+    });
+    let data = fs::read(dir.join(format!("{name}.bpf.o"))).unwrap();
+    ObjectInfo::new(name, ObjectFile::parse(data).unwrap())
+}
