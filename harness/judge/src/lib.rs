@@ -254,11 +254,13 @@ pub fn judge_test(
                 Record::Program(p) if !ctx.prepared.is_selected(&p.object, &p.program) => {}
                 Record::Program(p) => {
                     sum.programs += 1;
+                    let diagnosis = programs::diagnosis(ctx.prepared, p);
                     let judgement = programs::judge(
                         ctx.prepared,
                         p,
                         run.target.version,
                         &ctx.log_path(&run.target.label, p),
+                        diagnosis.as_deref(),
                     );
                     if p.verdict.is_accepted() {
                         sum.programs_accepted += 1;
@@ -548,14 +550,16 @@ pub fn judge_verify(
                 }
                 Record::Program(p) if !ctx.prepared.is_selected(&p.object, &p.program) => {}
                 Record::Program(p) => {
+                    let diagnosis = programs::diagnosis(ctx.prepared, p);
                     let judgement = programs::judge(
                         ctx.prepared,
                         p,
                         run.target.version,
                         &ctx.log_path(&run.target.label, p),
+                        diagnosis.as_deref(),
                     );
                     let mut row = Row::new(p, &run.target.label, &line);
-                    row.diagnosis = programs::diagnosis(ctx.prepared, p);
+                    row.diagnosis = diagnosis;
                     row.cause = row.diagnosis.as_ref().map(|d| d.cause.id().to_owned());
                     row.expectation = judgement.expected.then_some(if judgement.ok() {
                         ExpectationStatus::AsExpected

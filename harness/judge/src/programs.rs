@@ -55,13 +55,16 @@ fn outcome(p: &ProgramReport) -> Outcome<'_> {
 }
 
 /// Judges `p` on a kernel of `version`. Without an expectation a program
-/// must be accepted; with some, each must hold.
+/// must be accepted; with some, each must hold. `diagnosis` is `p`'s own
+/// (see [`diagnosis`]), made once by the caller, who may need it too.
 pub fn judge(
     prepared: &Prepared,
     p: &ProgramReport,
     version: Option<KernelVersion>,
     log_path: &Path,
+    diagnosis: Option<&harness_diagnose::Diagnosis>,
 ) -> Judgement {
+    let diagnosis = || diagnosis.cloned().map(Box::new);
     let expectations = prepared.expectations_for(&p.object, &p.program, version);
     let outcome = outcome(p);
     let log = || excerpt(&p.log, log_path);
@@ -72,7 +75,7 @@ pub fn judge(
             problem: (!p.verdict.is_accepted()).then(|| FindingKind::Unexpected {
                 verdict: verdict_text(&p.verdict),
                 log: log(),
-                diagnosis: diagnosis(prepared, p),
+                diagnosis: diagnosis(),
             }),
         };
     }
@@ -89,7 +92,7 @@ pub fn judge(
             .map(|mismatch| FindingKind::ExpectationNotMet {
                 mismatch,
                 log: log(),
-                diagnosis: diagnosis(prepared, p),
+                diagnosis: diagnosis(),
             }),
     }
 }
