@@ -128,7 +128,34 @@ fn mount_filesystems() -> Vec<String> {
                 Err(e) => format!("{fstype} on {target} failed: {e}"),
             }
         })
+        .chain([match loopback_up() {
+            Ok(()) => "lo up".to_owned(),
+            Err(e) => format!("lo up failed: {e}"),
+        }])
         .collect()
+}
+
+/// Brings the loopback interface up, so live cases can connect to
+/// 127.0.0.1 and ::1 as on any machine (the kernel leaves it down).
+fn loopback_up() -> io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0")?;
+    // SAFETY: an all-zero ifreq is valid; the name is NUL-terminated.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: the socket is open and `req` outlives both calls.
+    unsafe {
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 fn guest_info(mounts: Vec<String>, results_port: &str) -> GuestInfo {

@@ -41,8 +41,12 @@ pub fn test_run(prog: BorrowedFd<'_>, input: &TestRunInput<'_>) -> io::Result<Te
         // SAFETY: writing plain integer fields of the PROG_TEST_RUN member.
         let t = unsafe { &mut attr.test };
         t.prog_fd = prog.as_raw_fd() as u32;
-        t.data_in = input.data.as_ptr() as u64;
-        t.data_size_in = input.data.len() as u32;
+        // No pointer at all without data: raw_tp, tracing and syscall
+        // programs refuse any (an empty slice's pointer is not NULL).
+        if !input.data.is_empty() {
+            t.data_in = input.data.as_ptr() as u64;
+            t.data_size_in = input.data.len() as u32;
+        }
         if !data_out.is_empty() {
             t.data_out = data_out.as_mut_ptr() as u64;
             t.data_size_out = data_out.len() as u32;

@@ -270,6 +270,14 @@ fn compile_case(
         &mut errors,
     );
     let percpu_sum = percpu_sum(file, c, &mut errors);
+    if let Some(r) = &c.repeat
+        && runs_on_context_only(&prog_type)
+    {
+        errors.push(file.err(
+            r.span(),
+            format!("BPF_PROG_TEST_RUN runs {prog_type} programs once: it takes no `repeat`"),
+        ));
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -292,16 +300,14 @@ fn compile_case(
                     id: format!("{stem}::{name}"),
                     program: program.clone(),
                     setup: setup.clone(),
-                    action: Action::TestRun(RunInput {
-                        data_out_size: (data.len() + 256) as u32,
-                        ctx: ctx
-                            .as_ref()
-                            .map(|c| with_data_end(c, ctx_type.as_ref(), data.len()).into()),
+                    action: Action::TestRun(run_input(
+                        &prog_type,
+                        data,
+                        ctx.clone(),
+                        ctx_type.as_ref(),
                         ctx_out_size,
                         repeat,
-                        flags: 0,
-                        data: data.into(),
-                    }),
+                    )),
                     requires: requires.clone(),
                     dump_maps: true,
                 },
@@ -366,6 +372,41 @@ fn compile_steps_case(
     }])
 }
 
+/// Program types whose `BPF_PROG_TEST_RUN` takes a context and nothing
+/// else: no packet buffers, no repeat (the kernel refuses them, EINVAL).
+pub(crate) fn runs_on_context_only(prog_type: &str) -> bool {
+    matches!(prog_type, "raw_tracepoint" | "syscall" | "tracing")
+}
+
+/// One `BPF_PROG_TEST_RUN` input as the kernel takes it for `prog_type`.
+pub(crate) fn run_input(
+    prog_type: &str,
+    data: Vec<u8>,
+    ctx: Option<Vec<u8>>,
+    ctx_type: Option<&TypeDesc>,
+    ctx_out_size: u32,
+    repeat: u32,
+) -> RunInput {
+    if runs_on_context_only(prog_type) {
+        return RunInput {
+            data: data.into(),
+            ctx: ctx.map(Into::into),
+            data_out_size: 0,
+            ctx_out_size: 0,
+            repeat: 0,
+            flags: 0,
+        };
+    }
+    RunInput {
+        data_out_size: (data.len() + 256) as u32,
+        ctx: ctx.map(|c| with_data_end(&c, ctx_type, data.len()).into()),
+        ctx_out_size,
+        repeat,
+        flags: 0,
+        data: data.into(),
+    }
+}
+
 /// The program the case drives (its own, else the file's) and its type.
 fn program_of(
     file: &ParsedFile,
@@ -422,7 +463,7 @@ fn inputs(
         inputs.extend(capture(file, p, errors));
     } else if let Some(d) = &c.data {
         inputs.push((String::new(), d.get_ref().0.clone()));
-    } else if matches!(prog_type, "raw_tracepoint" | "syscall" | "tracing") {
+    } else if runs_on_context_only(prog_type) {
         inputs.push((String::new(), Vec::new()));
     } else {
         errors.push(file.err(

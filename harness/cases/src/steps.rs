@@ -6,11 +6,11 @@
 use std::ops::Range;
 
 use harness_btf_value::{Encoded, TypeDesc, encode_with};
-use harness_protocol::{FileSetup, OpenMode, RunInput, Step, StepsPlan, Transport};
+use harness_protocol::{FileSetup, OpenMode, Step, StepsPlan, Transport};
 use toml::{Spanned, Value};
 
 use crate::{
-    compile::{ParsedFile, encode_ctx, expected_return, line_of, with_data_end},
+    compile::{ParsedFile, encode_ctx, expected_return, line_of, run_input, runs_on_context_only},
     diag::CaseError,
     errno,
     file::{CaseDef, EventTypeDef, EventsDef, IdsDef, StepDef},
@@ -479,7 +479,7 @@ fn test_run_step(
             }
         },
         (None, Some(d)) => d.get_ref().0.clone(),
-        (None, None) if matches!(prog_type, "raw_tracepoint" | "syscall" | "tracing") => Vec::new(),
+        (None, None) if runs_on_context_only(prog_type) => Vec::new(),
         (None, None) => {
             errors.push(err(
                 file,
@@ -509,12 +509,7 @@ fn test_run_step(
         },
         None => None,
     };
-    let input = RunInput {
-        data_out_size: (data.len() + 256) as u32,
-        ctx: ctx.map(|c| with_data_end(&c, ctx_type.as_ref(), data.len()).into()),
-        data: data.into(),
-        ..RunInput::default()
-    };
+    let input = run_input(prog_type, data, ctx, ctx_type.as_ref(), 0, 1);
     Some((
         Step::TestRun {
             program: program.to_owned(),

@@ -149,7 +149,12 @@ pub(crate) fn evaluate(
                     }
                 }
             }
-            let mut s = format!("{} ({} records):\n", decoder.map, records.len());
+            let mut s = format!(
+                "events from `{}` ({} record{}):\n",
+                decoder.map,
+                records.len(),
+                if records.len() == 1 { "" } else { "s" }
+            );
             for (i, t) in text.iter().enumerate() {
                 let _ = writeln!(s, "  {}. {t}", i + 1);
             }

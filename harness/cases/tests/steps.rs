@@ -312,7 +312,10 @@ fn a_live_case_passes_when_every_step_and_event_holds_and_its_snapshot_is_normal
         "{steps}"
     );
     let events = result.events.unwrap();
-    assert!(events.starts_with("events (2 records):"), "{events}");
+    assert!(
+        events.starts_with("events from `events` (2 records):"),
+        "{events}"
+    );
     assert!(
         events.contains(
             r#"1. exec_event { kind: 1, pid: [pid], uid: [uid], comm: "true", args: "/bin/true\0a" } (step 1)"#

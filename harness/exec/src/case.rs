@@ -40,6 +40,17 @@ pub(crate) fn run(
     })
 }
 
+/// A case that could not even start: its object did not load again.
+pub(crate) fn not_run(case: &CasePlan, error: String) -> Record {
+    Record::Case(CaseReport {
+        id: case.id.clone(),
+        outcome: CaseOutcome::Error {
+            step: CaseStep::Program,
+            error,
+        },
+    })
+}
+
 /// A skip (or an error) when a probe the case requires failed or is unknown.
 fn missing_probe(case: &CasePlan, probes: &BTreeMap<String, ProbeReport>) -> Option<CaseOutcome> {
     case.requires

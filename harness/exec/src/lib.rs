@@ -59,7 +59,17 @@ pub fn execute(
             continue;
         };
         for c in &object.cases {
-            emit(case::run(&loaded, c, &probes, place))?;
+            // A case that attaches gets programs and maps of its own.
+            let attaches =
+                matches!(&c.action, harness_protocol::Action::Steps(s) if !s.attach.is_empty());
+            if attaches && place == Place::TestVm {
+                match load::fresh(object) {
+                    Ok(fresh) => emit(case::run(&fresh, c, &probes, place))?,
+                    Err(error) => emit(case::not_run(c, error))?,
+                }
+            } else {
+                emit(case::run(&loaded, c, &probes, place))?;
+            }
         }
     }
     Ok(())

@@ -45,6 +45,19 @@ pub(crate) fn object(
     Ok(Some(object))
 }
 
+/// A fresh copy of `plan`'s object for one live case: programs that were
+/// never attached (5.10 attaches a tracing program once per load) and
+/// empty maps. No verifier logs: the first load reported them.
+pub(crate) fn fresh(plan: &ObjectPlan) -> Result<LoadedObject, String> {
+    let data = fs::read(&plan.path).map_err(|e| format!("reading {}: {e}", plan.path))?;
+    let file = ObjectFile::parse(data).map_err(|e| e.to_string())?;
+    file.load(LogOptions {
+        level: 0,
+        ..LogOptions::default()
+    })
+    .map_err(|e| format!("loading a fresh copy of `{}` for the case: {e}", plan.name))
+}
+
 fn report(object: &str, program: &LoadedProgram) -> ProgramReport {
     let info = program
         .fd

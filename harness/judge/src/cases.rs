@@ -119,7 +119,7 @@ fn steps_observation(
     maps: Option<&str>,
 ) -> Observation {
     let events = events
-        .map(|e| format!("\n\nevents from {e}"))
+        .map(|e| format!("\n\n{}", e.trim_end()))
         .unwrap_or_default();
     let maps = match maps {
         Some(maps) => format!("\n\nmaps after the last step:\n{maps}"),
@@ -129,8 +129,11 @@ fn steps_observation(
         name: snapshot_name(case),
         line: target.line(),
         content: format!(
-            "case: {}\nprogram: {}/{}\nsteps:\n{steps}{events}{maps}",
-            case.name, case.object, case.program
+            "case: {}\nprogram: {}/{}\nsteps:\n{}{events}{maps}",
+            case.name,
+            case.object,
+            case.program,
+            steps.trim_end()
         ),
         source: case.file.display().to_string(),
         expression: format!("steps, events and maps after `{}`", case.name),
