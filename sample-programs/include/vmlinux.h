@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* A hand-written stand-in for `bpftool btf dump file /sys/kernel/btf/vmlinux
- * format c`: only the types the gallery's programs touch, with only the
- * fields they read. Every struct is marked preserve_access_index, as in a
+ * format c`: only the types the gallery's and the security programs touch,
+ * with only the fields they read. Every struct is marked preserve_access_index, as in a
  * generated vmlinux.h, so field accesses are CO-RE relocations that libbpf
  * resolves against the running kernel's BTF: offsets here need not match
  * any kernel, but the uapi context structs (__sk_buff, xdp_md, ...) keep
@@ -157,6 +157,11 @@ struct pt_regs {
 	long unsigned int ss;
 };
 
+/* uapi context of raw tracepoints. */
+struct bpf_raw_tracepoint_args {
+	__u64 args[0];
+};
+
 struct qstr {
 	union {
 		struct {
@@ -177,8 +182,13 @@ struct path {
 	struct dentry *dentry;
 };
 
+struct inode {
+	unsigned long i_ino;
+};
+
 struct file {
 	struct path f_path;
+	struct inode *f_inode;
 	unsigned int f_flags;
 	fmode_t f_mode;
 };
@@ -187,8 +197,27 @@ struct filename {
 	const char *name;
 };
 
+typedef unsigned int uid_t;
+typedef unsigned int gid_t;
+typedef struct {
+	uid_t val;
+} kuid_t;
+typedef struct {
+	gid_t val;
+} kgid_t;
+
 struct cred {
-	unsigned int uid;	/* kuid_t, a struct in the kernel */
+	kuid_t uid;
+	kgid_t gid;
+	kuid_t suid;
+	kgid_t sgid;
+	kuid_t euid;
+	kgid_t egid;
+};
+
+struct mm_struct {
+	unsigned long arg_start;
+	unsigned long arg_end;
 };
 
 struct linux_binprm {
@@ -203,6 +232,8 @@ struct task_struct {
 	pid_t pid;
 	pid_t tgid;
 	struct task_struct *real_parent;
+	struct mm_struct *mm;
+	const struct cred *real_cred;
 	const struct cred *cred;
 	char comm[16];
 };
@@ -238,6 +269,8 @@ struct bpf_nf_ctx {
 
 /* TCP congestion control, enough for a tcp_congestion_ops. */
 struct sock_common {
+	__be32 skc_daddr;
+	__be16 skc_dport;
 	unsigned short skc_family;
 };
 
