@@ -449,3 +449,81 @@ fn a_case_without_maps_in_its_snapshot_still_snapshots_what_it_returned() {
     );
     assert!(!text.contains("maps after the run"), "{text}");
 }
+
+/// A live case: the exec monitor attached inside the VM. A step that
+/// hangs fails its own case at the deadline and the next case still runs;
+/// on the host the same cases are skipped, saying why.
+#[test]
+fn a_hung_live_step_fails_its_case_alone_and_the_host_never_attaches() {
+    let (_tmp, project) = project_copy();
+    fs::copy(
+        common::workspace().join("sample-programs/security/exec_monitor.bpf.c"),
+        project.programs_dir.join("exec_monitor.bpf.c"),
+    )
+    .unwrap();
+    fs::write(
+        project.cases_dir.join("live.toml"),
+        r#"object = "exec_monitor"
+program = "on_exec"
+
+[[case]]
+name = "hangs"
+timeout_ms = 1500
+snapshot_maps = false
+steps = [{ exec = ["/bin/true"] }, { sleep_ms = 600000 }]
+
+[[case]]
+name = "runs after the hang"
+snapshot_maps = false
+events = { map = "events", type = "exec_event" }
+steps = [{ exec = ["/bin/echo", "hi"], expect.exit = 0 }]
+expect.events = [{ comm = "echo", filename = "/bin/echo" }]
+"#,
+    )
+    .unwrap();
+    let mut opts = common::options("6.1,host");
+    opts.snapshots = harness_suite::UpdateMode::New;
+    let report = common::test_with(&project, &opts);
+    let failures = failures(&report.findings);
+    let live: Vec<&String> = failures
+        .iter()
+        .filter(|f| f.contains("live.toml"))
+        .collect();
+    assert_eq!(live.len(), 1, "{failures:#?}");
+    assert!(
+        live[0].contains("`hangs` on 6.1")
+            && live[0]
+                .contains("step 2 (sleep 600000 ms): did not finish before the case's timeout"),
+        "{}",
+        live[0]
+    );
+    let vm = &report.kernels[0];
+    assert_eq!((vm.label.as_str(), vm.failed), ("6.1", 1));
+    let pending = fs::read_to_string(
+        project
+            .snapshots_dir
+            .join("case__live__runs_after_the_hang.snap.new"),
+    )
+    .unwrap();
+    assert!(
+        pending.contains("1. exec /bin/echo hi: ok, exit status 0")
+            && pending.contains(r#"comm: "echo", filename: "/bin/echo", args: "/bin/echo\0hi""#),
+        "{pending}"
+    );
+    let host = &report.kernels[1];
+    assert_eq!(host.label, "host");
+    assert_eq!(host.failed, 0, "{failures:#?}");
+    let skips: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.kernel == "host" && f.to_string().contains("live.toml"))
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(skips.len(), 2, "{skips:#?}");
+    assert!(
+        skips
+            .iter()
+            .all(|s| s.contains("runs only inside a test VM, never on the host's kernel")),
+        "{skips:#?}"
+    );
+}

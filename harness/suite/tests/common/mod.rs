@@ -45,10 +45,11 @@ pub fn project_copy() -> (tempfile::TempDir, Project) {
         &tmp.path().join("sample-programs"),
     );
     copy_dir(&ws.join("testcases"), &tmp.path().join("testcases"));
-    // The samples without the compatibility gallery and the rejected
-    // gallery (their cases and snapshots too): these tests count the
-    // samples' programs, cases and snapshots.
-    for sub in ["gallery", "rejected"] {
+    // The samples without the compatibility gallery, the rejected gallery
+    // and the security programs (their cases and snapshots too): these
+    // tests count the samples' programs, cases and snapshots, and run them
+    // on the host, where trampolines do not attach.
+    for sub in ["gallery", "rejected", "security"] {
         let dir = tmp.path().join("sample-programs").join(sub);
         for e in fs::read_dir(&dir).unwrap() {
             let name = e.unwrap().file_name().to_string_lossy().into_owned();
