@@ -34,6 +34,21 @@ pub enum Command {
         #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
         accel: AccelChoice,
     },
+    /// Time per live case in a VM (attach, action, collect, detach) and ring-buffer events decoded per second under a burst, none lost.
+    Events {
+        #[arg(long, short, default_value = "6.12")]
+        kernel: String,
+        /// Live cases in the larger run (the per-case time is the difference over N-1).
+        #[arg(long, default_value_t = 20)]
+        cases: usize,
+        /// Events one crafted run emits.
+        #[arg(long, default_value_t = 100_000)]
+        burst: u64,
+        #[arg(long, default_value_t = 3, value_parser = crate::run::at_least_one)]
+        runs: usize,
+        #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
+        accel: AccelChoice,
+    },
     /// Time to diagnose one rejection from its log, over real logs (target: median <= 10 ms), and per kernel the share with a named cause and a C line.
     Explain {
         /// Logs laid out as <case>/<kernel>.log beside <case>/prog.bpf.c [default: harness/diagnose/testdata].
@@ -180,6 +195,49 @@ pub fn run(cmd: Command, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode
                 );
             }
             println!("target: <= 1 s added per 1000 cases on the host");
+        }
+        Command::Events {
+            kernel,
+            cases,
+            burst,
+            runs,
+            accel,
+        } => {
+            let results = harness_bench::events(
+                &project,
+                &options(&kernel, accel)?,
+                cases,
+                burst,
+                runs,
+                &status,
+                interrupt,
+            )?;
+            println!(
+                "{:<8} {:>10} {:>12} {:>10} {:>12} {:>12} {:>14}   (medians of {runs})",
+                "kernel",
+                "1 case",
+                format!("{cases} cases"),
+                "per case",
+                "0 events",
+                format!("{burst} events"),
+                "events/s"
+            );
+            for b in &results {
+                println!(
+                    "{:<8} {:>9.2}s {:>11.2}s {:>8.0} ms {:>11.2}s {:>11.2}s {:>14.0}",
+                    b.label,
+                    b.one_case.as_secs_f64(),
+                    b.many_cases.as_secs_f64(),
+                    b.per_case().as_secs_f64() * 1e3,
+                    b.no_burst.as_secs_f64(),
+                    b.with_burst.as_secs_f64(),
+                    b.events_per_second()
+                );
+            }
+            println!(
+                "every event of each burst was decoded and none dropped (the run fails otherwise); \
+                 anchor: the 1-case run is a boot plus one live case"
+            );
         }
         Command::Explain {
             logs,

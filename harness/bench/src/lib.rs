@@ -7,6 +7,7 @@
 
 mod boot;
 mod cases;
+mod events;
 mod explain;
 mod verify;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 pub use boot::{BootBench, boot};
 pub use cases::{CasesBench, cases, generated_cases};
+pub use events::{EventsBench, events};
 pub use explain::{ExplainBench, KernelExplain, explain};
 pub use verify::{VerifyBench, Veristat, VeristatTiming, per_second, verify};
 
@@ -32,6 +34,8 @@ pub enum BenchError {
     RunFailed(String),
     #[error("--runs must be at least 1")]
     NoRuns,
+    #[error("{0}")]
+    Nonsense(String),
     #[error("{what}: {error}")]
     Io { what: String, error: std::io::Error },
 }

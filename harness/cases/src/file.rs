@@ -186,6 +186,9 @@ pub struct ExpectDef {
     /// The events read from the ring buffer, in order, all of them; for
     /// each, only the fields given are compared.
     pub events: Option<Spanned<Vec<Spanned<toml::Table>>>>,
+    /// How many events the ring buffer must yield (for bursts too large
+    /// to list).
+    pub event_count: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize)]

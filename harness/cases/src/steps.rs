@@ -150,6 +150,8 @@ pub struct StepsCase {
     pub events: Option<EventDecoder>,
     /// `expect.events`, with its line; `None` when the case gives none.
     pub expected_events: Option<(usize, Vec<EventExpectation>)>,
+    /// `expect.event_count`, with its line.
+    pub expected_count: Option<(usize, usize)>,
 }
 
 fn err(file: &ParsedFile, span: Range<usize>, msg: impl Into<String>) -> CaseError {
@@ -263,6 +265,27 @@ pub(crate) fn compile(
             n.span(),
             "`normalize` names event fields: give `events` too",
         ));
+    }
+    if let Some(n) = &c.expect.event_count {
+        match (&out.events, &c.expect.events) {
+            (None, _) => errors.push(err(
+                file,
+                n.span(),
+                "`expect.event_count` needs `events = { map = ..., type = ... }` to read them",
+            )),
+            (Some(_), Some(list)) if list.get_ref().len() != *n.get_ref() => errors.push(err(
+                file,
+                n.span(),
+                format!(
+                    "`expect.event_count` is {} but `expect.events` lists {}",
+                    n.get_ref(),
+                    list.get_ref().len()
+                ),
+            )),
+            (Some(_), _) => {
+                out.expected_count = Some((line_of(&file.source, n.span().start), *n.get_ref()));
+            }
+        }
     }
     if let Some(expected) = &c.expect.events {
         match &out.events {

@@ -113,6 +113,18 @@ pub(crate) fn evaluate(
                     }
                 }
             }
+            if let Some((line, expected)) = sc.expected_count
+                && expected != records.len()
+            {
+                failures.push(CaseFailure {
+                    line,
+                    failed: Failed::EventCount {
+                        expected,
+                        got: records.len(),
+                        events: text.iter().take(5).cloned().collect(),
+                    },
+                });
+            }
             if let Some((line, expected)) = &sc.expected_events {
                 if expected.len() != records.len() {
                     failures.push(CaseFailure {

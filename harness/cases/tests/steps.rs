@@ -204,6 +204,14 @@ fn step_mistakes_name_their_line_and_what_was_expected() {
             "no field `inode` in the event type",
         ),
         (
+            "steps = [{ sleep_ms = 1 }]\nexpect.event_count = 3",
+            "`expect.event_count` needs `events = { map = ..., type = ... }`",
+        ),
+        (
+            "events = { map = \"events\", type = \"exec_event\" }\nsteps = [{ sleep_ms = 1 }]\nexpect.events = []\nexpect.event_count = 3",
+            "`expect.event_count` is 3 but `expect.events` lists 0",
+        ),
+        (
             "steps = [{ sleep_ms = 1 }]\nexpect.events = [{ pid = 1 }]",
             "`expect.events` needs `events = { map = ..., type = ... }`",
         ),
@@ -433,5 +441,55 @@ fn outcomes_accept_what_they_say() {
         for e in not {
             assert!(!outcome.holds(e), "{outcome} should refuse {e}");
         }
+    }
+}
+
+#[test]
+fn an_event_count_is_checked_without_listing_the_events() {
+    let cases = compile(
+        r#"
+[[case]]
+name = "burst"
+events = { map = "events", type = { 1 = "exec_event", 2 = "tcp_event" } }
+steps = [{ ctx = { args = [0, 1] } }]
+expect.event_count = 2
+"#,
+    )
+    .unwrap();
+    let object = fixture("events");
+    let run = |events: Vec<EventRecord>| {
+        evaluate(
+            &cases[0],
+            &CaseOutcome::Ran {
+                output: ActionOutput::Steps(StepsOutput {
+                    steps: vec![StepOutput::TestRun(TestRunOutput {
+                        retval: 0,
+                        data_out: Vec::new().into(),
+                        ctx_out: None,
+                        duration_ns: 1,
+                    })],
+                    events,
+                }),
+                maps: Vec::new(),
+            },
+            &object,
+        )
+        .status
+    };
+    assert_eq!(
+        run(vec![record(tcp_event(1), 0), record(tcp_event(2), 0)]),
+        Status::Passed
+    );
+    match run(vec![record(tcp_event(1), 0)]) {
+        Status::Failed(f) => {
+            assert_eq!(f.len(), 1, "{f:?}");
+            assert_eq!(f[0].line, 8, "the line of expect.event_count");
+            assert!(
+                f[0].to_string().contains("expected 2 events, got 1"),
+                "{}",
+                f[0]
+            );
+        }
+        other => panic!("{other:?}"),
     }
 }

@@ -150,10 +150,14 @@ fn shared() -> &'static (Project, Prepared) {
     SHARED.get_or_init(|| {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("judge-project");
         let project = Project::at(&root, &root.join("target"));
-        // The samples without the compatibility and rejected galleries
-        // (their own tests).
+        // The samples without the compatibility and rejected galleries and
+        // the security programs (their own tests).
         let mut programs = files(&workspace().join("sample-programs"));
-        programs.retain(|path, _| !path.starts_with("gallery") && !path.starts_with("rejected"));
+        programs.retain(|path, _| {
+            !["gallery", "rejected", "security"]
+                .iter()
+                .any(|sub| path.starts_with(sub))
+        });
         programs.insert("empty.bpf.c".into(), EMPTY_C.into());
         programs.insert("pair.bpf.c".into(), PAIR_C.into());
         sync(&project.programs_dir, &programs);
