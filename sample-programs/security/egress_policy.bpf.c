@@ -9,12 +9,14 @@
  * Rules hold addresses and ports in network byte order, as bpf_sock_addr's
  * user_ip4/user_ip6/user_port do; the event holds the port in host order.
  *
- * Expected: accepted on 5.10 on (a loader passes the expected attach type,
- * BPF_CGROUP_INET4_CONNECT / INET6_CONNECT, from the section name).
+ * Expected: the connect hooks accepted on 5.10 on (a loader passes the
+ * expected attach type, BPF_CGROUP_INET4_CONNECT / INET6_CONNECT, from the
+ * section name); add_v4_rule from 5.14 on, when syscall programs arrived.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "verifier.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -150,6 +152,25 @@ int deny_connect6(struct bpf_sock_addr *ctx)
 		count(&rule);
 	report(ctx, addr, verdict);
 	return verdict;
+}
+
+/* A policy loader as a syscall program (5.14): user space hands it a rule
+ * as its context through BPF_PROG_TEST_RUN, the way light skeletons load
+ * maps, and it writes the rule into denied_v4 from inside the kernel. */
+struct rule_args {
+	__be32 addr;
+	__be16 port;	/* 0: any */
+	__u16 pad;
+};
+
+SEC("syscall")
+__not_loaded("<5.14", "BPF_PROG_TYPE_SYSCALL|program type|syscall")
+int add_v4_rule(struct rule_args *args)
+{
+	struct v4_rule rule = { .addr = args->addr, .port = args->port };
+	__u8 one = 1;
+
+	return bpf_map_update_elem(&denied_v4, &rule, &one, BPF_ANY);
 }
 
 char LICENSE[] SEC("license") = "GPL";

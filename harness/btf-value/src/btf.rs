@@ -67,6 +67,36 @@ impl ObjectBtf {
             .find(|t| matches!(t, TypeDesc::Struct { .. }))
     }
 
+    /// What function `name`'s first parameter points to (a syscall
+    /// program's `struct args *ctx`), following typedefs and qualifiers;
+    /// `None` when there is no such function or it takes no pointer.
+    pub fn first_param_pointee(&self, name: &str) -> Option<TypeDesc> {
+        let btf = &self.btf;
+        let func = btf
+            .resolve_types_by_name(name)
+            .ok()?
+            .into_iter()
+            .find_map(|t| match t {
+                Type::Func(f) => Some(f),
+                _ => None,
+            })?;
+        let Type::FuncProto(proto) = btf.resolve_type_by_id(func.get_type_id()?).ok()? else {
+            return None;
+        };
+        let mut id = proto.parameters.first()?.get_type_id()?;
+        for _ in 0..32 {
+            match btf.resolve_type_by_id(id).ok()? {
+                Type::Ptr(p) => return self.type_desc(p.get_type_id()?).ok(),
+                Type::Typedef(t) => id = t.get_type_id()?,
+                Type::Const(t) => id = t.get_type_id()?,
+                Type::Volatile(t) => id = t.get_type_id()?,
+                Type::Restrict(t) => id = t.get_type_id()?,
+                _ => return None,
+            }
+        }
+        None
+    }
+
     /// Every enumerator of every enum, usable as an integer constant.
     pub fn constants(&self) -> Constants {
         let btf = &self.btf;

@@ -257,7 +257,7 @@ fn compile_case(
     }
     let mut errors = Vec::new();
     let inputs = inputs(file, c, &prog_type, &mut errors);
-    let (ctx, ctx_type) = context(file, object, c, &prog_type, &mut errors);
+    let (ctx, ctx_type) = context(file, object, c, &program, &prog_type, &mut errors);
     let requires = requirements(file, c, &prog_type, ctx.is_some(), &mut errors);
     let setup = map_setup(file, object, c, &mut errors);
     let expect = expectations(
@@ -524,13 +524,14 @@ fn context(
     file: &ParsedFile,
     object: &ObjectInfo,
     c: &CaseDef,
+    program: &str,
     prog_type: &str,
     errors: &mut Vec<CaseError>,
 ) -> (Option<Vec<u8>>, Option<TypeDesc>) {
     let Some(t) = &c.ctx else {
         return (None, None);
     };
-    match encode_ctx(object, prog_type, t.get_ref()) {
+    match encode_ctx(object, program, prog_type, t.get_ref()) {
         Ok((bytes, ty)) => (Some(bytes), Some(ty)),
         Err(e) => {
             errors.push(file.err(t.span(), e));
@@ -934,9 +935,21 @@ fn ctx_struct(object: &ObjectInfo, prog_type: &str) -> Result<TypeDesc, String> 
 
 pub(crate) fn encode_ctx(
     object: &ObjectInfo,
+    program: &str,
     prog_type: &str,
     table: &toml::Table,
 ) -> Result<(Vec<u8>, TypeDesc), String> {
+    if prog_type == "syscall" {
+        // The context is whatever struct the program declares it takes.
+        let ty = object.ctx_type_of(program).ok_or_else(|| {
+            format!(
+                "`{program}` takes no pointer to a struct in its BTF signature: give `data` instead"
+            )
+        })?;
+        let e = encode_with(&ty, &Value::Table(table.clone()), "ctx", &object.constants)
+            .map_err(|e| e.to_string())?;
+        return Ok((e.bytes, ty));
+    }
     if matches!(prog_type, "raw_tracepoint") {
         // The context of a raw tracepoint is its arguments, as u64s.
         let Some(Value::Array(args)) = table.get("args") else {

@@ -82,6 +82,12 @@ pub const FEATURES: &[Feature] = &[
         since: KernelVersion::new(5, 13),
         kind: Kind::TestRunCtx(XDP),
     },
+    Feature {
+        name: "syscall_prog",
+        what: "BPF_PROG_TYPE_SYSCALL",
+        since: KernelVersion::new(5, 14),
+        kind: Kind::Prog(31),
+    },
     // BPF LSM programs load without it, but run only when it is active.
     Feature {
         name: "bpf_lsm",

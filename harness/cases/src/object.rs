@@ -115,4 +115,10 @@ impl ObjectInfo {
     pub fn struct_type(&self, name: &str) -> Option<TypeDesc> {
         self.btf.as_ref()?.struct_type(name)
     }
+
+    /// The type program `name`'s context points to, from its BTF signature
+    /// (a syscall program's own argument struct).
+    pub fn ctx_type_of(&self, name: &str) -> Option<TypeDesc> {
+        self.btf.as_ref()?.first_param_pointee(name)
+    }
 }

@@ -513,7 +513,7 @@ fn test_run_step(
         }
     };
     let (ctx, ctx_type) = match &s.ctx {
-        Some(t) => match encode_ctx(object, prog_type, t.get_ref()) {
+        Some(t) => match encode_ctx(object, program, prog_type, t.get_ref()) {
             Ok((bytes, ty)) => (Some(bytes), Some(ty)),
             Err(e) => {
                 errors.push(err(file, t.span(), e));

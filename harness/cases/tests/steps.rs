@@ -177,7 +177,7 @@ fn step_mistakes_name_their_line_and_what_was_expected() {
         ),
         (
             "attach = [\"nope\"]\nsteps = [{ sleep_ms = 1 }]",
-            "no program `nope` to attach in object `events`; its programs are on_enter",
+            "no program `nope` to attach in object `events`; its programs are load, on_enter",
         ),
         (
             "files = { \"tmp/x\" = \"\" }\nsteps = [{ sleep_ms = 1 }]",
@@ -492,4 +492,43 @@ expect.event_count = 2
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_syscall_programs_context_is_the_struct_its_signature_names() {
+    let cases = compile(
+        r#"
+[[case]]
+name = "crafted struct"
+program = "load"
+steps = [{ ctx = { id = 7, port = 443 }, expect.return = 0 }]
+expect.maps.counts = [{ key = 7, value = 443 }]
+"#,
+    )
+    .unwrap();
+    let Action::Steps(plan) = &cases[0].plan.action else {
+        panic!()
+    };
+    let Step::TestRun { program, input } = &plan.steps[0] else {
+        panic!("{:?}", plan.steps[0]);
+    };
+    assert_eq!(program, "load");
+    let mut want = 7u32.to_ne_bytes().to_vec();
+    want.extend(443u16.to_ne_bytes());
+    want.extend(0u16.to_ne_bytes());
+    assert_eq!(
+        input.ctx.as_ref().unwrap().0,
+        want,
+        "struct load_args, field by field"
+    );
+    assert_eq!(
+        (input.data_out_size, input.repeat),
+        (0, 0),
+        "context-only run"
+    );
+
+    let e = compile_err(
+        "\n[[case]]\nname = \"bad\"\nprogram = \"load\"\nsteps = [{ ctx = { id = 7, prot = 1 } }]\n",
+    );
+    assert!(e.contains("prot"), "{e}");
 }
