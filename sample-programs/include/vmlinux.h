@@ -80,6 +80,10 @@ enum {
 	BPF_F_LOCK = 4,
 };
 
+/* bpf_perf_event_output's flags. */
+#define BPF_F_INDEX_MASK 0xffffffffULL
+#define BPF_F_CURRENT_CPU BPF_F_INDEX_MASK
+
 enum {
 	BPF_F_NO_PREALLOC = 1,
 	BPF_F_RDONLY_PROG = 128,

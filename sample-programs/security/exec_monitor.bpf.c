@@ -6,6 +6,9 @@
  * `allowed_comms` allow-list; `stats` counts what was sent, allowed and
  * dropped because the ring buffer was full.
  *
+ * on_exec_tp reports the same through a classic tracepoint into a perf
+ * event array, as tools written before ring buffers do.
+ *
  * count_syscalls (raw_tp/sys_enter) counts system calls by number, from
  * its scalar argument only, so a case can drive it with crafted arguments
  * through BPF_PROG_TEST_RUN.
@@ -103,6 +106,34 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	bpf_probe_read_user(e->args, len & (ARGS_LEN - 1), (void *)start);
 	bpf_ringbuf_submit(e, 0);
 	count(STAT_SENT);
+	return 0;
+}
+
+/* The same exec, the way tools that predate ring buffers (5.8) report it:
+ * a classic tracepoint and a perf event array, one perf ring per CPU. */
+struct exec_sample {
+	u32 pid;
+	u32 uid;
+	char comm[TASK_COMM_LEN];
+};
+
+const struct exec_sample *unused_exec_sample __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(u32));
+	__uint(value_size, sizeof(u32));
+} perf_events SEC(".maps");
+
+SEC("tracepoint/sched/sched_process_exec")
+int on_exec_tp(void *ctx)
+{
+	struct exec_sample s = {};
+
+	s.pid = bpf_get_current_pid_tgid() >> 32;
+	s.uid = bpf_get_current_uid_gid();
+	bpf_get_current_comm(s.comm, sizeof(s.comm));
+	bpf_perf_event_output(ctx, &perf_events, BPF_F_CURRENT_CPU, &s, sizeof(s));
 	return 0;
 }
 

@@ -105,35 +105,65 @@ impl LoadedObject {
     }
 }
 
-/// Reads every record a program commits to a `BPF_MAP_TYPE_RINGBUF`.
-pub struct RingBuffer {
-    inner: libbpf::RingBuffer,
+/// Reads what programs send through a `BPF_MAP_TYPE_RINGBUF` or a
+/// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`.
+pub struct EventBuffer {
+    inner: Inner,
     pub map: String,
 }
 
-impl fmt::Debug for RingBuffer {
+enum Inner {
+    Ring(libbpf::RingBuffer),
+    Perf(libbpf::PerfBuffer),
+}
+
+/// `BPF_MAP_TYPE_*` numbers of the maps an [`EventBuffer`] reads.
+const PERF_EVENT_ARRAY: u32 = 4;
+const RINGBUF: u32 = 27;
+/// Pages per CPU of a perf buffer: 1 MiB each.
+const PERF_PAGES: usize = 256;
+
+impl fmt::Debug for EventBuffer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RingBuffer")
+        f.debug_struct("EventBuffer")
             .field("map", &self.map)
             .finish()
     }
 }
 
-impl RingBuffer {
+impl EventBuffer {
     pub fn new(map: &Map) -> io::Result<Self> {
+        let inner = match map.spec.map_type.0 {
+            RINGBUF => Inner::Ring(libbpf::RingBuffer::new(map.fd())?),
+            PERF_EVENT_ARRAY => Inner::Perf(libbpf::PerfBuffer::new(map.fd(), PERF_PAGES)?),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "neither a ring buffer nor a perf event array",
+                ));
+            }
+        };
         Ok(Self {
-            inner: libbpf::RingBuffer::new(map.fd())?,
+            inner,
             map: map.spec.name.clone(),
         })
     }
 
-    /// Every record committed since the last call, oldest first.
-    pub fn consume(&mut self) -> io::Result<Vec<Vec<u8>>> {
-        self.inner.consume()
+    /// Every record since the last call, oldest first (per CPU for a perf
+    /// buffer), and how many the kernel reported lost (perf buffers only:
+    /// a ring buffer's reserve simply fails in the program).
+    pub fn consume(&mut self) -> io::Result<(Vec<Vec<u8>>, u64)> {
+        match &mut self.inner {
+            Inner::Ring(r) => Ok((r.consume()?, 0)),
+            Inner::Perf(p) => p.consume(),
+        }
     }
 
     /// Becomes readable when records wait (for `poll`).
     pub fn readiness_fd(&self) -> BorrowedFd<'_> {
-        self.inner.epoll_fd()
+        match &self.inner {
+            Inner::Ring(r) => r.epoll_fd(),
+            Inner::Perf(p) => p.epoll_fd(),
+        }
     }
 }

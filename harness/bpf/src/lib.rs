@@ -19,7 +19,7 @@ mod program;
 mod sys;
 mod test_run;
 
-pub use attach::{AttachError, Link, RingBuffer};
+pub use attach::{AttachError, EventBuffer, Link};
 pub use log::{LogOptions, VerifierLog};
 pub use map::{Entry, Map, MapKind};
 pub use object::{

@@ -493,3 +493,83 @@ impl Drop for RingBuffer {
         unsafe { sys::ring_buffer__free(self.ptr.as_ptr()) };
     }
 }
+
+/// What a perf buffer's callbacks collect.
+#[derive(Default)]
+struct PerfSink {
+    records: Vec<Vec<u8>>,
+    lost: u64,
+}
+
+/// A consumer of one `BPF_MAP_TYPE_PERF_EVENT_ARRAY` (one perf ring per
+/// CPU), collecting every sample and counting the ones the kernel lost.
+pub(crate) struct PerfBuffer {
+    ptr: NonNull<sys::perf_buffer>,
+    /// Boxed for a stable address; freed after `ptr` (field order).
+    sink: Box<PerfSink>,
+}
+
+unsafe extern "C" fn on_sample(ctx: *mut c_void, _cpu: c_int, data: *mut c_void, size: sys::__u32) {
+    // SAFETY: `ctx` is the sink of the PerfBuffer being consumed (exclusively
+    // borrowed by `consume`), `data` holds `size` bytes.
+    unsafe {
+        let sink = &mut *ctx.cast::<PerfSink>();
+        sink.records
+            .push(std::slice::from_raw_parts(data.cast::<u8>(), size as usize).to_vec());
+    }
+}
+
+unsafe extern "C" fn on_lost(ctx: *mut c_void, _cpu: c_int, count: sys::__u64) {
+    // SAFETY: as above.
+    unsafe { (*ctx.cast::<PerfSink>()).lost += count };
+}
+
+impl PerfBuffer {
+    /// `pages` per CPU (a power of two).
+    pub(crate) fn new(map: BorrowedFd<'_>, pages: usize) -> io::Result<Self> {
+        use std::os::fd::AsRawFd as _;
+        capture();
+        let mut sink: Box<PerfSink> = Box::default();
+        let ctx: *mut PerfSink = &raw mut *sink;
+        // SAFETY: the map fd is open for the call; `ctx` lives as long as
+        // the perf buffer.
+        let ptr = unsafe {
+            sys::perf_buffer__new(
+                map.as_raw_fd(),
+                pages as _,
+                Some(on_sample),
+                Some(on_lost),
+                ctx.cast(),
+                std::ptr::null(),
+            )
+        };
+        take_messages();
+        match NonNull::new(ptr) {
+            Some(ptr) => Ok(Self { ptr, sink }),
+            None => Err(io::Error::last_os_error()),
+        }
+    }
+
+    /// Samples since the last call, and how many the kernel lost meanwhile.
+    pub(crate) fn consume(&mut self) -> io::Result<(Vec<Vec<u8>>, u64)> {
+        // SAFETY: we own the perf buffer; the callbacks only touch `sink`.
+        let n = unsafe { sys::perf_buffer__consume(self.ptr.as_ptr()) };
+        if n < 0 {
+            return Err(io::Error::from_raw_os_error(-n));
+        }
+        let sink = std::mem::take(&mut *self.sink);
+        Ok((sink.records, sink.lost))
+    }
+
+    pub(crate) fn epoll_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the epoll fd lives as long as the perf buffer.
+        unsafe { BorrowedFd::borrow_raw(sys::perf_buffer__epoll_fd(self.ptr.as_ptr())) }
+    }
+}
+
+impl Drop for PerfBuffer {
+    fn drop(&mut self) {
+        // SAFETY: we own it.
+        unsafe { sys::perf_buffer__free(self.ptr.as_ptr()) };
+    }
+}

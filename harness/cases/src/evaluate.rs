@@ -61,6 +61,8 @@ pub enum Failed {
     Event { index: usize, mismatch: Mismatch },
     /// A record the case's event type cannot decode.
     Undecodable { index: usize, problem: String },
+    /// A perf buffer overflowed: the kernel dropped records.
+    EventsLost { map: String, count: u64 },
     /// `expect.maps`: one entry.
     Map {
         map: String,
@@ -132,6 +134,11 @@ impl fmt::Display for CaseFailure {
             Failed::Undecodable { index, problem } => {
                 write!(f, "line {line}: event {}: {problem}", index + 1)
             }
+            Failed::EventsLost { map, count } => write!(
+                f,
+                "line {line}: the kernel lost {count} events of `{map}`: its perf buffer overflowed \
+                 (the program sends faster than the harness reads; send less, or use a ring buffer)"
+            ),
             Failed::Map { map, key, problem } => {
                 write!(f, "line {line}: map `{map}` key {key}")?;
                 match problem {

@@ -97,6 +97,8 @@ pub struct EventDecoder {
     pub types: EventTypes,
     /// Top-level fields shown as `[name]` in snapshots.
     pub normalise: Vec<String>,
+    /// A perf event array: the kernel pads each sample to 8 bytes.
+    pub padded: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -591,14 +593,17 @@ fn decoder(
 ) -> Option<EventDecoder> {
     let def = e.get_ref();
     let map = def.map.get_ref();
-    match object.maps.get(map) {
-        Some(info) if info.spec.map_type.name() == "ringbuf" => {}
+    let is_buffer = |t: &str| matches!(t, "ringbuf" | "perf_event_array");
+    let padded = match object.maps.get(map) {
+        Some(info) if is_buffer(&info.spec.map_type.name()) => {
+            info.spec.map_type.name() == "perf_event_array"
+        }
         Some(info) => {
             errors.push(err(
                 file,
                 def.map.span(),
                 format!(
-                    "map `{map}` is a {}, not a ring buffer",
+                    "map `{map}` is a {}, not a ring buffer or perf event array",
                     info.spec.map_type.name()
                 ),
             ));
@@ -608,21 +613,21 @@ fn decoder(
             let rings: Vec<&str> = object
                 .maps
                 .iter()
-                .filter(|(_, m)| m.spec.map_type.name() == "ringbuf")
+                .filter(|(_, m)| is_buffer(&m.spec.map_type.name()))
                 .map(|(n, _)| n.as_str())
                 .collect();
             errors.push(err(
                 file,
                 def.map.span(),
                 format!(
-                    "no map `{map}` in object `{}`; its ring buffers are {}",
+                    "no map `{map}` in object `{}`; its event buffers are {}",
                     object.name,
                     list_or_none(&rings)
                 ),
             ));
             return None;
         }
-    }
+    };
     let lookup = |name: &str| {
         object.struct_type(name).ok_or_else(|| {
             format!(
@@ -676,6 +681,7 @@ fn decoder(
         map: map.clone(),
         types,
         normalise,
+        padded,
     })
 }
 

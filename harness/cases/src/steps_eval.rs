@@ -91,6 +91,15 @@ pub(crate) fn evaluate(
                 .map(|r| (r.step, r.data.0.as_slice()))
                 .collect();
             let line = sc.expected_events.as_ref().map_or(case.line, |(l, _)| *l);
+            for l in out.lost.iter().filter(|l| l.map == decoder.map) {
+                failures.push(CaseFailure {
+                    line,
+                    failed: Failed::EventsLost {
+                        map: l.map.clone(),
+                        count: l.count,
+                    },
+                });
+            }
             let mut text = Vec::new();
             let mut decoded: Vec<Option<(&TypeDesc, &[u8])>> = Vec::new();
             for (index, (step, bytes)) in records.iter().enumerate() {
@@ -152,6 +161,7 @@ pub(crate) fn evaluate(
                             });
                             continue;
                         }
+                        let bytes = &bytes[..ty.size().min(bytes.len())];
                         failures.extend(mismatches(&want.ty, &want.want, bytes).into_iter().map(
                             |mismatch| CaseFailure {
                                 line: want.line,
@@ -195,10 +205,16 @@ fn type_name(ty: &TypeDesc) -> &str {
     }
 }
 
-/// The record's type, when its size fits it.
+/// The record's type, when its size fits it (perf samples come padded to
+/// 8 bytes).
 fn decode<'d>(decoder: &'d EventDecoder, bytes: &[u8]) -> Result<&'d TypeDesc, String> {
     let ty = decoder.type_of(bytes)?;
-    if ty.size() != bytes.len() {
+    let fits = if decoder.padded {
+        (ty.size()..ty.size() + 8).contains(&bytes.len())
+    } else {
+        ty.size() == bytes.len()
+    };
+    if !fits {
         return Err(format!(
             "a {}-byte record is not a `struct {}` ({} bytes): does the program submit another type to `{}`?",
             bytes.len(),

@@ -189,11 +189,11 @@ fn step_mistakes_name_their_line_and_what_was_expected() {
         ),
         (
             "events = { map = \"counts\", type = \"exec_event\" }\nsteps = [{ sleep_ms = 1 }]",
-            "map `counts` is a hash, not a ring buffer",
+            "map `counts` is a hash, not a ring buffer or perf event array",
         ),
         (
             "events = { map = \"evts\", type = \"exec_event\" }\nsteps = [{ sleep_ms = 1 }]",
-            "no map `evts` in object `events`; its ring buffers are events",
+            "no map `evts` in object `events`; its event buffers are events, samples",
         ),
         (
             "events = { map = \"events\", type = \"open_event\" }\nsteps = [{ sleep_ms = 1 }]",
@@ -292,6 +292,7 @@ fn outputs(open_errno: i32, exit: i32, events: Vec<EventRecord>) -> CaseOutcome 
                 }),
             ],
             events,
+            lost: Vec::new(),
         }),
         maps: Vec::new(),
     }
@@ -469,6 +470,7 @@ expect.event_count = 2
                         duration_ns: 1,
                     })],
                     events,
+                    lost: Vec::new(),
                 }),
                 maps: Vec::new(),
             },
@@ -531,4 +533,70 @@ expect.maps.counts = [{ key = 7, value = 443 }]
         "\n[[case]]\nname = \"bad\"\nprogram = \"load\"\nsteps = [{ ctx = { id = 7, prot = 1 } }]\n",
     );
     assert!(e.contains("prot"), "{e}");
+}
+
+#[test]
+fn perf_samples_may_carry_their_padding_and_lost_samples_fail_the_case() {
+    let cases = compile(
+        r#"
+[[case]]
+name = "perf"
+events = { map = "samples", type = "tcp_event" }
+steps = [{ ctx = { args = [0, 1] } }]
+expect.events = [{ dport = 80 }]
+"#,
+    )
+    .unwrap();
+    let object = fixture("events");
+    let run = |data: Vec<u8>, lost: u64| {
+        evaluate(
+            &cases[0],
+            &CaseOutcome::Ran {
+                output: ActionOutput::Steps(StepsOutput {
+                    steps: vec![StepOutput::TestRun(TestRunOutput {
+                        retval: 0,
+                        data_out: Vec::new().into(),
+                        ctx_out: None,
+                        duration_ns: 1,
+                    })],
+                    events: vec![EventRecord {
+                        map: "samples".into(),
+                        step: 0,
+                        data: data.into(),
+                    }],
+                    lost: (lost > 0)
+                        .then(|| harness_protocol::LostEvents {
+                            map: "samples".into(),
+                            count: lost,
+                        })
+                        .into_iter()
+                        .collect(),
+                }),
+                maps: Vec::new(),
+            },
+            &object,
+        )
+        .status
+    };
+    // A 16-byte struct arrives as 20 bytes: the kernel pads the sample.
+    let mut padded = tcp_event(80);
+    padded.extend([0; 4]);
+    assert_eq!(run(padded.clone(), 0), Status::Passed);
+    let mut too_long = tcp_event(80);
+    too_long.extend([0; 8]);
+    assert!(
+        matches!(run(too_long, 0), Status::Failed(f) if f[0].to_string().contains("24-byte record"))
+    );
+    match run(padded, 3) {
+        Status::Failed(f) => {
+            assert_eq!(f.len(), 1, "{f:?}");
+            assert!(
+                f[0].to_string()
+                    .contains("the kernel lost 3 events of `samples`"),
+                "{}",
+                f[0]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -18,9 +18,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use harness_bpf::{Link, LoadedObject, RingBuffer};
+use harness_bpf::{EventBuffer, Link, LoadedObject};
 use harness_protocol::{
-    EventRecord, OpenMode, Step, StepOutput, StepsOutput, StepsPlan, Transport,
+    EventRecord, LostEvents, OpenMode, Step, StepOutput, StepsOutput, StepsPlan, Transport,
 };
 
 use crate::case::{Stop, program_fd, stop};
@@ -51,7 +51,7 @@ pub(crate) fn run(
             let map = object
                 .map(name)
                 .ok_or_else(|| format!("no map `{name}` in the object"))?;
-            RingBuffer::new(map).map_err(|e| {
+            EventBuffer::new(map).map_err(|e| {
                 format!("reading ring buffer `{name}` (is it a BPF_MAP_TYPE_RINGBUF?): {e}")
             })
         })
@@ -88,18 +88,19 @@ pub(crate) fn run(
                         );
                     }
                     let w = workload.as_mut().expect("started above");
-                    w.perform(index, deadline, &mut rings, &mut out.events)
+                    w.perform(index, deadline, &mut rings, &mut out.events, &mut out.lost)
                         .map_err(|e| step_error(i, live, &e))?
                 }
             };
-            drain(&mut rings, index, &mut out.events).map_err(|e| step_error(i, step, &e))?;
+            drain(&mut rings, index, &mut out.events, &mut out.lost)
+                .map_err(|e| step_error(i, step, &e))?;
             out.steps.push(output);
         }
         Ok(())
     })();
     let finished = workload.map(|w| w.finish(deadline));
     let last = u32::try_from(plan.steps.len().saturating_sub(1)).unwrap_or(u32::MAX);
-    let drained = drain(&mut rings, last, &mut out.events);
+    let drained = drain(&mut rings, last, &mut out.events, &mut out.lost);
     drop(links);
     drop(cgroup);
     result?;
@@ -120,11 +121,25 @@ fn step_error(i: usize, step: &Step, error: &str) -> Stop {
     }
 }
 
-fn drain(rings: &mut [RingBuffer], step: u32, events: &mut Vec<EventRecord>) -> Result<(), String> {
+fn drain(
+    rings: &mut [EventBuffer],
+    step: u32,
+    events: &mut Vec<EventRecord>,
+    lost: &mut Vec<LostEvents>,
+) -> Result<(), String> {
     for ring in rings {
-        let records = ring
+        let (records, dropped) = ring
             .consume()
-            .map_err(|e| format!("reading ring buffer `{}`: {e}", ring.map))?;
+            .map_err(|e| format!("reading events from `{}`: {e}", ring.map))?;
+        if dropped > 0 {
+            match lost.iter_mut().find(|l| l.map == ring.map) {
+                Some(l) => l.count += dropped,
+                None => lost.push(LostEvents {
+                    map: ring.map.clone(),
+                    count: dropped,
+                }),
+            }
+        }
         events.extend(records.into_iter().map(|data| EventRecord {
             map: ring.map.clone(),
             step,
@@ -213,8 +228,9 @@ impl Workload {
         &mut self,
         index: u32,
         deadline: Instant,
-        rings: &mut [RingBuffer],
+        rings: &mut [EventBuffer],
         events: &mut Vec<EventRecord>,
+        lost: &mut Vec<LostEvents>,
     ) -> Result<StepOutput, String> {
         self.commands
             .as_mut()
@@ -234,7 +250,7 @@ impl Workload {
                 break;
             }
             if ready.1 {
-                drain(rings, index, events)?;
+                drain(rings, index, events, lost)?;
             }
         }
         let mut answer = [0u8; ANSWER_LEN];
@@ -274,7 +290,7 @@ impl Workload {
 /// Waits until `answers` or a ring buffer is readable: (answers, rings).
 fn wait_readable(
     answers: BorrowedFd<'_>,
-    rings: &[RingBuffer],
+    rings: &[EventBuffer],
     timeout: Duration,
 ) -> Result<(bool, bool), String> {
     use nix::poll::{PollFd, PollFlags, PollTimeout};

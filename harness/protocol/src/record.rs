@@ -139,6 +139,15 @@ pub struct StepsOutput {
     pub steps: Vec<StepOutput>,
     #[serde(default)]
     pub events: Vec<EventRecord>,
+    /// Records a perf buffer reported lost (it overflowed), per map.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost: Vec<LostEvents>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostEvents {
+    pub map: String,
+    pub count: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
