@@ -279,3 +279,81 @@ fn describe_output(prog_type: &str, output: &StepOutput) -> String {
         StepOutput::Done { errno, .. } => errno::describe(*errno),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use harness_btf_value::MemberDesc;
+
+    use super::*;
+
+    fn int(size: usize) -> TypeDesc {
+        TypeDesc::Int {
+            name: format!("u{}", size * 8),
+            size,
+            signed: false,
+            big_endian: false,
+            is_bool: false,
+        }
+    }
+
+    fn chars(len: usize) -> TypeDesc {
+        TypeDesc::Array {
+            elem: Box::new(int(1)),
+            len,
+        }
+    }
+
+    #[test]
+    fn only_printable_char_arrays_with_inner_nuls_read_as_joined_strings() {
+        let text = |ty: &TypeDesc, b: &[u8]| text_with_nuls(ty, b);
+        assert_eq!(
+            text(&chars(8), b"a\0bc\0\0\0\0").as_deref(),
+            Some(r#""a\0bc""#)
+        );
+        assert_eq!(
+            text(&chars(4), b"abc\0"),
+            None,
+            "one string: the usual format"
+        );
+        assert_eq!(text(&chars(4), b"\0abc"), None, "starts empty");
+        assert_eq!(text(&chars(4), b"a\0\x01b"), None, "not printable");
+        assert_eq!(text(&chars(4), b"\0\0\0\0"), None, "all zero");
+        let words = TypeDesc::Array {
+            elem: Box::new(int(4)),
+            len: 2,
+        };
+        assert_eq!(text(&words, b"a\0b\0\0\0\0\0"), None, "not chars");
+        assert_eq!(text(&int(4), b"a\0b\0"), None, "not an array");
+    }
+
+    #[test]
+    fn events_show_named_fields_with_unstable_ones_normalised() {
+        let member = |name: &str, byte: u32, ty: TypeDesc| MemberDesc {
+            name: name.into(),
+            bit_offset: byte * 8,
+            bits: None,
+            ty,
+        };
+        let ty = TypeDesc::Struct {
+            name: "ev".into(),
+            size: 16,
+            members: vec![
+                member("pid", 0, int(4)),
+                member("pad", 4, int(4)),
+                member("__pad2", 8, int(2)),
+                member("", 10, int(2)),
+                member("uid", 12, int(4)),
+            ],
+            is_union: false,
+        };
+        let mut bytes = 42u32.to_ne_bytes().to_vec();
+        bytes.extend([9; 8]);
+        bytes.extend(7u32.to_ne_bytes());
+        assert_eq!(
+            format_event(&ty, &bytes, &["pid".to_owned()]),
+            "ev { pid: [pid], uid: 7 }"
+        );
+        assert_eq!(format_event(&ty, &bytes, &[]), "ev { pid: 42, uid: 7 }");
+        assert_eq!(format_event(&int(4), &bytes[..4], &[]), "42");
+    }
+}
