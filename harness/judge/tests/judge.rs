@@ -25,7 +25,7 @@ use harness_matrix::{KernelRun, RunFailure};
 use harness_project::{PrepareOptions, Prepared, Project};
 use harness_protocol::{
     Action, ActionOutput, CaseOutcome, CaseReport, CaseStep, Done, GuestInfo, ProbeReport,
-    ProgramReport, Record, TestRunOutput, Verdict,
+    ProgramReport, Record, StepOutput, StepsOutput, TestRunOutput, Verdict,
 };
 use harness_snapshots::{SnapshotStore, UpdateMode};
 
@@ -1559,4 +1559,101 @@ fn line_records_number_only_the_programs_own_instructions() {
     let (records, main) = harness_judge::line_records(pair, "nope");
     assert!(!records.is_empty() && records.iter().all(|r| r.insn.is_none()));
     assert_eq!(main, None);
+}
+
+/// A case of steps is snapshotted as what each step did, its events and
+/// the maps after the last step (a project of its own: one object, one
+/// case).
+#[test]
+fn a_case_of_steps_snapshots_each_steps_outcome() {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("judge-steps-project");
+    let project = Project::at(&root, &root.join("target"));
+    let mut programs = files(&workspace().join("sample-programs"));
+    programs.retain(|path, _| path.starts_with("include") || path == Path::new("tc_lb.bpf.c"));
+    sync(&project.programs_dir, &programs);
+    let cases = r#"object = "tc_lb"
+program = "tc_lb"
+
+[[case]]
+name = "two packets in a row"
+steps = [
+  { packet.ipv4 = { src = "10.0.0.1", dst = "10.0.0.2" }, packet.udp = { src = 1, dst = 2 }, expect.return = "TC_ACT_OK" },
+  { packet.ipv4 = { src = "10.0.0.1", dst = "10.0.0.2" }, packet.udp = { src = 1, dst = 2 } },
+]
+"#;
+    sync(
+        &project.cases_dir,
+        &BTreeMap::from([(PathBuf::from("steps.toml"), cases.as_bytes().to_vec())]),
+    );
+    let snapshots = tempfile::tempdir().unwrap();
+    let project = Project {
+        snapshots_dir: snapshots.path().to_owned(),
+        ..project
+    };
+    let options = PrepareOptions {
+        log_level: 1,
+        cases: true,
+    };
+    let prepared = harness_project::prepare(&project, options, &Silent).unwrap();
+    let case = &prepared.cases[0];
+    let test_run = |retval| {
+        StepOutput::TestRun(TestRunOutput {
+            retval,
+            data_out: Vec::new().into(),
+            ctx_out: None,
+            duration_ns: 0,
+        })
+    };
+    let mut records = vec![hello("6.1.0-test")];
+    for p in prepared.objects[0].info.file.programs() {
+        records.push(Record::Program(ProgramReport {
+            object: "tc_lb".into(),
+            program: p.name.clone(),
+            section: p.section.clone(),
+            prog_type: "sched_cls".into(),
+            verdict: Verdict::Accepted,
+            log: stats_log(100),
+            log_level: 1,
+            log_truncated: false,
+            info: None,
+            load_ns: 0,
+            insn_cnt: 10,
+        }));
+    }
+    records.push(Record::Case(CaseReport {
+        id: case.plan.id.clone(),
+        outcome: CaseOutcome::Ran {
+            output: ActionOutput::Steps(StepsOutput {
+                steps: vec![test_run(0), test_run(2)],
+                ..StepsOutput::default()
+            }),
+            maps: Vec::new(),
+        },
+    }));
+    records.push(done());
+    let context = Context {
+        project: &project,
+        prepared: &prepared,
+        snapshots: UpdateMode::New,
+    };
+    let judgement = harness_judge::judge_test(&context, &[run(target("6.1"), records)]).unwrap();
+    assert_eq!(judgement.kernels[0].passed, 1, "{:?}", judgement.findings);
+    assert_eq!(
+        judgement.kernels[0].snapshots_new, 2,
+        "the program and the case"
+    );
+    let pending = fs::read_to_string(
+        snapshots
+            .path()
+            .join("case__steps__two_packets_in_a_row.snap.new"),
+    )
+    .unwrap();
+    assert!(
+        pending.contains(
+            "case: two packets in a row\nprogram: tc_lb/tc_lb\nsteps:\n  \
+             1. test run of tc_lb: returned TC_ACT_OK (0)\n  \
+             2. test run of tc_lb: returned TC_ACT_SHOT (2)\n\nmaps after the last step:\n"
+        ),
+        "{pending}"
+    );
 }
