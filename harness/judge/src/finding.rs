@@ -172,7 +172,9 @@ impl fmt::Display for Subject {
 
 impl fmt::Display for Finding {
     /// `<subject> on <kernel>: <what>`, or `<kernel>: <what>` for the kernel
-    /// itself; details follow on indented lines.
+    /// itself; details follow on indented lines. The alternate form (`{:#}`)
+    /// styles a diagnosis in colour (ANSI codes, which a writer such as
+    /// anstream drops where colour is off).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.subject {
             Subject::Kernel => write!(f, "{}:", self.kernel)?,
@@ -183,7 +185,11 @@ impl fmt::Display for Finding {
             subject => write!(f, "{subject} on {}:", self.kernel)?,
         }
         // Failures listed on lines of their own start with a line break.
-        let kind = self.kind.to_string();
+        let kind = if f.alternate() {
+            format!("{:#}", self.kind)
+        } else {
+            self.kind.to_string()
+        };
         if !kind.starts_with('\n') {
             f.write_str(" ")?;
         }
@@ -208,7 +214,7 @@ impl fmt::Display for FindingKind {
                 } else {
                     write!(f, "{verdict}")?;
                 }
-                write_log(f, log.as_ref(), diagnosis.as_deref())
+                write_log(f, log.as_ref(), diagnosis.as_deref(), f.alternate())
             }
             Self::ExpectationNotMet {
                 mismatch,
@@ -216,7 +222,7 @@ impl fmt::Display for FindingKind {
                 diagnosis,
             } => {
                 write!(f, "{mismatch}")?;
-                write_log(f, log.as_ref(), diagnosis.as_deref())
+                write_log(f, log.as_ref(), diagnosis.as_deref(), f.alternate())
             }
             Self::Gate(v) => write!(f, "{v}"),
             Self::NotInBaseline => f.write_str("not in the baseline file, nothing to compare"),
@@ -270,11 +276,17 @@ fn write_log(
     f: &mut fmt::Formatter<'_>,
     log: Option<&LogExcerpt>,
     diagnosis: Option<&Diagnosis>,
+    styled: bool,
 ) -> fmt::Result {
     let Some(log) = log else { return Ok(()) };
     match diagnosis {
         Some(d) => {
-            for line in d.to_string().lines() {
+            let text = if styled {
+                d.styled().to_string()
+            } else {
+                d.to_string()
+            };
+            for line in text.lines() {
                 write!(f, "\n      {line}")?;
             }
         }

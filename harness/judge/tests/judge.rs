@@ -642,6 +642,11 @@ fn an_unexpected_rejection_shows_the_diagnosis_and_where_the_log_is() {
             && text.ends_with("\n    full log: target/harness/7.2/verifier/tc_lb/tc_lb.log"),
         "{text}"
     );
+    assert!(!text.contains('\x1b'), "plain by default: {text}");
+    // `{:#}` styles the diagnosis; without its codes it reads the same.
+    let styled = format!("{:#}", failures[0]);
+    assert!(styled.contains('\x1b'), "{styled}");
+    assert_eq!(anstream::adapter::strip_str(&styled).to_string(), text);
     // A program the harness could not load, with no expectation about it.
     let mut records = vec![hello("7.2.13+deb14-cloud-amd64")];
     let not_loaded = Verdict::NotLoaded {

@@ -143,7 +143,8 @@ pub(crate) fn problems(
         s.push('\n');
     }
     for f in failures {
-        let _ = writeln!(s, "\x20 {} {f}\n", paint(BAD, "✗"));
+        // A diagnosis in colour where colour is on.
+        let _ = writeln!(s, "\x20 {} {f:#}\n", paint(BAD, "✗"));
     }
     for n in snapshot_notes {
         let _ = writeln!(s, "{n}\n");
