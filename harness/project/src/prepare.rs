@@ -298,7 +298,8 @@ pub fn prepare(
 
 /// Prepares objects and sources named on the command line (see
 /// [`crate::collect_inputs`]) instead of the project's programs: sources
-/// are compiled with the project's flags and include directory into
+/// are compiled with the project's flags and include directory (and the
+/// `include/` beside the source, when there is one) into
 /// `<objects_dir>/paths/<name>/`, every object is parsed once, and the
 /// expectations its programs declare (`__rejected(..)`, BTF decl tags) are
 /// collected. There are no cases and no case files.
@@ -319,8 +320,16 @@ pub fn prepare_paths(
                     .objects_dir
                     .join("paths")
                     .join(harness_protocol::file_name_of(&input.name));
-                let built =
-                    BpfBuild::new(project.programs_dir.clone(), out).build_file(&input.path)?;
+                let mut build = BpfBuild::new(project.programs_dir.clone(), out);
+                // Its own directory's `include/` first, as a sub-directory
+                // of the project's programs has.
+                if let Some(own) = input.path.parent().map(|d| d.join("include"))
+                    && own.is_dir()
+                    && !build.include_dirs.contains(&own)
+                {
+                    build.include_dirs.insert(0, own);
+                }
+                let built = build.build_file(&input.path)?;
                 if built.rebuilt {
                     events.event(Event::Compiled {
                         source: PathBuf::from(&input.name),

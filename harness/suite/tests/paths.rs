@@ -410,3 +410,24 @@ fn an_object_libbpf_cannot_open_fails_alone_and_the_others_run() {
             .all(|r| r.verdict == VerdictKind::Accepted)
     );
 }
+
+#[test]
+fn a_source_given_by_path_sees_the_include_directory_beside_it() {
+    let s = scratch();
+    let dir = s.dir.join("c");
+    fs::create_dir_all(dir.join("include")).unwrap();
+    fs::write(dir.join("include/local.h"), "#define VERDICT XDP_PASS\n").unwrap();
+    fs::write(
+        dir.join("own_header.bpf.c"),
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n#include \"local.h\"\n\
+         SEC(\"xdp\") int own_header(struct xdp_md *ctx) { return VERDICT; }\n\
+         char LICENSE[] SEC(\"license\") = \"GPL\";\n",
+    )
+    .unwrap();
+    let report = s.verify(&["c"], &[]).unwrap();
+    assert_eq!(
+        objects_and_programs(&report),
+        [("c/own_header.bpf.c".to_owned(), "own_header".to_owned())]
+    );
+    assert!(report.ok(), "{:?}", report.findings);
+}
