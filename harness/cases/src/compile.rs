@@ -144,6 +144,9 @@ pub struct Expectations {
     pub retval_line: usize,
     pub packet_line: usize,
     pub ctx_line: usize,
+    /// `expect.flow_keys`, for flow dissectors: what the run's output holds.
+    pub flow_keys: Option<(TypeDesc, Encoded)>,
+    pub flow_keys_line: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -645,6 +648,30 @@ fn expectations(
             None => errors.push(file.err(
                 t.span(),
                 format!("{prog_type} programs have no context to check"),
+            )),
+        }
+    }
+    if let Some(t) = &c.expect.flow_keys {
+        expect.flow_keys_line = line(t.span());
+        match (prog_type, object.struct_type("bpf_flow_keys")) {
+            ("flow_dissector", Some(ty)) => match encode_with(
+                &ty,
+                &Value::Table(t.get_ref().clone()),
+                "expect.flow_keys",
+                &object.constants,
+            ) {
+                Ok(e) => expect.flow_keys = Some((ty, e)),
+                Err(e) => errors.push(file.err(t.span(), e.to_string())),
+            },
+            ("flow_dissector", None) => errors.push(file.err(
+                t.span(),
+                "the object's BTF has no layout of `struct bpf_flow_keys` (clang records a struct only \
+                 pointed to from the context as a forward declaration): name it in the program, e.g. \
+                 `const struct bpf_flow_keys *unused_flow_keys __attribute__((unused));`",
+            )),
+            (other, _) => errors.push(file.err(
+                t.span(),
+                format!("`expect.flow_keys` is for flow dissectors; this is a {other} program"),
             )),
         }
     }

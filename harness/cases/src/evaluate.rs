@@ -44,6 +44,8 @@ pub enum Failed {
     Ctx(Mismatch),
     /// `expect.ctx`, but the kernel returned no context.
     CtxMissing,
+    /// `expect.flow_keys`.
+    FlowKeys(Mismatch),
     /// A step's `expect.return`, `expect.result` or `expect.exit` (step 0-based).
     Step {
         step: usize,
@@ -103,6 +105,7 @@ impl fmt::Display for CaseFailure {
             }
             Failed::Packet(d) => write!(f, "line {line}: output packet: {d}"),
             Failed::Ctx(m) => write!(f, "line {line}: context after the run: {m}"),
+            Failed::FlowKeys(m) => write!(f, "line {line}: flow keys: {m}"),
             Failed::CtxMissing => write!(
                 f,
                 "line {line}: context after the run: the kernel did not return it"
@@ -165,6 +168,9 @@ pub struct CaseResult {
     /// The object's maps after the run, formatted through BTF, for
     /// snapshots; `None` when the case leaves them out.
     pub maps: Option<String>,
+    /// A flow dissector's output, `struct bpf_flow_keys` formatted, for
+    /// snapshots (instead of an output packet).
+    pub flow_keys: Option<String>,
     /// A case of steps: what each step did, one per line.
     pub steps: Option<String>,
     /// A case of steps with `events`: the decoded events, one per line,
@@ -195,6 +201,16 @@ pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo)
     check_return(case, out, &got, &mut failures);
     check_packet(case, out, &mut failures);
     check_ctx(case, out, &mut failures);
+    if let Some((ty, want)) = &case.expect.flow_keys {
+        failures.extend(
+            mismatches(ty, want, &out.data_out)
+                .into_iter()
+                .map(|m| CaseFailure {
+                    line: case.expect.flow_keys_line,
+                    failed: Failed::FlowKeys(m),
+                }),
+        );
+    }
     check_maps(case, object, dumps, &mut failures);
     CaseResult {
         status: if failures.is_empty() {
@@ -206,6 +222,10 @@ pub fn evaluate(case: &CompiledCase, outcome: &CaseOutcome, object: &ObjectInfo)
         maps: case
             .snapshot_maps
             .then(|| format_dumps(dumps, object, case.percpu_sum)),
+        flow_keys: (case.prog_type == "flow_dissector")
+            .then(|| object.struct_type("bpf_flow_keys"))
+            .flatten()
+            .map(|ty| format(&ty, &out.data_out, "")),
         steps: None,
         events: None,
     }
@@ -216,6 +236,7 @@ fn unfinished(status: Status) -> CaseResult {
         status,
         retval: None,
         maps: None,
+        flow_keys: None,
         steps: None,
         events: None,
     }

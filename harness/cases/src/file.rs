@@ -180,6 +180,8 @@ pub struct ExpectDef {
     pub packet_hex: Option<Spanned<Hex>>,
     /// Context fields after the run (e.g. a `mark` the program set).
     pub ctx: Option<Spanned<toml::Table>>,
+    /// A flow dissector's output, `struct bpf_flow_keys` (only the fields given).
+    pub flow_keys: Option<Spanned<toml::Table>>,
     /// Entries that must (or, with `absent = true`, must not) exist after the run.
     #[serde(default)]
     pub maps: BTreeMap<Spanned<String>, Spanned<Vec<Spanned<ExpectEntryDef>>>>,

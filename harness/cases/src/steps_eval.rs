@@ -193,6 +193,7 @@ pub(crate) fn evaluate(
         maps: case
             .snapshot_maps
             .then(|| format_dumps(dumps, object, case.percpu_sum)),
+        flow_keys: None,
         steps: Some(steps_text),
         events,
     }

@@ -547,6 +547,7 @@ fn a_case_that_did_not_run_has_no_results() {
             status: Status::Skipped("probe xdp_ctx failed".into()),
             retval: None,
             maps: None,
+            flow_keys: None,
             steps: None,
             events: None,
         }
@@ -568,6 +569,7 @@ fn a_case_that_did_not_run_has_no_results() {
             },
             retval: None,
             maps: None,
+            flow_keys: None,
             steps: None,
             events: None,
         }

@@ -61,7 +61,10 @@ pub(crate) fn judge(
             target,
             case,
             ret,
-            &out.data_out,
+            match &result.flow_keys {
+                Some(keys) => Output::FlowKeys(keys),
+                None => Output::Packet(&out.data_out),
+            },
             result.maps.as_deref(),
         )),
         (_, Some(steps), _) => Some(steps_observation(
@@ -150,16 +153,41 @@ fn snapshot_name(case: &CompiledCase) -> String {
     format!("{SNAPSHOT_KIND}{}__{}", slug(&stem), slug(&case.name))
 }
 
+/// What a test run handed back: a packet, or a flow dissector's keys.
+enum Output<'a> {
+    Packet(&'a [u8]),
+    FlowKeys(&'a str),
+}
+
 fn observation(
     target: &Target,
     case: &CompiledCase,
     ret: &str,
-    data_out: &[u8],
+    output: Output<'_>,
     maps: Option<&str>,
 ) -> Observation {
     let input: &[u8] = match &case.plan.action {
         harness_protocol::Action::TestRun(input) => &input.data,
         harness_protocol::Action::Steps(_) => &[],
+    };
+    let data_out = match output {
+        Output::Packet(data) => data,
+        Output::FlowKeys(keys) => {
+            return Observation {
+                name: snapshot_name(case),
+                line: target.line(),
+                content: format!(
+                    "case: {}\nprogram: {}/{}\nreturn: {ret}\nflow keys: {keys}{}",
+                    case.name,
+                    case.object,
+                    case.program,
+                    maps.map(|m| format!("\n\nmaps after the run:\n{m}"))
+                        .unwrap_or_default()
+                ),
+                source: case.file.display().to_string(),
+                expression: format!("return value, flow keys and maps after `{}`", case.name),
+            };
+        }
     };
     let output = if data_out == input {
         format!("unchanged ({} bytes)", data_out.len())
