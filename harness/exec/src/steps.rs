@@ -38,7 +38,9 @@ pub(crate) fn run(
     for file in &plan.files {
         create_file(&file.path, &file.content).map_err(stop(CaseStep::Attach))?;
     }
-    let needs_cgroup = plan.attach.iter().any(|p| object.is_cgroup_program(p));
+    // Every live case's workload runs in a cgroup of its own (cgroup
+    // programs attach there), so nothing it leaves behind reaches the next.
+    let needs_cgroup = plan.is_live();
     let cgroup = if needs_cgroup {
         Some(Cgroup::create(case_id).map_err(stop(CaseStep::Attach))?)
     } else {
