@@ -48,6 +48,12 @@ impl Http {
         }
     }
 
+    /// The configured agent (timeouts, CA store, user agent), for requests
+    /// that need headers [`Http::get`] does not send or read (registries).
+    pub(crate) fn agent(&self) -> &ureq::Agent {
+        &self.agent
+    }
+
     /// Streams `url` into `sink` chunk by chunk, reporting progress as
     /// `what`. Stops once more than `max_bytes` arrived, so a wrong file cannot
     /// fill the disk; returns the number of bytes passed to `sink`.

@@ -17,6 +17,7 @@ mod index;
 mod lines;
 mod lock;
 mod mirror;
+mod oci;
 mod request;
 mod signature;
 mod target;
@@ -29,6 +30,10 @@ pub use error::KernelError;
 pub use lines::{KernelLine, LINES, find_line, lines_summary};
 pub use lock::{LockFile, LockedKernel, PinnedPackage};
 pub use mirror::{MIRROR_ENV, Mirror};
+pub use oci::{
+    DigestSource, FetchError, FetchedFile, FetchedKernel, OciBlob, OciParseError, OciReference,
+    ResolvedImage, Sha256Digest, fetch_kernel, fetch_url, resolve,
+};
 pub use request::{KernelRequest, parse_kernel_list};
 pub use signature::SignatureCheck;
 pub use target::{Boot, Origin, Resolver, Target};

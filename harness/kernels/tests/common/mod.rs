@@ -6,6 +6,8 @@
     reason = "each test binary uses a different part of these helpers"
 )]
 
+pub mod registry;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
