@@ -16,7 +16,7 @@ pub enum Command {
         #[arg(long, short, default_value = "5.10,6.1,6.12,7.2")]
         kernel: String,
         /// Runs of each kind per kernel (medians are reported).
-        #[arg(long, default_value_t = 5, value_parser = crate::run::at_least_one)]
+        #[arg(long, default_value_t = 5, value_parser = ebpf_harness::run::at_least_one)]
         runs: usize,
         #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
         accel: AccelChoice,
@@ -26,10 +26,10 @@ pub enum Command {
         /// Where to measure: `host` (root) and/or kernel lines.
         #[arg(long, short, default_value = "host,6.1")]
         kernel: String,
-        #[arg(long, default_value_t = 1000, value_parser = crate::run::at_least_one)]
+        #[arg(long, default_value_t = 1000, value_parser = ebpf_harness::run::at_least_one)]
         cases: usize,
         /// Runs of each kind (medians are reported).
-        #[arg(long, default_value_t = 3, value_parser = crate::run::at_least_one)]
+        #[arg(long, default_value_t = 3, value_parser = ebpf_harness::run::at_least_one)]
         runs: usize,
         #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
         accel: AccelChoice,
@@ -44,7 +44,7 @@ pub enum Command {
         /// Events one crafted run emits.
         #[arg(long, default_value_t = 100_000)]
         burst: u64,
-        #[arg(long, default_value_t = 3, value_parser = crate::run::at_least_one)]
+        #[arg(long, default_value_t = 3, value_parser = ebpf_harness::run::at_least_one)]
         runs: usize,
         #[arg(long, default_value = "auto", env = "HARNESS_ACCEL")]
         accel: AccelChoice,
@@ -58,12 +58,12 @@ pub enum Command {
         #[arg(long)]
         sources: Option<std::path::PathBuf>,
         /// Runs per log (medians are reported).
-        #[arg(long, default_value_t = 20, value_parser = crate::run::at_least_one)]
+        #[arg(long, default_value_t = 20, value_parser = ebpf_harness::run::at_least_one)]
         runs: usize,
     },
     /// Time to verify every sample object on the host kernel (root), against veristat on the same objects (target: <= 1.2x).
     Verify {
-        #[arg(long, default_value_t = 5, value_parser = crate::run::at_least_one)]
+        #[arg(long, default_value_t = 5, value_parser = ebpf_harness::run::at_least_one)]
         runs: usize,
         /// veristat binary (or wrapper) to compare with [default: `veristat` on PATH, and the chroot of `setup --veristat` when it is installed].
         #[arg(long)]
@@ -72,7 +72,7 @@ pub enum Command {
         #[arg(long)]
         veristat_chroot: bool,
         /// Verify every object this many times (copies under new names, given by path), for hundreds of programs.
-        #[arg(long, default_value_t = 1, value_parser = crate::run::at_least_one)]
+        #[arg(long, default_value_t = 1, value_parser = ebpf_harness::run::at_least_one)]
         copies: usize,
     },
 }
@@ -130,8 +130,12 @@ fn options(kernel: &str, accel: AccelChoice) -> anyhow::Result<SuiteOptions> {
     })
 }
 
-pub fn run(cmd: Command, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
-    let project = crate::project()?;
+pub fn run(
+    cmd: Command,
+    at: &ebpf_harness::ProjectAt,
+    interrupt: &Arc<AtomicBool>,
+) -> anyhow::Result<ExitCode> {
+    let project = at.project()?;
     let status = harness_report::Status::new();
     match cmd {
         Command::Boot {
@@ -245,7 +249,7 @@ pub fn run(cmd: Command, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode
             runs,
         } => {
             let dir = logs.unwrap_or_else(|| project.root.join("harness/diagnose/testdata"));
-            let sources = sources.unwrap_or_else(|| project.programs_dir.join("rejected"));
+            let sources = sources.unwrap_or_else(|| project.root.join("sample-programs/rejected"));
             let b = harness_bench::explain(&dir, &sources, runs)?;
             println!(
                 "{:<12} {:>5} {:>9} {:>12} {:>10} {:>10} {:>10}   (medians of {runs})",

@@ -53,8 +53,7 @@ pub fn boot(
     .map_err(harness_suite::SuiteError::from)?;
     let targets =
         harness_suite::resolve_targets(project, &opts.kernels, opts.mirror.as_deref(), events)?;
-    let runner =
-        harness_suite::build_runner(project, events).map_err(harness_suite::SuiteError::from)?;
+    let runner = harness_suite::build_runner(events).map_err(harness_suite::SuiteError::from)?;
     let initramfs =
         tempfile::NamedTempFile::new().map_err(crate::io_err("creating an initramfs"))?;
     harness_matrix::guest_initramfs(&prepared.plan(), &runner)?

@@ -11,6 +11,7 @@ use harness_kernels::KernelRequest;
 use harness_project::Project;
 use harness_suite::SuiteOptions;
 
+use crate::ScratchFile;
 use crate::{BenchError, check_runs, io_err, median};
 
 /// What `n` cases add to a run.
@@ -65,24 +66,18 @@ pub fn generated_cases(n: usize) -> String {
 /// A scratch copy of the project holding only the firewall and `cases`
 /// generated cases.
 fn scratch(project: &Project, root: &std::path::Path, cases: usize) -> Result<Project, BenchError> {
-    let programs = root.join("programs");
-    std::fs::create_dir_all(programs.join("include"))
-        .map_err(io_err("creating a scratch project"))?;
-    for f in ["xdp_firewall.bpf.c", "include/parsing.h"] {
-        std::fs::copy(project.programs_dir.join(f), programs.join(f))
-            .map_err(io_err(format!("copying {f}")))?;
-    }
-    std::fs::create_dir_all(root.join("cases")).map_err(io_err("creating a scratch project"))?;
-    std::fs::write(root.join("cases/bench.toml"), generated_cases(cases))
-        .map_err(io_err("writing generated cases"))?;
-    Ok(Project {
-        programs_dir: programs,
-        cases_dir: root.join("cases"),
-        snapshots_dir: root.join("snapshots"),
-        objects_dir: root.join("bpf"),
-        results_dir: root.join("results"),
-        ..project.clone()
-    })
+    crate::scratch_project(
+        project,
+        root,
+        &[
+            (
+                "xdp_firewall.bpf.c",
+                ScratchFile::Copy("xdp_firewall.bpf.c"),
+            ),
+            ("include/parsing.h", ScratchFile::Copy("include/parsing.h")),
+        ],
+        &generated_cases(cases),
+    )
 }
 
 /// Runs each of `opts.kernels` (one at a time) with one generated case and

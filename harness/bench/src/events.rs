@@ -12,6 +12,7 @@ use harness_events::{Event, EventSink, Silent};
 use harness_project::Project;
 use harness_suite::SuiteOptions;
 
+use crate::ScratchFile;
 use crate::{BenchError, check_runs, io_err, median};
 
 /// A program that emits `args[0]` records per run (bpf_loop, 5.17) into a
@@ -129,43 +130,30 @@ fn burst_case(n: u64) -> String {
     )
 }
 
-/// A scratch project with one object (copied from the project, or given as
-/// source) and one case file.
+/// A scratch project with one object (copied from the project's security
+/// samples, or given as source) and one case file.
 fn scratch(
     project: &Project,
     root: &Path,
     object: (&str, Option<&str>),
     cases: &str,
 ) -> Result<Project, BenchError> {
-    let programs = root.join("programs");
-    std::fs::create_dir_all(programs.join("include"))
-        .map_err(io_err("creating a scratch project"))?;
-    std::fs::copy(
-        project.programs_dir.join("include/vmlinux.h"),
-        programs.join("include/vmlinux.h"),
-    )
-    .map_err(io_err("copying vmlinux.h"))?;
     let (name, source) = object;
-    let file = programs.join(format!("{name}.bpf.c"));
-    match source {
-        Some(text) => std::fs::write(&file, text),
-        None => std::fs::copy(
-            project.programs_dir.join(format!("security/{name}.bpf.c")),
-            &file,
-        )
-        .map(drop),
-    }
-    .map_err(io_err(format!("writing {}", file.display())))?;
-    std::fs::create_dir_all(root.join("cases")).map_err(io_err("creating a scratch project"))?;
-    std::fs::write(root.join("cases/bench.toml"), cases).map_err(io_err("writing cases"))?;
-    Ok(Project {
-        programs_dir: programs,
-        cases_dir: root.join("cases"),
-        snapshots_dir: root.join("snapshots"),
-        objects_dir: root.join("bpf"),
-        results_dir: root.join("results"),
-        ..project.clone()
-    })
+    let copied = format!("security/{name}.bpf.c");
+    let file = format!("{name}.bpf.c");
+    let from = match source {
+        Some(text) => ScratchFile::Text(text),
+        None => ScratchFile::Copy(&copied),
+    };
+    crate::scratch_project(
+        project,
+        root,
+        &[
+            ("include/vmlinux.h", ScratchFile::Copy("include/vmlinux.h")),
+            (&file, from),
+        ],
+        cases,
+    )
 }
 
 /// Measures each of `opts.kernels` (one at a time).

@@ -45,6 +45,53 @@ pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> 
     move |error| BenchError::Io { what, error }
 }
 
+/// A file of a scratch project: copied from the project's programs
+/// directory (`sample-programs/`), or written.
+pub(crate) enum ScratchFile<'a> {
+    Copy(&'a str),
+    Text(&'a str),
+}
+
+/// A scratch project under `root` with `files` in its `programs/` (each
+/// at its path there) and `cases` as its one case file; the project's
+/// flags, none of its programs, cases or snapshots.
+pub(crate) fn scratch_project(
+    project: &harness_project::Project,
+    root: &std::path::Path,
+    files: &[(&str, ScratchFile<'_>)],
+    cases: &str,
+) -> Result<harness_project::Project, BenchError> {
+    let programs = root.join("programs");
+    let samples = project.root.join("sample-programs");
+    for (to, from) in files {
+        let dest = programs.join(to);
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err("creating a scratch project"))?;
+        }
+        match from {
+            ScratchFile::Copy(from) => std::fs::copy(samples.join(from), &dest).map(drop),
+            ScratchFile::Text(text) => std::fs::write(&dest, text),
+        }
+        .map_err(io_err(format!("writing {}", dest.display())))?;
+    }
+    std::fs::create_dir_all(root.join("cases")).map_err(io_err("creating a scratch project"))?;
+    std::fs::write(root.join("cases/bench.toml"), cases).map_err(io_err("writing cases"))?;
+    Ok(harness_project::Project {
+        root: root.to_owned(),
+        config: None,
+        build: harness_project::BuildSettings {
+            sources: vec![harness_project::PathGlob::default_for("programs/*.bpf.c")],
+            cflags: project.build.cflags.clone(),
+            ..harness_project::BuildSettings::default()
+        },
+        cases_dirs: vec![root.join("cases")],
+        snapshots_dir: root.join("snapshots"),
+        objects_dir: root.join("bpf"),
+        results_dir: root.join("results"),
+        ..project.clone()
+    })
+}
+
 pub fn median(v: &[Duration]) -> Duration {
     let mut v = v.to_vec();
     v.sort();

@@ -4,7 +4,7 @@
 //! header it included (from clang's depfile) is newer than the object.
 
 use std::{
-    fs, io,
+    fmt, fs, io,
     path::{Path, PathBuf},
     process::Command,
     time::SystemTime,
@@ -48,17 +48,17 @@ pub enum BuildError {
         "{clang} not found: install clang (Debian/Ubuntu: `apt-get install clang llvm`) or set CLANG"
     )]
     ClangMissing { clang: String },
-    #[error("{}: header `{header}` not found: install {package} (Debian/Ubuntu: `apt-get install {package}`)", file.display())]
+    #[error("{}: header `{header}` not found: {hint}", file.display())]
     HeaderMissing {
         file: PathBuf,
         header: String,
-        package: String,
+        hint: HeaderHint,
     },
     #[error("{}: clang failed:\n{stderr}", file.display())]
     Compile { file: PathBuf, stderr: String },
     #[error("no BPF programs (*.bpf.c) in {}", .0.display())]
     NoSources(PathBuf),
-    #[error("{}: not a BPF program source: expected a file named *.bpf.c", .0.display())]
+    #[error("{}: not a BPF program source: expected a C file (*.bpf.c or *.c)", .0.display())]
     NotASource(PathBuf),
     #[error("{}: {error}", path.display())]
     Io { path: PathBuf, error: io::Error },
@@ -71,18 +71,96 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BuildError + '_ {
     }
 }
 
+/// What to do about a header clang could not find.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderHint {
+    /// A package ships it and is not installed.
+    Install { package: &'static str },
+    /// `vmlinux.h` is generated from a kernel's BTF, not installed.
+    GenerateVmlinux,
+    /// glibc chose its 32-bit stubs: `-target bpf` defines no
+    /// `__x86_64__`, so any libc header asks for `gnu/stubs-32.h`.
+    LibcUnderBpfTarget,
+    /// Its package is installed (or nothing ships it): the include path
+    /// lacks the directory.
+    IncludePath,
+}
+
+impl fmt::Display for HeaderHint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Install { package } => write!(
+                f,
+                "install {package} (Debian/Ubuntu: `apt-get install {package}`)"
+            ),
+            Self::GenerateVmlinux => f.write_str(
+                "generate it from a kernel's BTF into an include directory: \
+                 `bpftool btf dump file /sys/kernel/btf/vmlinux format c > include/vmlinux.h` \
+                 (the running kernel's types; CO-RE relocates them on the others)",
+            ),
+            Self::LibcUnderBpfTarget => f.write_str(
+                "a C library header was included: under `-target bpf` glibc takes the build \
+                 for 32-bit and asks for its 32-bit stubs. Include kernel headers \
+                 (<linux/types.h>, <bpf/bpf_helpers.h>) instead of libc's; or, if libc \
+                 headers are really needed, install the multilib stubs \
+                 (`apt-get install libc6-dev-i386`)",
+            ),
+            Self::IncludePath => f.write_str(
+                "add the directory that holds it to the include directories \
+                 (`include-dirs` in the harness configuration)",
+            ),
+        }
+    }
+}
+
 /// The Debian/Ubuntu package that ships a header clang could not find.
-pub fn header_package(header: &str) -> &'static str {
+pub fn header_package(header: &str) -> Option<&'static str> {
     if header.starts_with("bpf/") {
-        "libbpf-dev"
+        Some("libbpf-dev")
     } else if header.starts_with("linux/")
         || header.starts_with("asm/")
         || header.starts_with("asm-generic/")
     {
-        "linux-libc-dev"
+        Some("linux-libc-dev")
+    } else if matches!(
+        header,
+        "stdio.h" | "stdlib.h" | "string.h" | "stdint.h" | "errno.h" | "unistd.h"
+    ) || header.starts_with("sys/")
+        || header.starts_with("bits/")
+        || header.starts_with("gnu/")
+    {
+        Some("libc6-dev")
     } else {
-        "libc6-dev"
+        None
     }
+}
+
+/// The hint for `header`; `installed` says whether a Debian package is
+/// installed (dpkg's status), so an installed package is never offered.
+pub fn header_hint(header: &str, installed: impl Fn(&str) -> bool) -> HeaderHint {
+    if Path::new(header)
+        .file_name()
+        .is_some_and(|f| f == "vmlinux.h")
+    {
+        return HeaderHint::GenerateVmlinux;
+    }
+    if header == "gnu/stubs-32.h" {
+        return HeaderHint::LibcUnderBpfTarget;
+    }
+    match header_package(header) {
+        Some(package) if !installed(package) => HeaderHint::Install { package },
+        _ => HeaderHint::IncludePath,
+    }
+}
+
+/// Whether dpkg lists `package` as installed (no dpkg: assume not).
+fn dpkg_installed(package: &str) -> bool {
+    Path::new("/var/lib/dpkg/info")
+        .join(format!("{package}.list"))
+        .exists()
+        || Path::new("/var/lib/dpkg/info")
+            .join(format!("{package}:amd64.list"))
+            .exists()
 }
 
 impl BpfBuild {
@@ -111,7 +189,9 @@ impl BpfBuild {
             "x86_64" => "x86",
             other => other,
         };
-        let mut flags: Vec<String> = ["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"]
+        // Only what a BPF object needs; warnings are the project's choice
+        // (its `cflags`), never imposed.
+        let mut flags: Vec<String> = ["-target", "bpf", "-O2", "-g"]
             .into_iter()
             .map(str::to_owned)
             .collect();
@@ -189,7 +269,7 @@ impl BpfBuild {
     /// unless the object is up to date. Two sources with the same file name
     /// need two output directories.
     pub fn build_file(&self, source: &Path) -> Result<BuiltObject, BuildError> {
-        if !source.to_string_lossy().ends_with(".bpf.c") {
+        if !source.to_string_lossy().ends_with(".c") {
             return Err(BuildError::NotASource(source.to_owned()));
         }
         let session = self.start()?;
@@ -224,11 +304,7 @@ impl BpfBuild {
         flags: &[String],
         stamp: &str,
     ) -> Result<BuiltObject, BuildError> {
-        let file = source
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let name = file.trim_end_matches(".bpf.c").to_owned();
+        let name = object_name(source);
         let object = self.out_dir.join(format!("{name}.bpf.o"));
         let depfile = self.out_dir.join(format!("{name}.bpf.d"));
         let stampfile = self.out_dir.join(format!("{name}.bpf.stamp"));
@@ -269,11 +345,11 @@ impl BpfBuild {
             let _ = fs::remove_file(&tmp);
             let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
             if let Some(header) = missing_header(&stderr) {
-                let package = header_package(&header).to_owned();
+                let hint = header_hint(&header, dpkg_installed);
                 return Err(BuildError::HeaderMissing {
                     file: source.to_owned(),
                     header,
-                    package,
+                    hint,
                 });
             }
             return Err(BuildError::Compile {
@@ -290,6 +366,20 @@ impl BpfBuild {
             rebuilt: true,
         })
     }
+}
+
+/// What case files call the object built from (or being) `path`: its file
+/// name without `.bpf.c`, `.c`, `.bpf.o` or `.o`.
+pub fn object_name(path: &Path) -> String {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    [".bpf.c", ".bpf.o", ".c", ".o"]
+        .iter()
+        .find_map(|ext| file.strip_suffix(ext))
+        .unwrap_or(&file)
+        .to_owned()
 }
 
 /// The file `cmd` runs: itself if it has a slash, else the first match on PATH.
@@ -335,8 +425,61 @@ mod tests {
         let stderr = "x.bpf.c:3:10: fatal error: 'bpf/bpf_helpers.h' file not found\n#include <bpf/bpf_helpers.h>\n";
         let header = missing_header(stderr).unwrap();
         assert_eq!(header, "bpf/bpf_helpers.h");
-        assert_eq!(header_package(&header), "libbpf-dev");
-        assert_eq!(header_package("asm/types.h"), "linux-libc-dev");
+        assert_eq!(header_package(&header), Some("libbpf-dev"));
+        assert_eq!(header_package("asm/types.h"), Some("linux-libc-dev"));
+        assert_eq!(header_package("sys/types.h"), Some("libc6-dev"));
+        assert_eq!(header_package("my/own.h"), None);
         assert_eq!(missing_header("x.c:1:1: error: expected ';'"), None);
+    }
+
+    #[test]
+    fn object_names_drop_the_bpf_suffixes() {
+        for (path, name) in [
+            ("a/xdp_fw.bpf.c", "xdp_fw"),
+            ("probe.c", "probe"),
+            ("build/tc.bpf.o", "tc"),
+            ("b/kprobe.o", "kprobe"),
+            ("blob", "blob"),
+        ] {
+            assert_eq!(object_name(Path::new(path)), name);
+        }
+    }
+
+    #[test]
+    fn header_hints_never_offer_what_is_installed() {
+        let none = |_: &str| false;
+        let all = |_: &str| true;
+        assert_eq!(
+            header_hint("bpf/bpf_helpers.h", none),
+            HeaderHint::Install {
+                package: "libbpf-dev"
+            }
+        );
+        assert_eq!(
+            header_hint("bpf/bpf_helpers.h", all),
+            HeaderHint::IncludePath
+        );
+        assert_eq!(header_hint("my/own.h", none), HeaderHint::IncludePath);
+        assert_eq!(header_hint("vmlinux.h", none), HeaderHint::GenerateVmlinux);
+        assert_eq!(
+            header_hint("x86/vmlinux.h", all),
+            HeaderHint::GenerateVmlinux
+        );
+        assert_eq!(
+            header_hint("gnu/stubs-32.h", none),
+            HeaderHint::LibcUnderBpfTarget
+        );
+        for hint in [
+            HeaderHint::GenerateVmlinux,
+            HeaderHint::LibcUnderBpfTarget,
+            HeaderHint::IncludePath,
+        ] {
+            assert!(!hint.to_string().contains("libc6-dev "), "{hint}");
+        }
+        assert!(
+            HeaderHint::GenerateVmlinux
+                .to_string()
+                .contains("bpftool btf dump")
+        );
     }
 }

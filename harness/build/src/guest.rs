@@ -1,4 +1,5 @@
-//! The in-VM runner is an ordinary workspace binary linked fully statically
+//! The in-VM runner is the harness's own `vm-runner` package, built from the
+//! harness's sources (never the user's workspace) and linked fully statically
 //! (glibc with `crt-static`, a static-pie), so the initramfs needs no libc or
 //! loader. Not musl: libbpf-sys's vendored elfutils does not build there.
 
@@ -10,6 +11,28 @@ use std::{
 };
 
 pub const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// The runner's package in the harness's workspace.
+const RUNNER_PACKAGE: &str = "vm-runner";
+
+/// The harness's workspace, as it was when this crate was built: a
+/// checkout, or where `cargo install --git`/`--path` left the sources.
+pub fn harness_sources() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), Path::to_owned)
+}
+
+/// Where the runner is built: `HARNESS_RUNNER_TARGET_DIR`, else
+/// `CARGO_TARGET_DIR`, else the harness's own `target/`, so every project
+/// shares one runner build (its first build compiles libbpf: minutes).
+pub fn runner_target_dir() -> PathBuf {
+    ["HARNESS_RUNNER_TARGET_DIR", "CARGO_TARGET_DIR"]
+        .into_iter()
+        .find_map(std::env::var_os)
+        .map_or_else(|| harness_sources().join("target"), PathBuf::from)
+}
 
 /// Given to the runner's crates only (cargo applies a target's rustflags to
 /// neither build scripts nor proc macros when `--target` is passed).
@@ -26,6 +49,12 @@ pub enum GuestBuildError {
     Target(String),
     #[error("building the in-VM runner failed ({status}); see cargo's output above")]
     Cargo { status: String },
+    #[error(
+        "the in-VM runner's sources are not at {}: install the harness from its repository \
+         (`cargo install --git <url> ebpf-harness` or `--path`), whose checkout holds them",
+        .0.display()
+    )]
+    NoSources(PathBuf),
     #[error("running cargo: {0}")]
     Io(io::Error),
 }
@@ -42,17 +71,22 @@ fn target_installed() -> Option<bool> {
     )
 }
 
-/// Builds `package` (the runner) for [`GUEST_TARGET`] in release mode and
-/// returns the binary's path. Installs the target with rustup when missing.
+/// Builds the runner from the harness's sources for [`GUEST_TARGET`] in
+/// release mode into `target_dir` and returns the binary's path. Installs
+/// the target with rustup when missing.
 pub fn build_guest_runner(
-    workspace: &Path,
     target_dir: &Path,
-    package: &str,
     events: &dyn EventSink,
 ) -> Result<PathBuf, GuestBuildError> {
+    let workspace = harness_sources();
+    let manifest = workspace.join(RUNNER_PACKAGE).join("Cargo.toml");
+    if !manifest.is_file() {
+        return Err(GuestBuildError::NoSources(workspace));
+    }
+    let package = RUNNER_PACKAGE;
     let binary = target_dir.join(GUEST_TARGET).join("release").join(package);
     let cargo = std::env::var_os("CARGO").map(PathBuf::from);
-    if cargo.is_some_and(|cargo| runner_is_fresh(workspace, &binary, &cargo)) {
+    if cargo.is_some_and(|cargo| runner_is_fresh(&workspace, &binary, &cargo)) {
         return Ok(binary);
     }
     events.event(Event::BuildingRunner);
@@ -72,9 +106,11 @@ pub fn build_guest_runner(
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
-        .current_dir(workspace)
+        .current_dir(&workspace)
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(&manifest)
         .args([
-            "build",
             "--quiet",
             "--release",
             "--package",

@@ -64,7 +64,8 @@ impl ParsedFile {
         self.err(
             self.def.object.span(),
             format!(
-                "no object `{}`: there is no sample-programs/{}.bpf.c; objects are {}",
+                "no object `{}` (a source `{}.bpf.c` or an object `{}.bpf.o` among the project's); objects are {}",
+                self.def.object.get_ref(),
                 self.def.object.get_ref(),
                 self.def.object.get_ref(),
                 available.join(", ")

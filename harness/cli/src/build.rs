@@ -1,25 +1,35 @@
 use std::process::ExitCode;
 
-use harness_build::BpfBuild;
+use crate::ProjectAt;
 
 #[derive(clap::Args)]
 pub struct Options {}
 
-pub fn run(_: Options) -> anyhow::Result<ExitCode> {
-    let project = crate::project()?;
+/// Compiles what changed; a source that does not compile is shown with
+/// clang's diagnostics and fails the command after the others are built.
+pub fn run(_: Options, at: &ProjectAt) -> anyhow::Result<ExitCode> {
+    let project = at.project()?;
     let status = harness_report::Status::new();
     harness_setup::install(&harness_setup::missing(false), &status)?;
-    let build = BpfBuild::new(project.programs_dir.clone(), project.objects_dir.clone());
-    for b in build.build_all()? {
+    let (built, failed) = harness_project::build(&project, &harness_events::Silent)?;
+    for b in &built {
         let verb = if b.rebuilt { "Compiled" } else { "Fresh" };
+        let from = b.source.as_deref().unwrap_or(&b.object);
         status.line(
             verb,
             &format!(
                 "{} -> {}",
-                project.relative(&b.source),
+                project.relative(from),
                 project.relative(&b.object)
             ),
         );
     }
-    Ok(ExitCode::SUCCESS)
+    for f in &failed {
+        anstream::eprintln!("error: {}", f.error);
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

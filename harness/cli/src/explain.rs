@@ -1,3 +1,4 @@
+use crate::ProjectAt;
 use std::{
     path::PathBuf,
     process::ExitCode,
@@ -48,7 +49,7 @@ pub struct Options {
     vm: VmArgs,
 }
 
-pub fn run(o: Options, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
+pub fn run(o: Options, at: &ProjectAt, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     if let Some(log) = &o.log {
         // With --log, --prog names the object's program the log is of.
         let program = o.prog.first().map(|p| p.text.as_str());
@@ -66,7 +67,7 @@ pub fn run(o: Options, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> 
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let project = crate::project()?;
+    let project = at.project()?;
     let status = harness_report::Status::new();
     o.vm.prepare_machine(&o.kernel.0, &status)?;
     let opts = o.vm.suite_options(o.kernel.0, o.log_level);

@@ -1,3 +1,4 @@
+use crate::ProjectAt;
 use std::process::ExitCode;
 
 use harness_kernels::{Cache, CacheStatus, LINES, LockFile, Mirror, UpdateOptions};
@@ -17,8 +18,8 @@ pub enum Command {
     },
 }
 
-pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
-    let project = crate::project()?;
+pub fn run(cmd: Command, at: &ProjectAt) -> anyhow::Result<ExitCode> {
+    let project = at.project()?;
     match cmd {
         Command::List => {
             let lock = LockFile::load(&project.lock_file)?;

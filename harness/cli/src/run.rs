@@ -15,13 +15,30 @@ use harness_project::PrepareError;
 use harness_suite::{SuiteError, SuiteOptions};
 use harness_vm::AccelChoice;
 
+/// `--kernel`: the requests, and the text they were parsed from.
 #[derive(Clone)]
-pub struct Kernels(pub Vec<KernelRequest>);
+pub struct Kernels(pub Vec<KernelRequest>, pub String);
 
 pub fn parse_kernels(s: &str) -> Result<Kernels, String> {
     harness_kernels::parse_kernel_list(s)
-        .map(Kernels)
+        .map(|k| Kernels(k, s.to_owned()))
         .map_err(|e| e.to_string())
+}
+
+/// `--kernel` when given, else the project's `kernels`, else 6.1.
+pub fn kernels_or_default(
+    given: Option<Kernels>,
+    project: &harness_project::Project,
+) -> anyhow::Result<Kernels> {
+    if let Some(k) = given {
+        return Ok(k);
+    }
+    match &project.kernels {
+        Some(d) => {
+            parse_kernels(&d.list).map_err(|e| anyhow::anyhow!("{}: kernels: {e}", d.written))
+        }
+        None => parse_kernels("6.1").map_err(anyhow::Error::msg),
+    }
 }
 
 /// A count that must be at least 1 (`--jobs`, `--runs`).

@@ -1,3 +1,4 @@
+use crate::ProjectAt;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -13,7 +14,7 @@ pub struct Options {
 /// Everything a fresh machine needs, ahead of time: system packages, the
 /// static in-VM runner, and the pinned kernels; or, with `--veristat`, the
 /// veristat chroot.
-pub fn run(o: Options) -> anyhow::Result<ExitCode> {
+pub fn run(o: Options, at: &ProjectAt) -> anyhow::Result<ExitCode> {
     let status = harness_report::Status::new();
     if o.veristat {
         let chroot = harness_setup::VeristatChroot::in_default_cache();
@@ -21,9 +22,9 @@ pub fn run(o: Options) -> anyhow::Result<ExitCode> {
         status.line("Veristat", &wrapper.display().to_string());
         return Ok(ExitCode::SUCCESS);
     }
-    let project = crate::project()?;
+    let project = at.project()?;
     harness_setup::install(&harness_setup::missing(true), &status)?;
-    harness_suite::build_runner(&project, &status)?;
+    harness_suite::build_runner(&status)?;
     for (k, image) in harness_setup::fetch_pinned_kernels(
         &project.lock_file,
         o.debian_mirror.as_deref(),

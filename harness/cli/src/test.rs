@@ -3,31 +3,57 @@ use std::{
     sync::{Arc, atomic::AtomicBool},
 };
 
-use harness_suite::{ProgramPattern, TestOptions};
+use harness_suite::{Filter, ProgramPattern, TestOptions};
 
-use crate::run::{Kernels, VmArgs, exit_for, parse_kernels};
+use crate::{
+    ProjectAt,
+    run::{Kernels, VmArgs, exit_for, parse_kernels},
+};
 
 #[derive(clap::Args)]
 pub struct Options {
-    /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2, 7.3), `host`, or a bzImage path; comma-separated.
-    #[arg(long, short, default_value = "6.1", value_parser = parse_kernels)]
-    kernel: Kernels,
+    /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2, 7.3), `host`, a bzImage path; comma-separated [default: the project's `kernels`, else 6.1].
+    #[arg(long, short, value_parser = parse_kernels)]
+    kernel: Option<Kernels>,
     /// Verifier log level: 1 (the kernel keeps only statistics of accepted programs, and the full path of rejected ones) or 2 (every state of every program; large).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
     log_level: u32,
     /// Only the cases of programs matching PROGRAM or OBJECT/PROGRAM (globs with * and ?); repeatable. Other cases are counted as filtered.
     #[arg(long = "prog", value_name = "PATTERN")]
     prog: Vec<ProgramPattern>,
+    /// Only the cases whose name, program (PROGRAM, OBJECT/PROGRAM) or object matches (globs with * and ?), and only those programs; repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    filter: Vec<Filter>,
+    /// Print the programs and cases that would run, and run nothing.
+    #[arg(long)]
+    list: bool,
     #[command(flatten)]
     vm: VmArgs,
 }
 
-pub fn run(o: Options, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
-    let project = crate::project()?;
+pub fn run(o: Options, at: &ProjectAt, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
+    let project = at.project()?;
+    let kernels = crate::run::kernels_or_default(o.kernel, &project)?;
     let status = harness_report::Status::new();
-    o.vm.prepare_machine(&o.kernel.0, &status)?;
-    let opts = o.vm.suite_options(o.kernel.0, o.log_level);
-    let test = TestOptions { programs: o.prog };
+    let test = TestOptions {
+        programs: o.prog,
+        filters: o.filter,
+    };
+    if o.list {
+        harness_setup::install(&harness_setup::missing(false), &status)?;
+        return match harness_suite::list(&project, &test, &status) {
+            Ok(prepared) => {
+                anstream::print!(
+                    "{}",
+                    harness_report::listing(&project, &prepared, &kernels.1)
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => exit_for(e),
+        };
+    }
+    o.vm.prepare_machine(&kernels.0, &status)?;
+    let opts = o.vm.suite_options(kernels.0, o.log_level);
     match harness_suite::test_with(&project, &opts, &test, &status, interrupt) {
         Ok(judgement) => {
             anstream::print!("{}", harness_report::test_report(&judgement));

@@ -1,3 +1,4 @@
+use crate::ProjectAt;
 use std::{
     path::PathBuf,
     process::ExitCode,
@@ -55,8 +56,8 @@ pub struct Options {
     vm: VmArgs,
 }
 
-pub fn run(o: Options, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
-    let project = crate::project()?;
+pub fn run(o: Options, at: &ProjectAt, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
+    let project = at.project()?;
     let status = harness_report::Status::new();
     o.vm.prepare_machine(&o.kernel.0, &status)?;
     let opts = o.vm.suite_options(o.kernel.0, o.log_level);

@@ -62,6 +62,8 @@ pub enum FindingKind {
     RunnerFailed { error: String },
     /// An object could not be prepared on this kernel at all.
     ObjectNotLoaded { error: String },
+    /// Its source did not compile (clang's diagnostics), so it ran nowhere.
+    ObjectNotCompiled { error: String },
     /// An object holds no programs.
     NoPrograms,
     /// A program was rejected or not loaded, and no expectation says so.
@@ -203,6 +205,7 @@ impl fmt::Display for FindingKind {
             Self::RunFailed { error } => f.write_str(error),
             Self::RunnerFailed { error } => write!(f, "the runner failed: {error}"),
             Self::ObjectNotLoaded { error } => write!(f, "could not be loaded: {error}"),
+            Self::ObjectNotCompiled { error } => write!(f, "did not compile: {error}"),
             Self::NoPrograms => f.write_str("the object has no programs"),
             Self::Unexpected {
                 verdict,

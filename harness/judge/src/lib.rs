@@ -476,10 +476,20 @@ fn unopened_objects<'a>(
     ctx: &'a Context<'_>,
     run: &'a KernelRun,
 ) -> impl Iterator<Item = Finding> + 'a {
-    ctx.prepared
-        .unopened
-        .iter()
-        .map(move |u| object_not_loaded(ctx, run, &u.name, &u.error))
+    ctx.prepared.unopened.iter().map(move |u| match u.stage {
+        harness_project::Stage::Open => object_not_loaded(ctx, run, &u.name, &u.error),
+        harness_project::Stage::Compile => ctx.finding(
+            run,
+            Subject::Object {
+                object: u.name.clone(),
+                source: Some(PathBuf::from(ctx.project.relative(&u.path))),
+            },
+            Severity::Failure,
+            FindingKind::ObjectNotCompiled {
+                error: u.error.clone(),
+            },
+        ),
+    })
 }
 
 fn object_not_loaded(ctx: &Context<'_>, run: &KernelRun, object: &str, error: &str) -> Finding {

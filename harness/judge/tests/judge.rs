@@ -160,10 +160,10 @@ fn shared() -> &'static (Project, Prepared) {
         });
         programs.insert("empty.bpf.c".into(), EMPTY_C.into());
         programs.insert("pair.bpf.c".into(), PAIR_C.into());
-        sync(&project.programs_dir, &programs);
+        sync(&project.root.join("sample-programs"), &programs);
         let cases = [("fw.toml", FW_CASES), ("flow.toml", FLOW_CASES)]
             .map(|(name, text)| (PathBuf::from(name), text.as_bytes().to_vec()));
-        sync(&project.cases_dir, &BTreeMap::from(cases));
+        sync(&project.cases_dirs[0], &BTreeMap::from(cases));
         let options = PrepareOptions {
             log_level: 1,
             cases: true,
@@ -1446,24 +1446,33 @@ fn an_object_libbpf_cannot_open_is_a_failure_on_every_kernel() {
             name: "broken".into(),
             path: "/tmp/broken.bpf.o".into(),
             error: "libbpf cannot open it as a BPF object".into(),
-        })
+            stage: harness_project::Stage::Open,
+        });
+        p.unopened.push(harness_project::UnopenedObject {
+            name: "typo".into(),
+            path: "/tmp/typo.bpf.c".into(),
+            error: "typo.bpf.c:3:1: error: unknown type name 'u32'".into(),
+            stage: harness_project::Stage::Compile,
+        });
     });
     let runs = [complete(&s, "6.1"), complete(&s, "5.10")];
     let expected = [
         "object `broken` on 6.1: could not be loaded: libbpf cannot open it as a BPF object",
+        "/tmp/typo.bpf.c on 6.1: did not compile: typo.bpf.c:3:1: error: unknown type name 'u32'",
         "object `broken` on 5.10: could not be loaded: libbpf cannot open it as a BPF object",
+        "/tmp/typo.bpf.c on 5.10: did not compile: typo.bpf.c:3:1: error: unknown type name 'u32'",
     ];
     let j = s.test(UpdateMode::No, &runs);
     let failures: Vec<String> = first_lines(j.failures())
         .into_iter()
-        .filter(|f| f.contains("broken"))
+        .filter(|f| f.contains("broken") || f.contains("typo"))
         .collect();
     assert_eq!(failures, expected);
     assert!(!j.ok());
     let v = s.verify(&runs, None);
     let failures: Vec<String> = first_lines(v.failures())
         .into_iter()
-        .filter(|f| f.contains("broken"))
+        .filter(|f| f.contains("broken") || f.contains("typo"))
         .collect();
     assert_eq!(failures, expected);
 }
@@ -1575,7 +1584,7 @@ fn a_case_of_steps_snapshots_each_steps_outcome() {
     let project = Project::at(&root, &root.join("target"));
     let mut programs = files(&workspace().join("sample-programs"));
     programs.retain(|path, _| path.starts_with("include") || path == Path::new("tc_lb.bpf.c"));
-    sync(&project.programs_dir, &programs);
+    sync(&project.root.join("sample-programs"), &programs);
     let cases = r#"object = "tc_lb"
 program = "tc_lb"
 
@@ -1587,7 +1596,7 @@ steps = [
 ]
 "#;
     sync(
-        &project.cases_dir,
+        &project.cases_dirs[0],
         &BTreeMap::from([(PathBuf::from("steps.toml"), cases.as_bytes().to_vec())]),
     );
     let snapshots = tempfile::tempdir().unwrap();

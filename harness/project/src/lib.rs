@@ -2,7 +2,8 @@
 //! kernel is involved.
 //!
 //! [`Project`] says where the programs, cases, snapshots, kernel pins and
-//! outputs live. [`prepare`] compiles the programs, parses every object once
+//! outputs live, from the project's configuration ([`Project::load`]:
+//! `ebpf-harness.toml` or `[workspace.metadata.ebpf-harness]`). [`prepare`] compiles the programs, parses every object once
 //! (programs, maps, BTF types), reads and checks every test-case file
 //! against its object and collects the expected verifier outcomes, all
 //! without a kernel, so the result is the same on any machine. Every
@@ -13,15 +14,20 @@
 //! [`Prepared::select`] narrows either to the programs `--prog` patterns
 //! ([`ProgramPattern`]) match.
 
+mod config;
 mod inputs;
 mod layout;
 mod prepare;
 mod select;
 
+pub use config::{
+    BuildOverride, BuildSettings, CONFIG_FILE, ConfigError, DefaultKernels, Location, PathGlob,
+    find_root,
+};
 pub use inputs::{EM_BPF, Input, InputError, InputKind, NotBpf, collect_inputs};
 pub use layout::Project;
 pub use prepare::{
     Origin, PrepareError, PrepareOptions, Prepared, PreparedObject, ProgramExpectation,
-    UnopenedObject, prepare, prepare_paths,
+    ProjectObject, Stage, UnopenedObject, build, prepare, prepare_paths,
 };
-pub use select::{BadPattern, NoMatch, ProgramPattern};
+pub use select::{BadFilter, BadPattern, Filter, FilterMatchesNothing, NoMatch, ProgramPattern};

@@ -16,14 +16,14 @@ use harness_verifier::Expectation;
 use crate::{
     Project,
     inputs::{Input, InputError, InputKind},
-    select::{NoMatch, ProgramPattern},
+    select::{Filter, FilterMatchesNothing, NoMatch, ProgramPattern},
 };
 
 pub struct PreparedObject {
     pub name: String,
     /// The compiled object on the host.
     pub path: PathBuf,
-    /// Its C source; `None` for an object given by path.
+    /// Its C source; `None` for a prebuilt object or one given by path.
     pub source: Option<PathBuf>,
     pub origin: Origin,
     pub info: ObjectInfo,
@@ -45,7 +45,8 @@ impl PreparedObject {
     pub fn shown(&self, project: &Project) -> String {
         match (self.origin, &self.source) {
             (Origin::Project, Some(source)) => project.relative(source),
-            _ => self.name.clone(),
+            (Origin::Project, None) => project.relative(&self.path),
+            (Origin::Path, _) => self.name.clone(),
         }
     }
 }
@@ -75,12 +76,24 @@ pub struct Prepared {
     pub unopened: Vec<UnopenedObject>,
 }
 
-/// An object left out of the run, and libbpf's reason.
+/// An object left out of the run, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnopenedObject {
     pub name: String,
+    /// The source that did not compile, or the object libbpf refused.
     pub path: PathBuf,
+    /// clang's diagnostics (file:line:column) or libbpf's reason.
     pub error: String,
+    pub stage: Stage,
+}
+
+/// Where an object fell out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Its source did not compile.
+    Compile,
+    /// libbpf could not open the object.
+    Open,
 }
 
 /// What stops preparation.
@@ -100,8 +113,40 @@ pub enum PrepareError {
     Input(#[from] InputError),
     #[error(transparent)]
     NoMatch(#[from] NoMatch),
+    #[error(transparent)]
+    FilterMatchesNothing(#[from] FilterMatchesNothing),
     #[error("{what}: {error}")]
     Io { what: String, error: io::Error },
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
+    #[error(
+        "no BPF programs in {}: {} match nothing; {}",
+        root.display(),
+        patterns.join(", "),
+        match config {
+            Some(c) => format!("set `sources` (or `objects`) in {}", c.display()),
+            None => format!(
+                "configure where they are: `sources = [\"src/bpf/*.bpf.c\"]` in {} or under \
+                 [workspace.metadata.ebpf-harness] in Cargo.toml",
+                crate::CONFIG_FILE
+            ),
+        }
+    )]
+    NoPrograms {
+        root: PathBuf,
+        config: Option<PathBuf>,
+        patterns: Vec<String>,
+    },
+    #[error(
+        "{} and {}: two objects named `{name}` (case files name objects by file name): rename one",
+        first.display(),
+        second.display()
+    )]
+    SameName {
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
 }
 
 /// Every case-file mistake, then how many there were.
@@ -236,6 +281,58 @@ impl Prepared {
         Ok(())
     }
 
+    /// Keeps the cases whose name, program or object a filter matches, and
+    /// judges only the programs a filter names or whose cases it kept
+    /// (within an earlier [`Self::select`]). The others are counted in
+    /// `filtered_cases`. A filter that matches nothing is an error.
+    pub fn filter(&mut self, filters: &[Filter]) -> Result<(), FilterMatchesNothing> {
+        if filters.is_empty() {
+            return Ok(());
+        }
+        let programs: Vec<(String, String)> = self
+            .objects
+            .iter()
+            .flat_map(|o| {
+                o.info
+                    .file
+                    .programs()
+                    .iter()
+                    .map(|p| (o.name.clone(), p.name.clone()))
+            })
+            .filter(|(o, p)| self.is_selected(o, p))
+            .collect();
+        let case_kept = |f: &Filter, c: &CompiledCase| {
+            f.matches_case(&c.name) || f.matches_program(&c.object, &c.program)
+        };
+        let unmatched: Vec<String> = filters
+            .iter()
+            .filter(|f| {
+                !self.cases.iter().any(|c| case_kept(f, c))
+                    && !programs.iter().any(|(o, p)| f.matches_program(o, p))
+            })
+            .map(|f| f.0.clone())
+            .collect();
+        if !unmatched.is_empty() {
+            return Err(FilterMatchesNothing {
+                unmatched,
+                objects: self.objects.iter().map(|o| o.name.clone()).collect(),
+            });
+        }
+        let before = self.cases.len();
+        self.cases
+            .retain(|c| filters.iter().any(|f| case_kept(f, c)));
+        self.filtered_cases += before - self.cases.len();
+        let selected: BTreeSet<(String, String)> = programs
+            .into_iter()
+            .filter(|(o, p)| {
+                filters.iter().any(|f| f.matches_program(o, p))
+                    || self.cases.iter().any(|c| &c.object == o && &c.program == p)
+            })
+            .collect();
+        self.selected = Some(selected);
+        Ok(())
+    }
+
     pub fn case(&self, id: &str) -> Option<&CompiledCase> {
         self.cases.iter().find(|c| c.plan.id == id)
     }
@@ -269,6 +366,7 @@ pub fn prepare(
         read_case_file(
             project,
             &objects,
+            &unopened,
             &path,
             opts.cases,
             &mut cases,
@@ -320,16 +418,8 @@ pub fn prepare_paths(
                     .objects_dir
                     .join("paths")
                     .join(harness_protocol::file_name_of(&input.name));
-                let mut build = BpfBuild::new(project.programs_dir.clone(), out);
-                // Its own directory's `include/` first, as a sub-directory
-                // of the project's programs has.
-                if let Some(own) = input.path.parent().map(|d| d.join("include"))
-                    && own.is_dir()
-                    && !build.include_dirs.contains(&own)
-                {
-                    build.include_dirs.insert(0, own);
-                }
-                let built = build.build_file(&input.path)?;
+                // Its own directory's `include/` first, then the project's.
+                let built = source_build(project, &input.path, out)?.build_file(&input.path)?;
                 if built.rebuilt {
                     events.event(Event::Compiled {
                         source: PathBuf::from(&input.name),
@@ -384,6 +474,7 @@ fn parse_or_note(
                 name: name.to_owned(),
                 path,
                 error: error.to_string(),
+                stage: Stage::Open,
             });
             Ok(None)
         }
@@ -399,74 +490,156 @@ fn parse_object(path: &Path) -> Result<ObjectFile, PrepareError> {
     })
 }
 
-/// Compiles what changed and parses every object once.
+/// How to compile `source` with the project's settings into `out`: the
+/// `include/` beside it first, then the configured include directories
+/// (an override's before the global ones), the project's flags and clang.
+fn source_build(project: &Project, source: &Path, out: PathBuf) -> Result<BpfBuild, PrepareError> {
+    let dir = source.parent().unwrap_or(Path::new("."));
+    let mut build = BpfBuild::new(dir.to_owned(), out);
+    let (cflags, includes) = project.build.flags_for(&project.root, source)?;
+    // `new` gives the `include/` beside the source, then the system's.
+    let system = build.include_dirs.split_off(1);
+    for inc in includes.into_iter().chain(system) {
+        if !build.include_dirs.contains(&inc) {
+            build.include_dirs.push(inc);
+        }
+    }
+    build.include_dirs.retain(|d| d.is_dir());
+    build.extra_cflags = cflags;
+    if let Some(clang) = &project.build.clang {
+        build.clang = clang.clone();
+    }
+    Ok(build)
+}
+
+/// One of the project's objects, compiled or prebuilt, not yet parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectObject {
+    /// What case files call it: the file name without `.bpf.c`/`.bpf.o`.
+    pub name: String,
+    pub object: PathBuf,
+    /// `None` for an object the project builds itself.
+    pub source: Option<PathBuf>,
+    /// Compiled in this build (false: up to date, or prebuilt).
+    pub rebuilt: bool,
+}
+
+/// Compiles the project's sources that changed and finds its prebuilt
+/// objects. A source that does not compile is returned among the second
+/// list (clang's diagnostics with file:line) and the others still build.
+pub fn build(
+    project: &Project,
+    events: &dyn EventSink,
+) -> Result<(Vec<ProjectObject>, Vec<UnopenedObject>), PrepareError> {
+    let sources = expand(project, &project.build.sources)?;
+    let prebuilt = expand(project, &project.build.objects)?;
+    if sources.is_empty() && prebuilt.is_empty() {
+        return Err(PrepareError::NoPrograms {
+            root: project.root.clone(),
+            config: project.config.clone(),
+            patterns: project
+                .build
+                .sources
+                .iter()
+                .chain(&project.build.objects)
+                .map(|g| g.pattern.clone())
+                .collect(),
+        });
+    }
+    let mut found = Vec::new();
+    let mut failed = Vec::new();
+    for source in sources {
+        let rel = source.strip_prefix(&project.root).unwrap_or(&source);
+        let out = project
+            .objects_dir
+            .join(rel.parent().unwrap_or(Path::new("")));
+        match source_build(project, &source, out)?.build_file(&source) {
+            Ok(b) => {
+                if b.rebuilt {
+                    events.event(Event::Compiled {
+                        source: PathBuf::from(project.relative(&b.source)),
+                    });
+                }
+                found.push(ProjectObject {
+                    name: b.name,
+                    object: b.object,
+                    source: Some(b.source),
+                    rebuilt: b.rebuilt,
+                });
+            }
+            Err(
+                e @ (harness_build::BuildError::Compile { .. }
+                | harness_build::BuildError::HeaderMissing { .. }),
+            ) => failed.push(UnopenedObject {
+                name: harness_build::object_name(&source),
+                path: source.clone(),
+                error: e.to_string(),
+                stage: Stage::Compile,
+            }),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for object in prebuilt {
+        found.push(ProjectObject {
+            name: harness_build::object_name(&object),
+            object,
+            source: None,
+            rebuilt: false,
+        });
+    }
+    let mut seen: Vec<(&str, &Path)> = Vec::new();
+    let named = found
+        .iter()
+        .map(|o| (o.name.as_str(), o.source.as_deref().unwrap_or(&o.object)))
+        .chain(failed.iter().map(|u| (u.name.as_str(), u.path.as_path())));
+    for (name, file) in named {
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+            return Err(PrepareError::SameName {
+                name: name.to_owned(),
+                first: PathBuf::from(project.relative(first)),
+                second: PathBuf::from(project.relative(file)),
+            });
+        }
+        seen.push((name, file));
+    }
+    Ok((found, failed))
+}
+
+/// Builds (see [`build`]) and parses every object once.
 fn build_objects(
     project: &Project,
     events: &dyn EventSink,
     unopened: &mut Vec<UnopenedObject>,
 ) -> Result<Vec<PreparedObject>, PrepareError> {
-    let mut built = Vec::new();
-    for (dir, out) in program_dirs(project)? {
-        let mut build = BpfBuild::new(dir.clone(), out);
-        // A sub-directory has its own `include/` and also sees the
-        // top-level one (`verifier.h` for expected verdicts).
-        if dir != project.programs_dir {
-            build
-                .include_dirs
-                .push(project.programs_dir.join("include"));
-        }
-        built.extend(build.build_all()?);
-    }
-    let mut objects = Vec::with_capacity(built.len());
-    for b in built {
-        if b.rebuilt {
-            events.event(Event::Compiled {
-                source: PathBuf::from(project.relative(&b.source)),
-            });
-        }
-        let Some(file) = parse_or_note(&b.name, &b.object, unopened)? else {
+    let (found, failed) = build(project, events)?;
+    unopened.extend(failed);
+    let mut objects = Vec::with_capacity(found.len());
+    for o in found {
+        let Some(file) = parse_or_note(&o.name, &o.object, unopened)? else {
             continue;
         };
         objects.push(PreparedObject {
-            info: ObjectInfo::new(&b.name, file),
-            name: b.name,
-            path: b.object,
-            source: Some(b.source),
+            info: ObjectInfo::new(&o.name, file),
+            name: o.name,
+            path: o.object,
+            source: o.source,
             origin: Origin::Project,
         });
     }
     Ok(objects)
 }
 
-/// The programs directory and each sub-directory of it holding `*.bpf.c`
-/// files (such as `gallery/`), each with where its objects go.
-fn program_dirs(project: &Project) -> Result<Vec<(PathBuf, PathBuf)>, PrepareError> {
-    let mut dirs = vec![(project.programs_dir.clone(), project.objects_dir.clone())];
-    let entries = fs::read_dir(&project.programs_dir).map_err(io_err(format!(
-        "reading {}",
-        project.programs_dir.display()
-    )))?;
-    let mut subdirs = Vec::new();
-    for entry in entries {
-        let path = entry
-            .map_err(io_err(format!(
-                "reading {}",
-                project.programs_dir.display()
-            )))?
-            .path();
-        let has_sources = || {
-            fs::read_dir(&path).is_ok_and(|mut d| {
-                d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".bpf.c")))
-            })
-        };
-        if path.is_dir() && has_sources() {
-            let name = path.file_name().map(PathBuf::from).unwrap_or_default();
-            subdirs.push((path, project.objects_dir.join(name)));
+/// The files some patterns match, each once, in pattern order.
+fn expand(project: &Project, globs: &[crate::PathGlob]) -> Result<Vec<PathBuf>, PrepareError> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for glob in globs {
+        for f in glob.expand(&project.root)? {
+            if !files.contains(&f) {
+                files.push(f);
+            }
         }
     }
-    subdirs.sort();
-    dirs.extend(subdirs);
-    Ok(dirs)
+    Ok(files)
 }
 
 /// `__accepted`/`__rejected`/`__not_loaded` next to the programs in C.
@@ -492,32 +665,38 @@ fn declared_expectations(
     out
 }
 
-/// `*.toml` in the cases directory (not `Cargo.toml`), sorted.
+/// `*.toml` in each cases directory (not `Cargo.toml`), sorted per
+/// directory. A directory that does not exist (a default) has none.
 fn case_files(project: &Project) -> Result<Vec<PathBuf>, PrepareError> {
-    let mut files: Vec<PathBuf> = match fs::read_dir(&project.cases_dir) {
-        Ok(dir) => dir
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension().is_some_and(|e| e == "toml")
-                    && p.file_name().is_some_and(|n| n != "Cargo.toml")
-            })
-            .collect(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => {
-            return Err(io_err(format!("reading {}", project.cases_dir.display()))(
-                e,
-            ));
-        }
-    };
-    files.sort();
-    Ok(files)
+    let mut all = Vec::new();
+    for dir in &project.cases_dirs {
+        let mut files: Vec<PathBuf> = match fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension().is_some_and(|e| e == "toml")
+                        && p.file_name().is_some_and(|n| n != "Cargo.toml")
+                })
+                .collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_err(format!("reading {}", dir.display()))(e)),
+        };
+        files.sort();
+        all.extend(files);
+    }
+    Ok(all)
 }
 
 /// Reads one case file: its `[[verifier]]` expectations always, its cases
 /// when asked. Mistakes go to `errors`, shown with the project-relative path.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "what a case file is read against and the three lists it adds to"
+)]
 fn read_case_file(
     project: &Project,
     objects: &[PreparedObject],
+    unopened: &[UnopenedObject],
     path: &std::path::Path,
     with_cases: bool,
     cases: &mut Vec<CompiledCase>,
@@ -544,6 +723,11 @@ fn read_case_file(
             return;
         }
     };
+    // The cases of an object that did not build or open: its failure is
+    // the finding; they cannot be checked against it.
+    if unopened.iter().any(|u| u.name == parsed.object_name()) {
+        return;
+    }
     let Some(object) = objects.iter().find(|o| o.name == parsed.object_name()) else {
         let names: Vec<String> = objects.iter().map(|o| o.name.clone()).collect();
         errors.extend(relabel(vec![parsed.unknown_object(&names)]));

@@ -91,6 +91,56 @@ fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+/// One `--filter` pattern: a glob (`*`, `?`) on case names, program names,
+/// `object/program` and object names, as `cargo test`'s filter is on
+/// test names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filter(pub String);
+
+impl FromStr for Filter {
+    type Err = BadFilter;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err(BadFilter);
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// An empty `--filter`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "an empty filter: expected a case name, program, OBJECT/PROGRAM or object (globs with * and ?)"
+)]
+pub struct BadFilter;
+
+impl Filter {
+    /// Whether the program `object/program` is named (not through a case).
+    pub fn matches_program(&self, object: &str, program: &str) -> bool {
+        glob(&self.0, program)
+            || object_names(object)
+                .any(|o| glob(&self.0, o) || glob(&self.0, &format!("{o}/{program}")))
+    }
+
+    pub fn matches_case(&self, case: &str) -> bool {
+        glob(&self.0, case)
+    }
+}
+
+/// Filters that match no case and no program.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "--filter {} {} no case, program or object; the objects are: {}",
+    unmatched.join(", --filter "),
+    if unmatched.len() == 1 { "matches" } else { "match" },
+    objects.join(", ")
+)]
+pub struct FilterMatchesNothing {
+    pub unmatched: Vec<String>,
+    pub objects: Vec<String>,
+}
+
 /// Patterns that select no program, with every program there is.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
@@ -111,6 +161,20 @@ mod tests {
 
     fn p(s: &str) -> ProgramPattern {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn filters_match_cases_programs_and_objects() {
+        let f = |s: &str| s.parse::<Filter>().unwrap();
+        assert!(f("drop_*").matches_case("drop_tcp_syn"));
+        assert!(!f("drop_*").matches_case("pass_all"));
+        assert!(f("xdp_fw").matches_program("xdp_fw", "anything"));
+        assert!(f("xdp_fw/filter").matches_program("xdp_fw", "filter"));
+        assert!(!f("xdp_fw/filter").matches_program("xdp_fw", "other"));
+        assert!(f("filter").matches_program("o", "filter"));
+        assert!(f("*/filt*").matches_program("build/x.bpf.o", "filter"));
+        assert!(!f("tc_*").matches_program("xdp_fw", "filter"));
+        assert_eq!("".parse::<Filter>(), Err(BadFilter));
     }
 
     #[test]

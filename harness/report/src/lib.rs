@@ -6,12 +6,14 @@
 //! `harness-judge` next to the rows they serialise.
 
 mod explain;
+mod list;
 mod status;
 mod style;
 mod test;
 mod verify;
 
 pub use explain::{explain_report, log_explanation};
+pub use list::listing;
 pub use status::Status;
 
 /// An error and its causes in one line (`outer: cause: cause`), leaving out

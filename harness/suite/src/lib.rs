@@ -33,7 +33,7 @@ pub use harness_events::EventSink;
 pub use harness_judge::{Gate, TestJudgement, VerifyJudgement};
 pub use harness_kernels::{KernelRequest, Target};
 pub use harness_matrix::RunOptions;
-pub use harness_project::{ProgramPattern, Project};
+pub use harness_project::{Filter, ProgramPattern, Project};
 pub use harness_snapshots::UpdateMode;
 
 /// What `test` and `verify` both take.
@@ -55,6 +55,8 @@ pub struct TestOptions {
     /// `--prog`: run only the cases of the programs these match (all when
     /// empty); the others are counted as filtered.
     pub programs: Vec<ProgramPattern>,
+    /// `--filter`: only the cases (and programs) these match.
+    pub filters: Vec<Filter>,
 }
 
 /// What only `verify` takes.
@@ -127,17 +129,10 @@ pub fn resolve_targets(
     .resolve(kernels)
 }
 
-/// Builds the static in-VM runner (cargo decides whether anything changed).
-pub fn build_runner(
-    project: &Project,
-    events: &dyn EventSink,
-) -> Result<PathBuf, harness_build::GuestBuildError> {
-    harness_build::build_guest_runner(
-        &project.root,
-        &project.target_dir,
-        &project.guest_package,
-        events,
-    )
+/// Builds the static in-VM runner from the harness's own sources (cargo
+/// decides whether anything changed).
+pub fn build_runner(events: &dyn EventSink) -> Result<PathBuf, harness_build::GuestBuildError> {
+    harness_build::build_guest_runner(&harness_build::runner_target_dir(), events)
 }
 
 /// What to prepare: the project (with or without cases) or paths, and
@@ -147,6 +142,7 @@ struct Job<'a> {
     walk_budget: Option<u32>,
     objects: &'a Objects,
     programs: &'a [ProgramPattern],
+    filters: &'a [Filter],
 }
 
 impl Job<'_> {
@@ -164,6 +160,7 @@ impl Job<'_> {
             }
         };
         prepared.select(self.programs)?;
+        prepared.filter(self.filters)?;
         Ok(prepared)
     }
 }
@@ -187,7 +184,7 @@ fn prepare_and_run(
     // Building the in-VM runner (a cargo invocation) overlaps with compiling
     // programs and fetching kernel images.
     let (prepared, targets, runner) = std::thread::scope(|s| {
-        let runner = needs_vm.then(|| s.spawn(|| build_runner(project, events)));
+        let runner = needs_vm.then(|| s.spawn(|| build_runner(events)));
         let prepared = job.prepare(project, prepare, events);
         let targets = resolve_targets(project, &opts.kernels, opts.mirror.as_deref(), events);
         let runner = runner
@@ -255,12 +252,34 @@ pub fn test_with(
         walk_budget: None,
         objects: &Objects::Project,
         programs: &test.programs,
+        filters: &test.filters,
     };
     let (prepared, runs) = prepare_and_run(project, opts, &job, events, interrupt)?;
     Ok(harness_judge::judge_test(
         &context(project, &prepared, opts),
         &runs,
     )?)
+}
+
+/// What `test` would run, without running it: the project prepared and
+/// narrowed by `--prog` and `--filter` (no kernel, no VM).
+pub fn list(
+    project: &Project,
+    test: &TestOptions,
+    events: &dyn EventSink,
+) -> Result<Prepared, SuiteError> {
+    let job = Job {
+        cases: true,
+        walk_budget: None,
+        objects: &Objects::Project,
+        programs: &test.programs,
+        filters: &test.filters,
+    };
+    let opts = PrepareOptions {
+        log_level: 1,
+        cases: true,
+    };
+    Ok(job.prepare(project, opts, events)?)
 }
 
 /// Loads every program on every kernel and judges verdicts and cost.
@@ -283,6 +302,7 @@ pub fn verify(
         walk_budget: verify.walk_budget,
         objects: &verify.objects,
         programs: &verify.programs,
+        filters: &[],
     };
     let (prepared, runs) = prepare_and_run(project, opts, &job, events, interrupt)?;
     Ok(harness_judge::judge_verify(

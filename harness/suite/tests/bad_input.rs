@@ -21,7 +21,7 @@ fn test(project: &Project, kernels: &str) -> Result<TestJudgement, SuiteError> {
 fn case_file_mistakes_are_all_reported_with_file_line_and_column() {
     let (_tmp, project) = project_copy();
     fs::write(
-        project.cases_dir.join("mistakes.toml"),
+        project.cases_dirs[0].join("mistakes.toml"),
         r#"object = "xdp_firewall"
 
 [[case]]
@@ -80,7 +80,7 @@ expect.return = "TC_ACT_SHOT"
 fn malformed_toml_points_at_the_spot() {
     let (_tmp, project) = project_copy();
     fs::write(
-        project.cases_dir.join("broken.toml"),
+        project.cases_dirs[0].join("broken.toml"),
         "object = \"xdp_firewall\"\n[[case]\nname = \"x\"\n",
     )
     .unwrap();
@@ -92,7 +92,7 @@ fn malformed_toml_points_at_the_spot() {
 fn a_case_file_for_a_missing_object_lists_the_objects() {
     let (_tmp, project) = project_copy();
     fs::write(
-        project.cases_dir.join("ghost.toml"),
+        project.cases_dirs[0].join("ghost.toml"),
         "object = \"ghost\"\n[[case]]\nname = \"x\"\ndata = \"00\"\n",
     )
     .unwrap();

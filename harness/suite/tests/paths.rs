@@ -47,9 +47,10 @@ fn compile(project: &Project, work: &Path, source: &str, to: &Path) {
         .collect();
     let src = work.join(format!("{stem}.bpf.c"));
     fs::write(&src, source).unwrap();
-    let built = harness_build::BpfBuild::new(project.programs_dir.clone(), work.join("out"))
-        .build_file(&src)
-        .unwrap();
+    let built =
+        harness_build::BpfBuild::new(project.root.join("sample-programs"), work.join("out"))
+            .build_file(&src)
+            .unwrap();
     fs::create_dir_all(to.parent().unwrap()).unwrap();
     fs::copy(&built.object, to).unwrap();
     fs::remove_file(&src).unwrap();
@@ -347,6 +348,7 @@ fn test_prog_runs_only_the_selected_programs_cases_and_counts_the_rest() {
         &options("host"),
         &TestOptions {
             programs: vec!["tc_lb/*".parse().unwrap()],
+            filters: Vec::new(),
         },
         &harness_events::Silent,
         &no_interrupt(),

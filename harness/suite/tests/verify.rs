@@ -25,7 +25,7 @@ fn verify(project: &Project, kernels: &str) -> VerifyJudgement {
 }
 
 fn edit(project: &Project, file: &str, from: &str, to: &str) {
-    let path = project.programs_dir.join(file);
+    let path = project.root.join("sample-programs").join(file);
     let text = fs::read_to_string(&path).unwrap();
     let changed = text.replacen(from, to, 1);
     assert_ne!(changed, text, "the edit applies to {file}");
@@ -180,7 +180,7 @@ fn a_verdict_change_fails_the_gate() {
 fn an_expectation_that_does_not_hold_fails() {
     let (_tmp, project) = project_copy();
     fs::write(
-        project.cases_dir.join("expectations.toml"),
+        project.cases_dirs[0].join("expectations.toml"),
         "object = \"tc_lb\"\n\n[[verifier]]\nprogram = \"tc_lb\"\nkernels = \">=6.0\"\nverdict = \"rejected\"\nmessage = \"never said\"\n",
     )
     .unwrap();
@@ -242,7 +242,7 @@ fn an_earlier_run_can_be_the_baseline() {
 fn objects_the_loader_cannot_fully_handle_are_reported_per_program() {
     let (_tmp, project) = project_copy();
     fs::write(
-        project.programs_dir.join("mixed.bpf.c"),
+        project.root.join("sample-programs").join("mixed.bpf.c"),
         "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n\
          SEC(\"tc\") int libbpf_style(struct __sk_buff *skb) { return 0; }\n\
          SEC(\"made_up/x\") int odd(void *ctx) { return 0; }\n\
@@ -251,7 +251,7 @@ fn objects_the_loader_cannot_fully_handle_are_reported_per_program() {
     )
     .unwrap();
     fs::write(
-        project.programs_dir.join("maps_only.bpf.c"),
+        project.root.join("sample-programs").join("maps_only.bpf.c"),
         "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n\
          struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); } shared SEC(\".maps\");\n\
          char LICENSE[] SEC(\"license\") = \"GPL\";\n",
@@ -362,7 +362,10 @@ fn not_loaded_can_be_declared_per_kernel_range_with_its_reason() {
              char LICENSE[] SEC(\"license\") = \"GPL\";\n"
         )
     };
-    let path = project.programs_dir.join("untargeted.bpf.c");
+    let path = project
+        .root
+        .join("sample-programs")
+        .join("untargeted.bpf.c");
     fs::write(
         &path,
         source("__not_loaded(\"all\", \"no BTF-based attach target\")"),
@@ -414,7 +417,7 @@ fn not_loaded_can_be_declared_per_kernel_range_with_its_reason() {
     // Case files can say the same.
     fs::write(&path, source("")).unwrap();
     fs::write(
-        project.cases_dir.join("untargeted.toml"),
+        project.cases_dirs[0].join("untargeted.toml"),
         "object = \"untargeted\"\n\n[[verifier]]\nprogram = \"untargeted\"\nverdict = \"not loaded\"\nmessage = \"attach target\"\n",
     )
     .unwrap();

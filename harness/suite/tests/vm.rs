@@ -47,7 +47,7 @@ fn two_kernels_run_every_case_and_match_the_committed_snapshots() {
 fn a_wrong_expectation_fails_the_run_and_says_where_and_why() {
     let (_tmp, project) = project_copy();
     let total = common::case_count(&project);
-    let cases = project.cases_dir.join("xdp_firewall.toml");
+    let cases = project.cases_dirs[0].join("xdp_firewall.toml");
     let text = fs::read_to_string(&cases).unwrap();
     // The first case expects XDP_DROP; claim the packet passes instead.
     fs::write(
@@ -83,7 +83,10 @@ fn a_wrong_expectation_fails_the_run_and_says_where_and_why() {
 fn a_changed_program_shows_as_a_snapshot_diff() {
     let (_tmp, project) = project_copy();
     let total = common::case_count(&project);
-    let src = project.programs_dir.join("xdp_firewall.bpf.c");
+    let src = project
+        .root
+        .join("sample-programs")
+        .join("xdp_firewall.bpf.c");
     let text = fs::read_to_string(&src).unwrap();
     // An extra check that never fires: same verdicts, more instructions for
     // the verifier to walk.
@@ -281,7 +284,7 @@ mod single_vm {
     /// An initramfs with the real runner and the sample plan.
     fn runner_initramfs(project: &harness_suite::Project, name: &str) -> std::path::PathBuf {
         let prepared = common::prepare(project);
-        let runner = harness_suite::build_runner(project, &harness_events::Silent).unwrap();
+        let runner = harness_suite::build_runner(&harness_events::Silent).unwrap();
         let fs_image = harness_matrix::guest_initramfs(&prepared.plan(), &runner).unwrap();
         let path = project.results_dir.join(name);
         fs::create_dir_all(&project.results_dir).unwrap();
@@ -371,7 +374,7 @@ mod single_vm {
 #[test]
 fn a_renamed_case_leaves_its_old_snapshot_named() {
     let (_tmp, project) = project_copy();
-    let cases = project.cases_dir.join("tc_lb.toml");
+    let cases = project.cases_dirs[0].join("tc_lb.toml");
     let text = fs::read_to_string(&cases).unwrap();
     let first = text
         .lines()
@@ -424,7 +427,7 @@ fn a_renamed_case_leaves_its_old_snapshot_named() {
 fn a_case_without_maps_in_its_snapshot_still_snapshots_what_it_returned() {
     let (_tmp, project) = project_copy();
     fs::write(
-        project.cases_dir.join("quiet.toml"),
+        project.cases_dirs[0].join("quiet.toml"),
         "object = \"tc_lb\"\nprogram = \"tc_lb\"\n\n[[case]]\nname = \"asserts nothing\"\nsnapshot_maps = false\npacket.ipv4 = { src = \"10.0.0.1\", dst = \"10.0.0.2\" }\npacket.udp = { src = 1, dst = 2 }\n",
     )
     .unwrap();
@@ -458,11 +461,14 @@ fn a_hung_live_step_fails_its_case_alone_and_the_host_never_attaches() {
     let (_tmp, project) = project_copy();
     fs::copy(
         common::workspace().join("sample-programs/security/exec_monitor.bpf.c"),
-        project.programs_dir.join("exec_monitor.bpf.c"),
+        project
+            .root
+            .join("sample-programs")
+            .join("exec_monitor.bpf.c"),
     )
     .unwrap();
     fs::write(
-        project.cases_dir.join("live.toml"),
+        project.cases_dirs[0].join("live.toml"),
         r#"object = "exec_monitor"
 program = "on_exec"
 

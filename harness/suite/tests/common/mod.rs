@@ -70,10 +70,11 @@ pub fn project_copy() -> (tempfile::TempDir, Project) {
         }
         fs::remove_dir_all(dir).unwrap();
     }
-    let mut p = Project::at(&ws, &ws.join("target"));
-    p.programs_dir = tmp.path().join("sample-programs");
-    p.cases_dir = tmp.path().join("testcases");
-    p.snapshots_dir = tmp.path().join("testcases/snapshots");
+    // The copy is the project (the runner is built from the harness's own
+    // sources wherever a project is), with this repository's flags.
+    let mut p = Project::at(tmp.path(), &ws.join("target"));
+    p.build.cflags = Project::load(&ws, &ws.join("target")).unwrap().build.cflags;
+    assert!(p.build.cflags.iter().any(|f| f == "-Werror"));
     p.objects_dir = tmp.path().join("bpf");
     p.results_dir = tmp.path().join("results");
     (tmp, p)
@@ -108,7 +109,7 @@ pub fn test_with(project: &Project, opts: &SuiteOptions) -> harness_suite::TestJ
 /// bounds check (line 5), which every verifier rejects.
 pub fn add_unchecked_program(project: &Project) {
     fs::write(
-        project.programs_dir.join("unchecked.bpf.c"),
+        project.root.join("sample-programs").join("unchecked.bpf.c"),
         "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n\
          SEC(\"xdp\") int unchecked(struct xdp_md *ctx)\n{\n\
          \treturn *(unsigned char *)(long)ctx->data; /* no bounds check */\n}\n\
