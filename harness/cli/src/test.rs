@@ -3,12 +3,18 @@ use std::{
     sync::{Arc, atomic::AtomicBool},
 };
 
-use harness_suite::{Filter, ProgramPattern, TestOptions};
+use harness_suite::{Filter, ProgramPattern, TestOptions, Unreferenced};
 
 use crate::{
     ProjectAt,
     run::{Kernels, VmArgs, exit_for, parse_kernels},
 };
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum UnreferencedArg {
+    List,
+    Delete,
+}
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -27,6 +33,9 @@ pub struct Options {
     /// Print the programs and cases that would run, and run nothing.
     #[arg(long)]
     list: bool,
+    /// Snapshots no case or program of the project produces any more (renamed or removed): name them, or delete them. Only a run of the whole project (no --prog, --filter) judges them.
+    #[arg(long, value_enum, default_value = "list")]
+    unreferenced: UnreferencedArg,
     #[command(flatten)]
     vm: VmArgs,
 }
@@ -38,6 +47,10 @@ pub fn run(o: Options, at: &ProjectAt, interrupt: &Arc<AtomicBool>) -> anyhow::R
     let test = TestOptions {
         programs: o.prog,
         filters: o.filter,
+        unreferenced: match o.unreferenced {
+            UnreferencedArg::List => Unreferenced::List,
+            UnreferencedArg::Delete => Unreferenced::Delete,
+        },
     };
     if o.list {
         harness_setup::install(&harness_setup::missing(false), &status)?;

@@ -143,14 +143,18 @@ fn steps_observation(
     }
 }
 
-fn snapshot_name(case: &CompiledCase) -> String {
-    let stem = case
-        .file
+pub(crate) fn snapshot_name(case: &CompiledCase) -> String {
+    format!("{}{}", snapshot_prefix(&case.file), slug(&case.name))
+}
+
+/// What the snapshot names of a case file's cases start with.
+pub(crate) fn snapshot_prefix(case_file: &std::path::Path) -> String {
+    let stem = case_file
         .file_stem()
         .unwrap_or_default()
         .to_string_lossy()
         .into_owned();
-    format!("{SNAPSHOT_KIND}{}__{}", slug(&stem), slug(&case.name))
+    format!("{SNAPSHOT_KIND}{}__", slug(&stem))
 }
 
 /// What a test run handed back: a packet, or a flow dissector's keys.

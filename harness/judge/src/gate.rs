@@ -174,7 +174,7 @@ pub enum BaselineError {
         error: String,
     },
     #[error(
-        "reading the baseline {}: it holds no rows: write one with `cargo xtask verify --output FILE.csv`",
+        "reading the baseline {}: it holds no rows: write one with `verify --output FILE.csv`",
         path.display()
     )]
     Empty { path: std::path::PathBuf },

@@ -32,7 +32,7 @@ pub use gate::{
 };
 pub use programs::{SnapshotHeader, line_records, verdict_text};
 pub use rows::{ExpectationStatus, Row, VerdictKind, to_csv, to_json};
-pub use snapshots::{SnapshotChange, SnapshotNote, SnapshotState, Written};
+pub use snapshots::{SnapshotChange, SnapshotNote, SnapshotState, Unreferenced, Written};
 
 /// What judging reads besides the runs.
 pub struct Context<'a> {
@@ -40,6 +40,8 @@ pub struct Context<'a> {
     pub prepared: &'a Prepared,
     /// What to do with snapshots that do not match.
     pub snapshots: UpdateMode,
+    /// What to do with snapshots nothing produces any more.
+    pub unreferenced: Unreferenced,
 }
 
 /// One kernel's line of the summary.
@@ -152,12 +154,39 @@ impl Context<'_> {
         observations: &[Observation],
         kinds: &[&str],
     ) -> Result<snapshots::SnapshotCheck, SnapshotWriteError> {
-        snapshots::check(self.project, &self.store(), observations, kinds).map_err(|error| {
-            SnapshotWriteError {
-                dir: self.project.snapshots_dir.clone(),
-                error,
-            }
+        snapshots::check(
+            self.project,
+            &self.store(),
+            observations,
+            kinds,
+            &|name| self.is_known_snapshot(name),
+            self.unreferenced,
+        )
+        .map_err(|error| SnapshotWriteError {
+            dir: self.project.snapshots_dir.clone(),
+            error,
         })
+    }
+
+    /// Whether a case or program of the project would produce the snapshot
+    /// `name` on some kernel (skipped or not run this time counts), or it
+    /// belongs to an object that did not build or open this time.
+    fn is_known_snapshot(&self, name: &str) -> bool {
+        let p = self.prepared;
+        p.cases.iter().any(|c| cases::snapshot_name(c) == name)
+            || p.objects.iter().any(|o| {
+                o.info
+                    .file
+                    .programs()
+                    .iter()
+                    .any(|prog| programs::snapshot_name(&o.name, &prog.name) == name)
+            })
+            || p.unopened.iter().any(|u| {
+                name.starts_with(&programs::snapshot_name(&u.name, ""))
+                    || u.case_files
+                        .iter()
+                        .any(|f| name.starts_with(&cases::snapshot_prefix(f)))
+            })
     }
 
     /// Only the project's own objects have snapshots: objects given by path

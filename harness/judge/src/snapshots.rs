@@ -33,6 +33,8 @@ pub enum SnapshotChange {
     Unreferenced {
         /// The file, relative to the project.
         file: PathBuf,
+        /// Deleted (`--unreferenced delete`); else only named.
+        removed: bool,
     },
 }
 
@@ -74,9 +76,20 @@ impl fmt::Display for SnapshotNote {
                 };
                 write!(f, "differs from {} ({what}):\n{diff}", file.display())
             }
-            SnapshotChange::Unreferenced { file } => write!(
+            SnapshotChange::Unreferenced {
+                file,
+                removed: false,
+            } => write!(
                 f,
-                "is produced by no case or program any more: remove {}",
+                "is produced by no case or program any more: remove {} (or run with --unreferenced delete)",
+                file.display()
+            ),
+            SnapshotChange::Unreferenced {
+                file,
+                removed: true,
+            } => write!(
+                f,
+                "was produced by no case or program any more: removed {}",
                 file.display()
             ),
         }
@@ -100,13 +113,25 @@ pub enum SnapshotState {
     Changed,
 }
 
+/// What to do with snapshot files no case or program produces any more.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Unreferenced {
+    /// Name them.
+    #[default]
+    List,
+    /// Delete them (and say so).
+    Delete,
+}
+
 /// Checks every observation and writes what the store's mode says; notes
-/// the files of `kinds` that nothing produced.
+/// (or deletes) the files of `kinds` whose names `is_known` does not know.
 pub fn check(
     project: &Project,
     store: &SnapshotStore,
     observations: &[Observation],
     kinds: &[&str],
+    is_known: &dyn Fn(&str) -> bool,
+    unreferenced: Unreferenced,
 ) -> std::io::Result<SnapshotCheck> {
     let outcomes = store.check(observations)?;
     let states = outcomes
@@ -118,7 +143,12 @@ pub fn check(
         })
         .collect();
     let (mut notes, pending) = notes(project, observations, &outcomes);
-    for file in store.unreferenced(observations, kinds)? {
+    let known = |name: &str| is_known(name) || observations.iter().any(|o| o.name == name);
+    for file in store.unreferenced(kinds, &known)? {
+        let removed = unreferenced == Unreferenced::Delete;
+        if removed {
+            std::fs::remove_file(&file)?;
+        }
         let name = file.file_name().unwrap_or_default().to_string_lossy();
         let stem = name.trim_end_matches(".new").trim_end_matches(".snap");
         let (name, lines) = match stem.split_once('@') {
@@ -130,6 +160,7 @@ pub fn check(
             lines,
             change: SnapshotChange::Unreferenced {
                 file: PathBuf::from(project.relative(&file)),
+                removed,
             },
         });
     }

@@ -201,6 +201,7 @@ impl Sample {
             project: &self.project,
             prepared: self.prepared,
             snapshots,
+            unreferenced: harness_judge::Unreferenced::List,
         }
     }
 
@@ -1419,6 +1420,61 @@ fn a_selection_judges_only_its_programs_and_calls_no_snapshot_unreferenced() {
     assert_eq!(rows, ["tc_lb"]);
 }
 
+/// Stale means no case or program of the project has the name: what a
+/// kernel that did not run, or an object that did not build this time,
+/// would produce is left alone; `--unreferenced delete` removes the rest.
+#[test]
+fn only_snapshots_nothing_in_the_project_produces_are_stale_and_they_can_be_deleted() {
+    let s = own_sample(|p| {
+        p.unopened.push(harness_project::UnopenedObject {
+            name: "typo".into(),
+            path: "typo.bpf.c".into(),
+            error: "typo.bpf.c:1:1: error".into(),
+            stage: harness_project::Stage::Compile,
+            case_files: vec!["testcases/typo_cases.toml".into()],
+        });
+    });
+    let dir = &s.project.snapshots_dir;
+    let object = &s.prepared.objects[0];
+    let program = &object.info.file.programs()[0].name;
+    let kept = [
+        format!("verifier__{}__{program}@5.4.snap", object.name),
+        "verifier__typo__prog@6.1.snap".to_owned(),
+        "case__typo_cases__a_case.snap".to_owned(),
+    ];
+    for f in kept
+        .iter()
+        .map(String::as_str)
+        .chain([STALE, "case__fw__renamed.snap"])
+    {
+        fs::write(dir.join(f), "x").unwrap();
+    }
+    let j = s.test(UpdateMode::No, &[complete(&s, "6.1")]);
+    let mut named = unreferenced(&j);
+    named.sort();
+    assert_eq!(named.len(), 2, "{named:?}");
+    assert!(named[0].contains("case__fw__renamed.snap") && named[1].contains(STALE));
+    assert!(dir.join(STALE).exists(), "only named");
+    let deleting = Context {
+        project: &s.project,
+        prepared: s.prepared,
+        snapshots: UpdateMode::No,
+        unreferenced: harness_judge::Unreferenced::Delete,
+    };
+    let j = harness_judge::judge_test(&deleting, &[complete(&s, "6.1")]).unwrap();
+    let removed: Vec<String> = j
+        .snapshot_notes
+        .iter()
+        .map(ToString::to_string)
+        .filter(|n| n.contains("removed"))
+        .collect();
+    assert_eq!(removed.len(), 2, "{:?}", j.snapshot_notes);
+    assert!(!dir.join(STALE).exists() && !dir.join("case__fw__renamed.snap").exists());
+    for f in &kept {
+        assert!(dir.join(f).exists(), "{f} kept");
+    }
+}
+
 #[test]
 fn an_object_given_by_path_leaves_the_projects_snapshots_alone() {
     let s = own_sample(|p| p.objects[0].origin = harness_project::Origin::Path);
@@ -1447,12 +1503,14 @@ fn an_object_libbpf_cannot_open_is_a_failure_on_every_kernel() {
             path: "/tmp/broken.bpf.o".into(),
             error: "libbpf cannot open it as a BPF object".into(),
             stage: harness_project::Stage::Open,
+            case_files: Vec::new(),
         });
         p.unopened.push(harness_project::UnopenedObject {
             name: "typo".into(),
             path: "/tmp/typo.bpf.c".into(),
             error: "typo.bpf.c:3:1: error: unknown type name 'u32'".into(),
             stage: harness_project::Stage::Compile,
+            case_files: Vec::new(),
         });
     });
     let runs = [complete(&s, "6.1"), complete(&s, "5.10")];
@@ -1649,6 +1707,7 @@ steps = [
         project: &project,
         prepared: &prepared,
         snapshots: UpdateMode::New,
+        unreferenced: harness_judge::Unreferenced::List,
     };
     let judgement = harness_judge::judge_test(&context, &[run(target("6.1"), records)]).unwrap();
     assert_eq!(judgement.kernels[0].passed, 1, "{:?}", judgement.findings);

@@ -234,26 +234,19 @@ impl SnapshotStore {
     }
 
     /// Snapshot files (`.snap` and pending `.snap.new`) whose name starts
-    /// with one of `kinds` that no observation of this run produces: a
-    /// per-line file whose line ran without producing its name, or a shared
-    /// file whose name nothing produced. Per-line files of lines that did
-    /// not run are left alone: another run makes them.
+    /// with one of `kinds` and that `is_known` does not know (without its
+    /// `@line`): renamed or removed cases and programs, on every line. What
+    /// a run skipped or a kernel it did not boot would produce is known, so
+    /// it is never named.
     pub fn unreferenced(
         &self,
-        observations: &[Observation],
         kinds: &[&str],
+        is_known: &dyn Fn(&str) -> bool,
     ) -> io::Result<Vec<PathBuf>> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),
-        };
-        let lines: std::collections::BTreeSet<&str> =
-            observations.iter().map(|o| o.line.as_str()).collect();
-        let produced = |name: &str, line: Option<&str>| {
-            observations
-                .iter()
-                .any(|o| o.name == name && line.is_none_or(|l| o.line == l))
         };
         let mut out = Vec::new();
         for entry in entries {
@@ -268,11 +261,8 @@ impl SnapshotStore {
             if !kinds.iter().any(|k| stem.starts_with(k)) {
                 continue;
             }
-            let orphan = match stem.split_once('@') {
-                Some((name, line)) => lines.contains(line) && !produced(name, Some(line)),
-                None => !produced(stem, None),
-            };
-            if orphan {
+            let name = stem.split_once('@').map_or(stem, |(name, _)| name);
+            if !is_known(name) {
                 out.push(self.dir.join(file));
             }
         }
@@ -469,25 +459,27 @@ mod tests {
             fs::write(dir.path().join(f), "x").unwrap();
         }
         let store = SnapshotStore::new(dir.path().to_owned(), UpdateMode::No);
-        let mut kept = obs("6.1", "x");
-        kept.name = "case__fw__kept".into();
-        let run = [obs("6.1", "x"), kept];
+        let known = |name: &str| ["verifier__fw__prog", "case__fw__kept"].contains(&name);
         let found: Vec<String> = store
-            .unreferenced(&run, &["verifier__", "case__"])
+            .unreferenced(&["verifier__", "case__"], &known)
             .unwrap()
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
-        // 5.10 and 7.2 did not run: their files are not judged.
+        // A name nobody knows is stale on every line, run or not.
         assert_eq!(
             found,
             [
                 "case__fw__renamed.snap",
                 "case__fw__renamed.snap.new",
-                "verifier__fw__gone@6.1.snap"
+                "verifier__fw__gone@6.1.snap",
+                "verifier__fw__gone@7.2.snap"
             ]
         );
         // `verify` produces no case snapshots and does not judge them.
-        assert_eq!(store.unreferenced(&run, &["verifier__"]).unwrap().len(), 1);
+        assert_eq!(
+            store.unreferenced(&["verifier__"], &known).unwrap().len(),
+            2
+        );
     }
 }

@@ -349,6 +349,7 @@ fn test_prog_runs_only_the_selected_programs_cases_and_counts_the_rest() {
         &TestOptions {
             programs: vec!["tc_lb/*".parse().unwrap()],
             filters: Vec::new(),
+            unreferenced: harness_suite::Unreferenced::List,
         },
         &harness_events::Silent,
         &no_interrupt(),

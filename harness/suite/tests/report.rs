@@ -102,6 +102,7 @@ fn judge(project: &Project, prepared: &Prepared, runs: &[KernelRun]) -> TestJudg
             project,
             prepared,
             snapshots: UpdateMode::No,
+            unreferenced: harness_judge::Unreferenced::List,
         },
         runs,
     )
