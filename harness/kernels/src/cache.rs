@@ -198,6 +198,32 @@ impl Cache {
         }
     }
 
+    /// The bzImage a pinned image source names, fetched (every digest
+    /// checked, written atomically) into `images/` the first time.
+    pub fn image(
+        &self,
+        source: &crate::ImageSource,
+        events: &dyn EventSink,
+    ) -> Result<PathBuf, KernelError> {
+        let dir = match source {
+            crate::ImageSource::Oci { digest, .. } => format!("oci-{}", digest.hex()),
+            crate::ImageSource::Url { sha256, .. } => format!("url-{}", sha256.hex()),
+        };
+        let dest = self.root.join("images").join(dir).join("bzImage");
+        if dest.is_file() {
+            return Ok(dest);
+        }
+        match source {
+            crate::ImageSource::Oci { reference, digest } => {
+                crate::fetch_kernel(reference, Some(digest), &dest, events)?;
+            }
+            crate::ImageSource::Url { url, sha256 } => {
+                crate::fetch_url(url, sha256, &dest, events)?;
+            }
+        }
+        Ok(dest)
+    }
+
     fn deb_path(&self, sha256: &str) -> PathBuf {
         self.root.join("debs").join(format!("{sha256}.deb"))
     }

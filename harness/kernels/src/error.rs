@@ -4,6 +4,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use harness_protocol::KernelVersion;
+
 use crate::lines::lines_summary;
 
 /// How to pass a kernel that Debian does not carry; shared by several messages.
@@ -27,9 +29,25 @@ pub enum KernelError {
         list: String,
     },
 
-    /// A version-like value that is not one of [`crate::LINES`].
+    /// Fetching a pinned image failed.
+    #[error(transparent)]
+    Fetch(#[from] crate::FetchError),
+
+    /// A pinned image's entry is wrong.
+    #[error("{}: image {line}: {message}", path.display())]
+    ImageEntry {
+        path: PathBuf,
+        line: KernelVersion,
+        message: String,
+    },
+
+    /// A version-like value that is not one of [`crate::LINES`] and that
+    /// the lock file pins no image for.
     #[error(
-        "kernel line {line} is not in Debian's archive; the lines that can be fetched are {}; {OWN_IMAGE_HINT}",
+        "kernel line {line} is not in Debian's archive; the lines that can be fetched are {}; \
+         or pin an image for it: `kernels pin {line} --oci REGISTRY/REPOSITORY:TAG` (an OCI \
+         image with the kernel at /boot/vmlinuz, as cilium/ebpf's ci-kernels publishes) or \
+         `--url URL`; {OWN_IMAGE_HINT}",
         lines_summary()
     )]
     UnknownLine {
@@ -65,9 +83,7 @@ pub enum KernelError {
     },
 
     /// The lock file is not there yet.
-    #[error(
-        "kernel lock file {path} does not exist; run `cargo xtask kernels update` to create it"
-    )]
+    #[error("kernel lock file {path} does not exist; run `kernels update` to create it")]
     LockMissing {
         /// Where it was expected.
         path: PathBuf,
@@ -75,7 +91,7 @@ pub enum KernelError {
 
     /// The lock file is not valid TOML or does not have the expected shape.
     #[error(
-        "{path}:{line}:{column}: {message}; fix the file or regenerate it with `cargo xtask kernels update`"
+        "{path}:{line}:{column}: {message}; fix the file or regenerate it with `kernels update`"
     )]
     LockSyntax {
         /// The lock file.
@@ -89,7 +105,7 @@ pub enum KernelError {
     },
 
     /// The lock file parses but holds a value that cannot be right.
-    #[error("{path}: {message}; fix the file or regenerate it with `cargo xtask kernels update`")]
+    #[error("{path}: {message}; fix the file or regenerate it with `kernels update`")]
     LockInvalid {
         /// The lock file.
         path: PathBuf,
@@ -98,7 +114,7 @@ pub enum KernelError {
     },
 
     /// A line was asked for that the lock file does not pin.
-    #[error("{path} pins no kernel for line {line}; run `cargo xtask kernels update` to add it")]
+    #[error("{path} pins no kernel for line {line}; run `kernels update` to add it")]
     NotLocked {
         /// The lock file.
         path: PathBuf,
@@ -107,9 +123,7 @@ pub enum KernelError {
     },
 
     /// A lock entry that cannot be used (bad sha256, path outside the mirror, ...).
-    #[error(
-        "pinned kernel {package}: {message}; regenerate the lock file with `cargo xtask kernels update`"
-    )]
+    #[error("pinned kernel {package}: {message}; regenerate the lock file with `kernels update`")]
     BadPin {
         /// The package.
         package: String,
@@ -164,7 +178,7 @@ pub enum KernelError {
 
     /// A pinned package has been removed from the mirror's pool.
     #[error(
-        "the pinned package {package} {version} is no longer on the mirror ({url} answered 404: Debian removes superseded kernels); run `cargo xtask kernels update` to pin the current one"
+        "the pinned package {package} {version} is no longer on the mirror ({url} answered 404: Debian removes superseded kernels); run `kernels update` to pin the current one"
     )]
     PinnedPackageGone {
         /// The package name.

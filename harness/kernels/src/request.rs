@@ -49,13 +49,16 @@ fn parse_one(item: &str) -> Result<KernelRequest, KernelError> {
     if item.contains(|c: char| c.is_ascii_digit())
         && item.chars().all(|c| c.is_ascii_digit() || c == '.')
     {
-        let unknown = || KernelError::UnknownLine {
-            line: item.to_owned(),
-        };
-        let version = item.parse::<KernelVersion>().map_err(|_| unknown())?;
-        return find_line(version)
-            .map(|line| KernelRequest::Line(line.line))
-            .ok_or_else(unknown);
+        let version = item
+            .parse::<KernelVersion>()
+            .map_err(|_| KernelError::UnknownLine {
+                line: item.to_owned(),
+            })?;
+        // A Debian line, or one the lock file pins an image for (known
+        // only when resolving).
+        return Ok(KernelRequest::Line(
+            find_line(version).map_or(version, |line| line.line),
+        ));
     }
     Ok(KernelRequest::Image(PathBuf::from(item)))
 }
@@ -88,24 +91,21 @@ mod tests {
     }
 
     #[test]
-    fn unknown_lines_explain_what_is_available() {
-        for unknown in ["5.15", "4.19", "6.6", "6.1.0", "7.4"] {
-            let err = parse_kernel_list(&format!("6.1,{unknown}"))
-                .expect_err(unknown)
-                .to_string();
-            assert!(
-                err.contains(&format!("kernel line {unknown} is not in Debian's archive")),
-                "{err}"
+    fn lines_outside_debian_are_left_to_the_lock_file() {
+        // The lock file may pin an image for them; resolution says if not.
+        for other in ["5.15", "4.19", "6.6", "7.4"] {
+            assert_eq!(
+                parse_kernel_list(&format!("6.1,{other}")).expect(other),
+                [line("6.1"), line(other)]
             );
-            assert!(
-                err.contains(
-                    "5.10 (bullseye), 6.1 (bookworm), 6.12 (trixie), 7.2 (sid), 7.3 (experimental)"
-                ),
-                "{err}"
-            );
-            assert!(err.contains("`--kernel /path/to/bzImage`"), "{err}");
-            assert!(err.contains("also usable in a list"), "{err}");
         }
+        let err = parse_kernel_list("6.1.0")
+            .expect_err("not a line")
+            .to_string();
+        assert!(
+            err.contains("kernel line 6.1.0 is not in Debian's archive"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@ use harness_events::{Event, EventSink};
 use harness_protocol::KernelVersion;
 
 use crate::{
-    Cache, KernelError, KernelRequest, LockFile, Mirror, bzimage_version, lock::LockedKernel,
+    Cache, KernelError, KernelRequest, LockFile, Mirror, bzimage_version, lines::find_line,
+    lock::LockedKernel,
 };
 
 /// One kernel a run happens on.
@@ -48,8 +49,17 @@ pub enum Boot {
 /// Where a VM's kernel image came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
-    Debian { package: String, version: String },
-    Image { path: PathBuf },
+    Debian {
+        package: String,
+        version: String,
+    },
+    Image {
+        path: PathBuf,
+    },
+    /// An image the lock file pins (OCI or URL).
+    Pinned {
+        source: String,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -57,6 +67,7 @@ impl fmt::Display for Origin {
         match self {
             Self::Debian { package, version } => write!(f, "{package} {version}"),
             Self::Image { path } => write!(f, "custom image {}", path.display()),
+            Self::Pinned { source } => write!(f, "pinned image {source}"),
         }
     }
 }
@@ -105,14 +116,24 @@ impl Resolver<'_> {
                 KernelRequest::Line(line) => {
                     let lock = match &mut lock {
                         Some(lock) => lock,
-                        None => lock.insert(LockFile::load(self.lock_file)?),
+                        None => lock.insert(self.load_lock(*line)?),
                     };
-                    let locked = lock.require(*line, self.lock_file)?;
-                    let mirror = match &mut mirror {
-                        Some(m) => m,
-                        None => mirror.insert(Mirror::resolve(self.mirror)?),
-                    };
-                    self.debian(locked, mirror)?
+                    if let Some(pinned) = lock.image(*line) {
+                        let pinned = pinned.clone();
+                        self.pinned(&pinned)?
+                    } else {
+                        if find_line(*line).is_none() {
+                            return Err(KernelError::UnknownLine {
+                                line: line.to_string(),
+                            });
+                        }
+                        let locked = lock.require(*line, self.lock_file)?;
+                        let mirror = match &mut mirror {
+                            Some(m) => m,
+                            None => mirror.insert(Mirror::resolve(self.mirror)?),
+                        };
+                        self.debian(locked, mirror)?
+                    }
                 }
             };
             target.label = unique_label(&target.label, &targets);
@@ -125,6 +146,51 @@ impl Resolver<'_> {
             targets.push(target);
         }
         Ok(targets)
+    }
+
+    /// The lock file; a line outside Debian without one is unknown, not a
+    /// missing lock file.
+    fn load_lock(&self, line: KernelVersion) -> Result<LockFile, KernelError> {
+        match LockFile::load(self.lock_file) {
+            Err(KernelError::LockMissing { .. }) if find_line(line).is_none() => {
+                Err(KernelError::UnknownLine {
+                    line: line.to_string(),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// A pinned image, fetched into the cache; its version is read from it.
+    pub(crate) fn pinned(&self, pinned: &crate::LockedImage) -> Result<Target, KernelError> {
+        let source = pinned.source().map_err(|message| KernelError::ImageEntry {
+            path: self.lock_file.to_owned(),
+            line: pinned.line,
+            message,
+        })?;
+        let bzimage = self.cache.image(&source, self.events)?;
+        let mut target = image(&bzimage)?;
+        if let Some(found) = target.version.filter(|v| *v != pinned.line) {
+            return Err(KernelError::ImageEntry {
+                path: self.lock_file.to_owned(),
+                line: pinned.line,
+                message: format!(
+                    "{source} holds a {found} kernel ({}), not {}: pin it as {found}",
+                    target.release, pinned.line
+                ),
+            });
+        }
+        target.label = pinned.line.to_string();
+        // The line it is pinned as keys its snapshots, as a Debian line's.
+        target.version = Some(pinned.line);
+        target.boot = Boot::Vm {
+            bzimage,
+            config: None,
+            origin: Origin::Pinned {
+                source: source.to_string(),
+            },
+        };
+        Ok(target)
     }
 
     fn debian(&self, locked: &LockedKernel, mirror: &Mirror) -> Result<Target, KernelError> {

@@ -617,7 +617,7 @@ fn a_pinned_package_gone_from_the_mirror_says_to_update() {
         "{msg}"
     );
     assert!(
-        msg.contains("no longer on the mirror") && msg.contains("run `cargo xtask kernels update`"),
+        msg.contains("no longer on the mirror") && msg.contains("run `kernels update`"),
         "{msg}"
     );
 }
