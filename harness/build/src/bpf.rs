@@ -95,8 +95,9 @@ impl fmt::Display for HeaderHint {
             ),
             Self::GenerateVmlinux => f.write_str(
                 "generate it from a kernel's BTF into an include directory: \
-                 `bpftool btf dump file /sys/kernel/btf/vmlinux format c > include/vmlinux.h` \
-                 (the running kernel's types; CO-RE relocates them on the others)",
+                 `ebpf-harness vmlinux-h --kernel 6.1 --output include/vmlinux.h` (a test \
+                 kernel's types; `--kernel host` for the running kernel's; CO-RE relocates \
+                 them on the others)",
             ),
             Self::LibcUnderBpfTarget => f.write_str(
                 "a C library header was included: under `-target bpf` glibc takes the build \
@@ -479,7 +480,7 @@ mod tests {
         assert!(
             HeaderHint::GenerateVmlinux
                 .to_string()
-                .contains("bpftool btf dump")
+                .contains("vmlinux-h --kernel")
         );
     }
 }

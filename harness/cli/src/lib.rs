@@ -19,6 +19,7 @@ pub mod run;
 mod setup;
 mod test;
 mod verify;
+mod vmlinux;
 
 use std::{
     path::{Path, PathBuf},
@@ -42,9 +43,12 @@ pub enum Command {
     Verify(verify::Options),
     /// Why programs are rejected: load them (or read a saved log) and diagnose each rejection.
     Explain(explain::Options),
-    /// Show or refresh the pinned Debian kernels (the lock file).
+    /// Show or refresh the pinned kernels (the lock file), or pin an image beyond Debian's.
     #[command(subcommand)]
     Kernels(kernels::Command),
+    /// Write vmlinux.h for each kernel from its BTF, for CO-RE programs (per kernel line, or the running kernel's).
+    #[command(name = "vmlinux-h")]
+    VmlinuxH(vmlinux::Options),
 }
 
 #[derive(Parser)]
@@ -105,6 +109,7 @@ pub fn run(
         Command::Verify(o) => verify::run(o, at, interrupt),
         Command::Explain(o) => explain::run(o, at, interrupt),
         Command::Kernels(c) => kernels::run(c, at),
+        Command::VmlinuxH(o) => vmlinux::run(o, at),
     }
 }
 

@@ -11,7 +11,8 @@ pub struct Options {
     veristat: bool,
 }
 
-/// Everything a fresh machine needs, ahead of time: system packages, the
+/// Everything a fresh machine needs, ahead of time: system packages (with
+/// bpftool, for `vmlinux-h`), the
 /// static in-VM runner, and the pinned kernels; or, with `--veristat`, the
 /// veristat chroot.
 pub fn run(o: Options, at: &ProjectAt) -> anyhow::Result<ExitCode> {
@@ -23,7 +24,9 @@ pub fn run(o: Options, at: &ProjectAt) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let project = at.project()?;
-    harness_setup::install(&harness_setup::missing(true), &status)?;
+    let mut missing = harness_setup::missing(true);
+    missing.extend(harness_setup::missing_bpftool());
+    harness_setup::install(&missing, &status)?;
     harness_suite::build_runner(&status)?;
     for (k, image) in harness_setup::fetch_pinned_kernels(
         &project.lock_file,

@@ -1,5 +1,6 @@
 //! A project that is not this repository adopts the harness: its own
-//! layout (`src/bpf/` with `vmlinux.h` and CO-RE, a prebuilt object from a
+//! layout (`src/bpf/` with CO-RE and a `vmlinux.h` made by `vmlinux-h` from
+//! 6.1's BTF, a prebuilt object from a
 //! Makefile, cases in `tests/bpf/`, snapshots in a directory of its own,
 //! kernels pinned in `ci/`), configured in `ebpf-harness.toml`, driven by
 //! the `ebpf-harness` binary from one of its sub-directories, on the host
@@ -116,13 +117,8 @@ fn adopting_project() -> tempfile::TempDir {
     let root = dir.path();
     write(root, "ebpf-harness.toml", CONFIG);
     write(root, "src/bpf/counter.bpf.c", COUNTER);
-    // A subset of what `bpftool btf dump ... format c` writes.
-    let mut vmlinux =
-        fs::read_to_string(workspace().join("sample-programs/include/vmlinux.h")).unwrap();
-    vmlinux.push_str(
-        "\nenum xdp_action { XDP_ABORTED = 0, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT };\n",
-    );
-    write(root, "src/bpf/headers/vmlinux.h", &vmlinux);
+    // vmlinux.h as CO-RE projects make it, from a test kernel's BTF.
+    fs::create_dir_all(root.join("src/bpf/headers")).unwrap();
     write(root, "src/main.go", "package main\n\nfunc main() {}\n");
     write(root, "bpf-src/drop_all.c", DROP_ALL);
     write(root, "Makefile", MAKEFILE);
@@ -130,6 +126,25 @@ fn adopting_project() -> tempfile::TempDir {
     write(root, "tests/bpf/drop_all.toml", DROP_CASES);
     let lock = fs::read_to_string(workspace().join("kernels.lock")).unwrap();
     write(root, "ci/kernels.lock", &lock);
+    let header = cli(
+        root,
+        "no",
+        &[
+            "vmlinux-h",
+            "--kernel",
+            "6.1",
+            "--output",
+            "src/bpf/headers/vmlinux.h",
+        ],
+    );
+    assert!(header.status.success(), "{}", text(&header));
+    let vmlinux = fs::read_to_string(root.join("src/bpf/headers/vmlinux.h")).unwrap();
+    assert!(
+        vmlinux.starts_with("/* The types of kernel 6.1 (6.1.0-")
+            && vmlinux.contains("struct task_struct {"),
+        "{}",
+        &vmlinux[..200]
+    );
     let make = Command::new("make")
         .arg("build/drop_all.bpf.o")
         .current_dir(root)
@@ -224,6 +239,31 @@ fn an_adopting_project_runs_on_the_host_and_a_vm_kernel_from_a_subdirectory() {
     assert!(vm.status.success(), "{out}");
     assert!(out.contains("6.1.0-"), "{out}");
 
+    // A renamed case leaves its old snapshot: named, then deleted on request.
+    let renamed = COUNTER_CASES.replace("is counted and passed", "is counted once");
+    write(root, "tests/bpf/counter.toml", &renamed);
+    let stale = "case__counter__a_packet_is_counted_and_passed.snap";
+    let named = cli(root, "always", &["test"]);
+    let out = text(&named);
+    assert!(
+        out.contains(&format!("remove tests/bpf/snapshots/{stale}")),
+        "{out}"
+    );
+    assert!(snapshots(root).iter().any(|f| f == stale));
+    let deleted = cli(root, "no", &["test", "--unreferenced", "delete"]);
+    let out = text(&deleted);
+    assert!(deleted.status.success(), "{out}");
+    assert!(
+        out.contains(&format!("removed tests/bpf/snapshots/{stale}")),
+        "{out}"
+    );
+    assert!(!snapshots(root).iter().any(|f| f == stale));
+    assert!(
+        snapshots(root)
+            .iter()
+            .any(|f| f == "case__counter__a_packet_is_counted_once.snap")
+    );
+
     // --filter narrows to one case and its program.
     let one = cli(root, "no", &["test", "--filter", "drop_*", "--list"]);
     let out = text(&one);
@@ -287,9 +327,9 @@ fn configuration_mistakes_name_the_file_and_line() {
             "`tests/missing` is not a directory",
         ),
         (
-            CONFIG.replace("[\"host\"]", "[\"4.4\"]"),
+            CONFIG.replace("[\"host\"]", "[\"6.1.0\"]"),
             "ebpf-harness.toml:8: kernels:",
-            "4.4",
+            "kernel line 6.1.0 is not",
         ),
     ];
     for (config, at, what) in cases {
@@ -302,4 +342,71 @@ fn configuration_mistakes_name_the_file_and_line() {
             "{at} {what}:\n{out}"
         );
     }
+}
+
+/// A kernel beyond Debian's, pinned in the project's lock file from a URL
+/// (here the cached Debian 6.1 image, as a team's own build would be) and
+/// booted by `--kernel` like a Debian line.
+#[test]
+fn a_kernel_pinned_from_a_url_boots_as_its_line() {
+    let project = adopting_project();
+    let root = project.path();
+    let lock = harness_kernels::LockFile::load(&workspace().join("kernels.lock")).unwrap();
+    let debian = lock.get("6.1".parse().unwrap()).unwrap();
+    let image = harness_kernels::Cache::new(harness_kernels::Cache::default_root())
+        .kernel(
+            debian,
+            &harness_kernels::Mirror::resolve(None).unwrap(),
+            &harness_events::Silent,
+        )
+        .unwrap();
+    let sha256 = sha256_of(&image.bzimage);
+    let url = format!("file://{}", image.bzimage.display());
+
+    let wrong = cli(
+        root,
+        "no",
+        &[
+            "kernels",
+            "pin",
+            "6.1",
+            "--url",
+            &url,
+            "--sha256",
+            &"0".repeat(64),
+        ],
+    );
+    assert!(!wrong.status.success(), "{}", text(&wrong));
+    assert!(text(&wrong).contains(&sha256), "{}", text(&wrong));
+
+    let pin = cli(
+        root,
+        "no",
+        &["kernels", "pin", "6.1", "--url", &url, "--sha256", &sha256],
+    );
+    assert!(pin.status.success(), "{}", text(&pin));
+    let pinned = fs::read_to_string(root.join("ci/kernels.lock")).unwrap();
+    assert!(
+        pinned.contains("[[image]]") && pinned.contains(&format!("sha256 = \"{sha256}\"")),
+        "{pinned}"
+    );
+    let list = text(&cli(root, "no", &["kernels", "list"]));
+    assert!(list.contains(&url), "{list}");
+
+    let run = cli(root, "always", &["test", "--kernel", "6.1"]);
+    let out = text(&run);
+    assert!(run.status.success(), "{out}");
+    assert!(
+        out.contains("test result: ok. 1 kernel, 2 cases passed"),
+        "{out}"
+    );
+}
+
+fn sha256_of(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
 }

@@ -86,6 +86,17 @@ pub fn missing(vm: bool) -> Vec<Requirement> {
     out
 }
 
+/// bpftool, which writes `vmlinux.h` from a kernel's BTF (`vmlinux-h`).
+pub fn missing_bpftool() -> Vec<Requirement> {
+    if harness_build::bpftool().is_some() {
+        return Vec::new();
+    }
+    vec![Requirement {
+        what: "bpftool (writes vmlinux.h from a kernel's BTF)",
+        package: "bpftool",
+    }]
+}
+
 /// What building libbpf from source (libbpf-sys, vendored: libbpf, elfutils,
 /// zlib) needs beyond a C compiler. Checked before the harness itself is
 /// compiled, so nothing here may need the harness.

@@ -21,16 +21,18 @@ use std::{
 };
 
 mod explain;
+mod vmlinux;
 
 pub use explain::{ExplainError, LogExplanation, explain_log};
 use harness_judge::Context;
 use harness_kernels::{Cache, Resolver};
 use harness_matrix::{KernelRun, Matrix, MatrixError};
 use harness_project::{PrepareError, PrepareOptions, Prepared};
+pub use vmlinux::{HeaderOutput, VmlinuxHeaderError, vmlinux_headers};
 
 // What a caller of `test` and `verify` needs, in one place.
 pub use harness_events::EventSink;
-pub use harness_judge::{Gate, TestJudgement, VerifyJudgement};
+pub use harness_judge::{Gate, TestJudgement, Unreferenced, VerifyJudgement};
 pub use harness_kernels::{KernelRequest, Target};
 pub use harness_matrix::RunOptions;
 pub use harness_project::{Filter, ProgramPattern, Project};
@@ -57,6 +59,8 @@ pub struct TestOptions {
     pub programs: Vec<ProgramPattern>,
     /// `--filter`: only the cases (and programs) these match.
     pub filters: Vec<Filter>,
+    /// `--unreferenced`: name or delete snapshots nothing produces.
+    pub unreferenced: Unreferenced,
 }
 
 /// What only `verify` takes.
@@ -256,7 +260,7 @@ pub fn test_with(
     };
     let (prepared, runs) = prepare_and_run(project, opts, &job, events, interrupt)?;
     Ok(harness_judge::judge_test(
-        &context(project, &prepared, opts),
+        &context(project, &prepared, opts, test.unreferenced),
         &runs,
     )?)
 }
@@ -306,17 +310,23 @@ pub fn verify(
     };
     let (prepared, runs) = prepare_and_run(project, opts, &job, events, interrupt)?;
     Ok(harness_judge::judge_verify(
-        &context(project, &prepared, opts),
+        &context(project, &prepared, opts, Unreferenced::List),
         &runs,
         baseline.as_ref(),
         &verify.gate,
     )?)
 }
 
-fn context<'a>(project: &'a Project, prepared: &'a Prepared, opts: &SuiteOptions) -> Context<'a> {
+fn context<'a>(
+    project: &'a Project,
+    prepared: &'a Prepared,
+    opts: &SuiteOptions,
+    unreferenced: Unreferenced,
+) -> Context<'a> {
     Context {
         project,
         prepared,
         snapshots: opts.snapshots,
+        unreferenced,
     }
 }

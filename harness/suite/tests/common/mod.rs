@@ -75,6 +75,7 @@ pub fn project_copy() -> (tempfile::TempDir, Project) {
     let mut p = Project::at(tmp.path(), &ws.join("target"));
     p.build.cflags = Project::load(&ws, &ws.join("target")).unwrap().build.cflags;
     assert!(p.build.cflags.iter().any(|f| f == "-Werror"));
+    p.lock_file = ws.join("kernels.lock");
     p.objects_dir = tmp.path().join("bpf");
     p.results_dir = tmp.path().join("results");
     (tmp, p)
