@@ -85,6 +85,9 @@ pub struct UnopenedObject {
     /// clang's diagnostics (file:line:column) or libbpf's reason.
     pub error: String,
     pub stage: Stage,
+    /// Case files of this object, set aside unread (their snapshots are
+    /// not stale, only not produced this time).
+    pub case_files: Vec<PathBuf>,
 }
 
 /// Where an object fell out.
@@ -366,7 +369,7 @@ pub fn prepare(
         read_case_file(
             project,
             &objects,
-            &unopened,
+            &mut unopened,
             &path,
             opts.cases,
             &mut cases,
@@ -475,6 +478,7 @@ fn parse_or_note(
                 path,
                 error: error.to_string(),
                 stage: Stage::Open,
+                case_files: Vec::new(),
             });
             Ok(None)
         }
@@ -575,6 +579,7 @@ pub fn build(
                 path: source.clone(),
                 error: e.to_string(),
                 stage: Stage::Compile,
+                case_files: Vec::new(),
             }),
             Err(e) => return Err(e.into()),
         }
@@ -696,7 +701,7 @@ fn case_files(project: &Project) -> Result<Vec<PathBuf>, PrepareError> {
 fn read_case_file(
     project: &Project,
     objects: &[PreparedObject],
-    unopened: &[UnopenedObject],
+    unopened: &mut [UnopenedObject],
     path: &std::path::Path,
     with_cases: bool,
     cases: &mut Vec<CompiledCase>,
@@ -725,7 +730,8 @@ fn read_case_file(
     };
     // The cases of an object that did not build or open: its failure is
     // the finding; they cannot be checked against it.
-    if unopened.iter().any(|u| u.name == parsed.object_name()) {
+    if let Some(u) = unopened.iter_mut().find(|u| u.name == parsed.object_name()) {
+        u.case_files.push(path.to_owned());
         return;
     }
     let Some(object) = objects.iter().find(|o| o.name == parsed.object_name()) else {
