@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     #[command(flatten)]
-    Harness(ebpf_harness::Command),
+    Harness(Box<ebpf_harness::Command>),
     /// Measure the harness.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -38,7 +38,7 @@ fn here() -> ProjectAt {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     ebpf_harness::exit_with(move |interrupt| match cli.command {
-        Command::Harness(c) => ebpf_harness::run(c, &here(), interrupt),
+        Command::Harness(c) => ebpf_harness::run(*c, &here(), interrupt),
         Command::Bench(c) => bench::run(c, &here(), interrupt),
     })
 }

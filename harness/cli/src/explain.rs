@@ -7,7 +7,7 @@ use std::{
 
 use harness_suite::{Objects, ProgramPattern, VerifyOptions};
 
-use crate::run::{Kernels, VmArgs, exit_for, parse_kernels};
+use crate::run::{LoadArgs, VmArgs, exit_for};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
@@ -33,12 +33,8 @@ pub struct Options {
     /// Only programs matching PROGRAM or OBJECT/PROGRAM (globs with * and ?); repeatable. With --log: the program of --object the log is of.
     #[arg(long = "prog", value_name = "PATTERN")]
     prog: Vec<ProgramPattern>,
-    /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2), `host`, or a bzImage path; comma-separated.
-    #[arg(long, short, default_value = "5.10,6.1,6.12,7.2", value_parser = parse_kernels)]
-    kernel: Kernels,
-    /// Verifier log level: 1 (the path that failed) or 2 (every state).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
-    log_level: u32,
+    #[command(flatten)]
+    load: LoadArgs,
     /// Log the walk of a rejected program that processed up to N instructions [default: 200000]: a complexity rejection then shows its hottest C lines and loops. A million-instruction walk logs ~80 MB and takes minutes under TCG.
     #[arg(long, value_name = "N")]
     walk_budget: Option<u32>,
@@ -69,8 +65,9 @@ pub fn run(o: Options, at: &ProjectAt, interrupt: &Arc<AtomicBool>) -> anyhow::R
     }
     let project = at.project()?;
     let status = harness_report::Status::new();
-    o.vm.prepare_machine(&o.kernel.0, &status)?;
-    let opts = o.vm.suite_options(o.kernel.0, o.log_level);
+    let kernels = crate::run::kernels_or_default(o.load.kernel, &project, crate::run::MATRIX)?;
+    o.vm.prepare_machine(&kernels.0, &status)?;
+    let opts = o.vm.suite_options(kernels.0, o.load.log_level);
     let verify = VerifyOptions {
         objects: Objects::Paths {
             paths: o.paths,

@@ -25,10 +25,11 @@ pub fn parse_kernels(s: &str) -> Result<Kernels, String> {
         .map_err(|e| e.to_string())
 }
 
-/// `--kernel` when given, else the project's `kernels`, else 6.1.
+/// `--kernel` when given, else the project's `kernels`, else `fallback`.
 pub fn kernels_or_default(
     given: Option<Kernels>,
     project: &harness_project::Project,
+    fallback: &str,
 ) -> anyhow::Result<Kernels> {
     if let Some(k) = given {
         return Ok(k);
@@ -37,9 +38,24 @@ pub fn kernels_or_default(
         Some(d) => {
             parse_kernels(&d.list).map_err(|e| anyhow::anyhow!("{}: kernels: {e}", d.written))
         }
-        None => parse_kernels("6.1").map_err(anyhow::Error::msg),
+        None => parse_kernels(fallback).map_err(anyhow::Error::msg),
     }
 }
+
+/// The kernels a run loads programs on and how much of the verifier's log
+/// it keeps; shared by `test`, `verify` and `explain`.
+#[derive(clap::Args)]
+pub struct LoadArgs {
+    /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2, 7.3), lines pinned in the lock file, `host`, or a bzImage path; comma-separated [default: the project's `kernels`, else 6.1 for test and 5.10,6.1,6.12,7.2 for verify and explain].
+    #[arg(long, short, value_parser = parse_kernels)]
+    pub kernel: Option<Kernels>,
+    /// Verifier log level: 1 (statistics of accepted programs, the full path of rejected ones) or 2 (every state of every program; large).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
+    pub log_level: u32,
+}
+
+/// What `verify` and `explain` run on without `--kernel` or a configured list.
+pub const MATRIX: &str = "5.10,6.1,6.12,7.2";
 
 /// A count that must be at least 1 (`--jobs`, `--runs`).
 pub fn at_least_one(s: &str) -> Result<usize, String> {

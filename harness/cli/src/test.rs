@@ -7,7 +7,7 @@ use harness_suite::{Filter, ProgramPattern, TestOptions, Unreferenced};
 
 use crate::{
     ProjectAt,
-    run::{Kernels, VmArgs, exit_for, parse_kernels},
+    run::{LoadArgs, VmArgs, exit_for},
 };
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -18,12 +18,8 @@ enum UnreferencedArg {
 
 #[derive(clap::Args)]
 pub struct Options {
-    /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2, 7.3), `host`, a bzImage path; comma-separated [default: the project's `kernels`, else 6.1].
-    #[arg(long, short, value_parser = parse_kernels)]
-    kernel: Option<Kernels>,
-    /// Verifier log level: 1 (the kernel keeps only statistics of accepted programs, and the full path of rejected ones) or 2 (every state of every program; large).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
-    log_level: u32,
+    #[command(flatten)]
+    load: LoadArgs,
     /// Only the cases of programs matching PROGRAM or OBJECT/PROGRAM (globs with * and ?); repeatable. Other cases are counted as filtered.
     #[arg(long = "prog", value_name = "PATTERN")]
     prog: Vec<ProgramPattern>,
@@ -42,7 +38,7 @@ pub struct Options {
 
 pub fn run(o: Options, at: &ProjectAt, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     let project = at.project()?;
-    let kernels = crate::run::kernels_or_default(o.kernel, &project)?;
+    let kernels = crate::run::kernels_or_default(o.load.kernel, &project, "6.1")?;
     let status = harness_report::Status::new();
     let test = TestOptions {
         programs: o.prog,
@@ -66,7 +62,7 @@ pub fn run(o: Options, at: &ProjectAt, interrupt: &Arc<AtomicBool>) -> anyhow::R
         };
     }
     o.vm.prepare_machine(&kernels.0, &status)?;
-    let opts = o.vm.suite_options(kernels.0, o.log_level);
+    let opts = o.vm.suite_options(kernels.0, o.load.log_level);
     match harness_suite::test_with(&project, &opts, &test, &status, interrupt) {
         Ok(judgement) => {
             anstream::print!("{}", harness_report::test_report(&judgement));

@@ -8,7 +8,7 @@ use std::{
 use harness_judge::Gate;
 use harness_suite::{Objects, ProgramPattern, VerifyOptions};
 
-use crate::run::{Kernels, VmArgs, exit_for, parse_kernels};
+use crate::run::{LoadArgs, VmArgs, exit_for};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
@@ -25,12 +25,8 @@ pub struct Options {
     /// Only programs matching PROGRAM or OBJECT/PROGRAM (globs with * and ?); repeatable.
     #[arg(long = "prog", value_name = "PATTERN")]
     prog: Vec<ProgramPattern>,
-    /// Kernels: Debian lines (5.10, 6.1, 6.12, 7.2, 7.3), `host`, or a bzImage path; comma-separated.
-    #[arg(long, short, default_value = "5.10,6.1,6.12,7.2", value_parser = parse_kernels)]
-    kernel: Kernels,
-    /// Verifier log level: 1 (statistics of accepted programs, the full path of rejected ones) or 2 (every state).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
-    log_level: u32,
+    #[command(flatten)]
+    load: LoadArgs,
     /// Log the walk of a rejected program that processed up to N instructions [default: 200000].
     #[arg(long, value_name = "N")]
     walk_budget: Option<u32>,
@@ -59,8 +55,9 @@ pub struct Options {
 pub fn run(o: Options, at: &ProjectAt, interrupt: &Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     let project = at.project()?;
     let status = harness_report::Status::new();
-    o.vm.prepare_machine(&o.kernel.0, &status)?;
-    let opts = o.vm.suite_options(o.kernel.0, o.log_level);
+    let kernels = crate::run::kernels_or_default(o.load.kernel, &project, crate::run::MATRIX)?;
+    o.vm.prepare_machine(&kernels.0, &status)?;
+    let opts = o.vm.suite_options(kernels.0, o.load.log_level);
     let verify = VerifyOptions {
         baseline: o.baseline,
         gate: Gate {

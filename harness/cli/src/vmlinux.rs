@@ -24,7 +24,7 @@ pub struct Options {
 /// missing).
 pub fn run(o: Options, at: &ProjectAt) -> anyhow::Result<ExitCode> {
     let project = at.project()?;
-    let kernels = crate::run::kernels_or_default(o.kernel, &project)?;
+    let kernels = crate::run::kernels_or_default(o.kernel, &project, "6.1")?;
     let status = harness_report::Status::new();
     harness_setup::install(&harness_setup::missing_bpftool(), &status)?;
     let output = HeaderOutput::choose(&project, o.output);

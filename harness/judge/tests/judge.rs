@@ -1435,6 +1435,16 @@ fn only_snapshots_nothing_in_the_project_produces_are_stale_and_they_can_be_dele
         });
     });
     let dir = &s.project.snapshots_dir;
+    // Every case and program has its snapshot...
+    s.test(UpdateMode::Always, &[complete(&s, "6.1")]);
+    // ...and a kernel that reported nothing produced none of them: they
+    // are the project's all the same.
+    let silent = s.test(UpdateMode::No, &[run(target("6.1"), Vec::new())]);
+    assert!(
+        unreferenced(&silent).is_empty(),
+        "{:?}",
+        silent.snapshot_notes
+    );
     let object = &s.prepared.objects[0];
     let program = &object.info.file.programs()[0].name;
     let kept = [

@@ -242,16 +242,9 @@ impl Prepared {
             .is_none_or(|s| s.contains(&(object.to_owned(), program.to_owned())))
     }
 
-    /// Keeps the programs `patterns` match (all of them when there are no
-    /// patterns) and the cases of those programs; the other cases are
-    /// counted in `filtered_cases`. A pattern that matches nothing is an
-    /// error listing every program.
-    pub fn select(&mut self, patterns: &[ProgramPattern]) -> Result<(), NoMatch> {
-        if patterns.is_empty() {
-            return Ok(());
-        }
-        let all: Vec<(String, String)> = self
-            .objects
+    /// `(object, program)` of every program, in object order.
+    fn program_names(&self) -> Vec<(String, String)> {
+        self.objects
             .iter()
             .flat_map(|o| {
                 o.info
@@ -260,7 +253,18 @@ impl Prepared {
                     .iter()
                     .map(|p| (o.name.clone(), p.name.clone()))
             })
-            .collect();
+            .collect()
+    }
+
+    /// Keeps the programs `patterns` match (all of them when there are no
+    /// patterns) and the cases of those programs; the other cases are
+    /// counted in `filtered_cases`. A pattern that matches nothing is an
+    /// error listing every program.
+    pub fn select(&mut self, patterns: &[ProgramPattern]) -> Result<(), NoMatch> {
+        if patterns.is_empty() {
+            return Ok(());
+        }
+        let all = self.program_names();
         let unmatched: Vec<String> = patterns
             .iter()
             .filter(|pat| !all.iter().any(|(o, p)| pat.matches(o, p)))
@@ -292,18 +296,8 @@ impl Prepared {
         if filters.is_empty() {
             return Ok(());
         }
-        let programs: Vec<(String, String)> = self
-            .objects
-            .iter()
-            .flat_map(|o| {
-                o.info
-                    .file
-                    .programs()
-                    .iter()
-                    .map(|p| (o.name.clone(), p.name.clone()))
-            })
-            .filter(|(o, p)| self.is_selected(o, p))
-            .collect();
+        let mut programs = self.program_names();
+        programs.retain(|(o, p)| self.is_selected(o, p));
         let case_kept = |f: &Filter, c: &CompiledCase| {
             f.matches_case(&c.name) || f.matches_program(&c.object, &c.program)
         };

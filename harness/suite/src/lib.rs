@@ -149,7 +149,18 @@ struct Job<'a> {
     filters: &'a [Filter],
 }
 
-impl Job<'_> {
+impl<'a> Job<'a> {
+    /// The project's programs and cases, narrowed as `test` says.
+    fn test(test: &'a TestOptions) -> Self {
+        Job {
+            cases: true,
+            walk_budget: None,
+            objects: &Objects::Project,
+            programs: &test.programs,
+            filters: &test.filters,
+        }
+    }
+
     fn prepare(
         &self,
         project: &Project,
@@ -251,13 +262,7 @@ pub fn test_with(
     events: &dyn EventSink,
     interrupt: &Arc<AtomicBool>,
 ) -> Result<TestJudgement, SuiteError> {
-    let job = Job {
-        cases: true,
-        walk_budget: None,
-        objects: &Objects::Project,
-        programs: &test.programs,
-        filters: &test.filters,
-    };
+    let job = Job::test(test);
     let (prepared, runs) = prepare_and_run(project, opts, &job, events, interrupt)?;
     Ok(harness_judge::judge_test(
         &context(project, &prepared, opts, test.unreferenced),
@@ -272,13 +277,7 @@ pub fn list(
     test: &TestOptions,
     events: &dyn EventSink,
 ) -> Result<Prepared, SuiteError> {
-    let job = Job {
-        cases: true,
-        walk_budget: None,
-        objects: &Objects::Project,
-        programs: &test.programs,
-        filters: &test.filters,
-    };
+    let job = Job::test(test);
     let opts = PrepareOptions {
         log_level: 1,
         cases: true,
