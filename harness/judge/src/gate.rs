@@ -16,6 +16,11 @@ pub struct Gate {
     pub max_states_increase_pct: Option<f64>,
     /// Whether a verdict that differs from the baseline is allowed.
     pub allow_verdict_change: bool,
+    /// Fail only on what is new since the baseline (the kernel's BPF CI
+    /// way): a program accepted there and not now, or failing and absent
+    /// there. Cost changes and failures the baseline already had are
+    /// reported, never failed.
+    pub new_failures_only: bool,
 }
 
 impl Default for Gate {
@@ -24,6 +29,7 @@ impl Default for Gate {
             max_insns_increase_pct: 10.0,
             max_states_increase_pct: None,
             allow_verdict_change: false,
+            new_failures_only: false,
         }
     }
 }
@@ -59,6 +65,19 @@ pub enum GateViolation {
         pct: f64,
         limit: f64,
     },
+}
+
+impl GateViolation {
+    /// Whether it fails the run under `gate` (else it is reported).
+    pub fn fails(&self, gate: &Gate) -> bool {
+        match self {
+            Self::VerdictChanged { from, .. } if gate.new_failures_only => {
+                *from == VerdictKind::Accepted
+            }
+            Self::VerdictChanged { .. } => true,
+            Self::InsnsIncrease { .. } | Self::StatesIncrease { .. } => !gate.new_failures_only,
+        }
+    }
 }
 
 impl fmt::Display for GateViolation {
@@ -178,6 +197,48 @@ pub enum BaselineError {
         path.display()
     )]
     Empty { path: std::path::PathBuf },
+    #[error(
+        "the baseline {} is of other objects: it names {}, this run loads {}; write it on the base branch with `verify --output FILE` over the same programs",
+        path.display(),
+        baseline.join(", "),
+        run.join(", ")
+    )]
+    OtherObjects {
+        path: std::path::PathBuf,
+        /// The objects each side names (a few of them).
+        baseline: Vec<String>,
+        run: Vec<String>,
+    },
+}
+
+/// Fails when `baseline` names none of the programs a run loads: a file
+/// from another project or object set, which would make every program
+/// "not in the baseline" and gate nothing.
+pub fn check_baseline_covers(
+    path: &Path,
+    baseline: &Baseline,
+    programs: &[(String, String)],
+) -> Result<(), BaselineError> {
+    if programs.is_empty()
+        || baseline
+            .keys()
+            .any(|(o, p, _)| programs.iter().any(|(ro, rp)| ro == o && rp == p))
+    {
+        return Ok(());
+    }
+    let few = |names: &mut dyn Iterator<Item = &String>| {
+        let set: std::collections::BTreeSet<&String> = names.collect();
+        let mut out: Vec<String> = set.iter().take(5).map(|s| format!("`{s}`")).collect();
+        if set.len() > 5 {
+            out.push(format!("and {} more", set.len() - 5));
+        }
+        out
+    };
+    Err(BaselineError::OtherObjects {
+        path: path.to_owned(),
+        baseline: few(&mut baseline.keys().map(|(o, _, _)| o)),
+        run: few(&mut programs.iter().map(|(o, _)| o)),
+    })
 }
 
 /// The identifying columns and the compared ones of a rows file; other
@@ -283,6 +344,7 @@ mod tests {
             max_insns_increase_pct: 10.0,
             max_states_increase_pct: Some(20.0),
             allow_verdict_change: false,
+            new_failures_only: false,
         };
         let mut row = accepted(1120, 100);
         let v = apply(&mut row, &base(VerdictKind::Accepted, 1000, 100), &gate);
@@ -342,11 +404,96 @@ mod tests {
     }
 
     #[test]
+    fn new_failures_only_fails_on_losing_an_acceptance_and_reports_the_rest() {
+        let gate = Gate {
+            new_failures_only: true,
+            ..Gate::default()
+        };
+        let changed = |from, to| GateViolation::VerdictChanged {
+            from,
+            to,
+            reason: String::new(),
+            errno: None,
+        };
+        assert!(changed(VerdictKind::Accepted, VerdictKind::Rejected).fails(&gate));
+        assert!(!changed(VerdictKind::Rejected, VerdictKind::Accepted).fails(&gate));
+        let cost = GateViolation::InsnsIncrease {
+            before: 10,
+            now: 20,
+            pct: 100.0,
+            limit: 10.0,
+        };
+        assert!(!cost.fails(&gate));
+        let states = GateViolation::StatesIncrease {
+            before: 10,
+            now: 20,
+            pct: 100.0,
+            limit: 10.0,
+        };
+        assert!(!states.fails(&gate));
+        // The default gate fails on all of them.
+        let all = Gate::default();
+        assert!(changed(VerdictKind::Rejected, VerdictKind::Accepted).fails(&all));
+        assert!(cost.fails(&all) && states.fails(&all));
+    }
+
+    #[test]
+    fn a_baseline_naming_none_of_the_programs_is_refused() {
+        let baseline: Baseline = [(
+            ("fw".to_owned(), "xdp_fw".to_owned(), "6.1".to_owned()),
+            BaselineEntry::default(),
+        )]
+        .into();
+        let path = Path::new("base.json");
+        let ours = [("fw".to_owned(), "xdp_fw".to_owned())];
+        assert!(check_baseline_covers(path, &baseline, &ours).is_ok());
+        // One program in common is enough (a shard, a new program).
+        let more = [ours[0].clone(), ("lb".to_owned(), "tc_lb".to_owned())];
+        assert!(check_baseline_covers(path, &baseline, &more).is_ok());
+        let other = [("lb".to_owned(), "xdp_fw".to_owned())];
+        let e = check_baseline_covers(path, &baseline, &other)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("base.json") && e.contains("`fw`") && e.contains("`lb`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_refused_baseline_names_five_objects_and_counts_the_rest() {
+        let names = |n: usize| -> Baseline {
+            (0..n)
+                .map(|i| {
+                    let key = (format!("o{i}"), "p".to_owned(), "6.1".to_owned());
+                    (key, BaselineEntry::default())
+                })
+                .collect()
+        };
+        let ours = [("mine".to_owned(), "p".to_owned())];
+        let text = |n| {
+            check_baseline_covers(Path::new("b.csv"), &names(n), &ours)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            !text(5).contains("more") && text(5).contains("`o4`"),
+            "{}",
+            text(5)
+        );
+        assert!(text(7).contains("`o4`, and 2 more,"), "{}", text(7));
+        assert!(!text(7).contains("`o5`"));
+        // A run with no programs compares nothing and refuses nothing.
+        assert!(check_baseline_covers(Path::new("b.csv"), &names(1), &[]).is_ok());
+    }
+
+    #[test]
     fn limits_are_inclusive_and_an_empty_baseline_compares_nothing() {
         let gate = Gate {
             max_insns_increase_pct: 10.0,
             max_states_increase_pct: Some(20.0),
             allow_verdict_change: false,
+            new_failures_only: false,
         };
         // Exactly at both limits.
         let mut row = accepted(1100, 120);

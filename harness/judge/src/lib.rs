@@ -12,6 +12,7 @@ mod cases;
 mod divergence;
 mod finding;
 mod gate;
+mod outcomes;
 mod programs;
 mod rows;
 mod snapshots;
@@ -28,7 +29,12 @@ pub use finding::{
     FeatureShortfall, Finding, FindingKind, LogExcerpt, Severity, Subject, VerdictText,
 };
 pub use gate::{
-    Baseline, BaselineEntry, BaselineError, Gate, GateViolation, apply as apply_gate, load_baseline,
+    Baseline, BaselineEntry, BaselineError, Gate, GateViolation, apply as apply_gate,
+    check_baseline_covers, load_baseline,
+};
+pub use outcomes::{
+    KernelOutcome, MergeError, Outcome, OutcomeKind, OutcomeStatus, Outcomes, RESULTS_FORMAT,
+    RunKind,
 };
 pub use programs::{SnapshotHeader, line_records, verdict_text};
 pub use rows::{ExpectationStatus, Row, VerdictKind, to_csv, to_json};
@@ -89,6 +95,18 @@ pub struct TestJudgement {
     pub pending_snapshots: usize,
     /// Cases not run because `--prog` did not select their program.
     pub filtered: usize,
+    /// What ran and held: each case that passed and each program that
+    /// loaded as it should, per kernel (JUnit lists them).
+    pub passed: Vec<Passed>,
+    /// All of the above as one flat list, for CI.
+    pub outcomes: Outcomes,
+}
+
+/// A case or program that held on a kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Passed {
+    pub kernel: String,
+    pub subject: Subject,
 }
 
 impl TestJudgement {
@@ -120,6 +138,8 @@ pub struct VerifyJudgement {
     pub findings: Vec<Finding>,
     pub snapshot_notes: Vec<SnapshotNote>,
     pub pending_snapshots: usize,
+    /// All of the above as one flat list, for CI.
+    pub outcomes: Outcomes,
 }
 
 impl VerifyJudgement {
@@ -198,10 +218,13 @@ impl Context<'_> {
     }
 
     /// The kinds of snapshot files to name when nothing produced them: none
-    /// when the run covers part of the project (`--prog`, or objects given
-    /// by path), where the rest is not unreferenced, only not run.
+    /// when the run covers part of the project (`--prog`, `--shard`, or
+    /// objects given by path), where the rest is not unreferenced, only not run.
     fn unreferenced_kinds<'k>(&self, kinds: &'k [&'k str]) -> &'k [&'k str] {
+        // A shard holds part of the objects: the others' snapshots are
+        // another shard's, not unreferenced.
         let whole = self.prepared.selected.is_none()
+            && self.prepared.shard.is_none()
             && self
                 .prepared
                 .objects
@@ -298,13 +321,17 @@ pub fn judge_test(
                         sum.programs_failing_as_expected += 1;
                         failing_as_expected.insert((p.object.clone(), p.program.clone()));
                     }
-                    if let Some(kind) = judgement.problem {
-                        out.findings.push(ctx.finding(
+                    match judgement.problem {
+                        Some(kind) => out.findings.push(ctx.finding(
                             run,
                             program_subject(p),
                             Severity::Failure,
                             kind,
-                        ));
+                        )),
+                        None => out.passed.push(Passed {
+                            kernel: run.target.label.clone(),
+                            subject: program_subject(p),
+                        }),
                     }
                     if ctx.has_snapshots(&p.object) {
                         observations.push((
@@ -344,7 +371,13 @@ pub fn judge_test(
                     let (verdict, observation) =
                         cases::judge(ctx.prepared, &run.target, case, c, &failed_probes);
                     match verdict {
-                        cases::CaseVerdict::Passed => sum.passed += 1,
+                        cases::CaseVerdict::Passed => {
+                            sum.passed += 1;
+                            out.passed.push(Passed {
+                                kernel: run.target.label.clone(),
+                                subject: cases::subject(case),
+                            });
+                        }
                         cases::CaseVerdict::Finding(severity, kind) => {
                             if severity == Severity::Skip {
                                 sum.skipped += 1;
@@ -393,6 +426,7 @@ pub fn judge_test(
     out.snapshot_notes = check.notes;
     out.pending_snapshots = check.pending;
     out.filtered = ctx.prepared.filtered_cases;
+    out.outcomes = Outcomes::of_test(&out, ctx.project, ctx.prepared);
     Ok(out)
 }
 
@@ -605,14 +639,7 @@ pub fn judge_verify(
                     } else {
                         ExpectationStatus::NotMet
                     });
-                    if let Some(kind) = judgement.problem {
-                        out.findings.push(ctx.finding(
-                            run,
-                            program_subject(p),
-                            Severity::Failure,
-                            kind,
-                        ));
-                    }
+                    let problem = judgement.problem;
                     let observation = ctx
                         .has_snapshots(&p.object)
                         .then(|| programs::observation(ctx.project, ctx.prepared, p, &line));
@@ -627,13 +654,31 @@ pub fn judge_verify(
                         // Objects given by path have no snapshots to compare with.
                         (None, None) => None,
                     };
+                    if let Some(kind) = problem {
+                        // Under `new_failures_only`, a failure the baseline
+                        // already had is reported, not failed.
+                        let known = gate.new_failures_only
+                            && before.as_ref().and_then(|b| b.verdict) == Some(row.verdict);
+                        let severity = if known {
+                            Severity::Note
+                        } else {
+                            Severity::Failure
+                        };
+                        out.findings
+                            .push(ctx.finding(run, program_subject(p), severity, kind));
+                    }
                     match before {
                         Some(b) => {
                             for v in gate::apply(&mut row, &b, gate) {
+                                let severity = if v.fails(gate) {
+                                    Severity::Failure
+                                } else {
+                                    Severity::Note
+                                };
                                 out.findings.push(ctx.finding(
                                     run,
                                     program_subject(p),
-                                    Severity::Failure,
+                                    severity,
                                     FindingKind::Gate(v),
                                 ));
                             }
@@ -664,5 +709,6 @@ pub fn judge_verify(
         (&a.object, &a.program, &a.kernel).cmp(&(&b.object, &b.program, &b.kernel))
     });
     out.divergences = divergences(&out.rows, &divergence::host_helper_name);
+    out.outcomes = Outcomes::of_verify(&out, ctx.project, ctx.prepared);
     Ok(out)
 }

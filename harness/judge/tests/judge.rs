@@ -210,13 +210,16 @@ impl Sample {
     }
 
     fn verify(&self, runs: &[KernelRun], baseline: Option<&Baseline>) -> VerifyJudgement {
-        harness_judge::judge_verify(
-            &self.context(UpdateMode::No),
-            runs,
-            baseline,
-            &Gate::default(),
-        )
-        .unwrap()
+        self.verify_gated(runs, baseline, &Gate::default())
+    }
+
+    fn verify_gated(
+        &self,
+        runs: &[KernelRun],
+        baseline: Option<&Baseline>,
+        gate: &Gate,
+    ) -> VerifyJudgement {
+        harness_judge::judge_verify(&self.context(UpdateMode::No), runs, baseline, gate).unwrap()
     }
 
     fn case(&self, name: &str) -> &CompiledCase {
@@ -1350,6 +1353,193 @@ fn verify_against_a_baseline_file_notes_programs_it_lacks() {
     assert!(lacking.contains(
         &"xdp_firewall/xdp_firewall on 5.10: not in the baseline file, nothing to compare".into()
     ));
+}
+
+/// The kernel's BPF CI way: what the base branch already failed is
+/// reported, what is new fails; cost changes are reported.
+#[test]
+fn against_a_baseline_only_new_failures_fail_when_asked() {
+    let s = sample();
+    let entry = |verdict, insns| BaselineEntry {
+        verdict: Some(verdict),
+        insns: Some(insns),
+        total_states: None,
+        peak_states: None,
+    };
+    let mut baseline = Baseline::new();
+    // Rejected on the base branch already (its expectation not met there
+    // either); accepted there and rejected now; cheaper there.
+    baseline.insert(
+        ("flow_hash".into(), "flow_hash".into(), "6.1".into()),
+        entry(VerdictKind::Rejected, 100),
+    );
+    baseline.insert(
+        ("flow_hash".into(), "flow_hash".into(), "5.10".into()),
+        entry(VerdictKind::Accepted, 100),
+    );
+    baseline.insert(
+        ("tc_lb".into(), "tc_lb".into(), "6.1".into()),
+        entry(VerdictKind::Accepted, 100),
+    );
+    let gate = Gate {
+        new_failures_only: true,
+        ..Gate::default()
+    };
+    let j = s.verify_gated(&verify_runs(&s, 150), Some(&baseline), &gate);
+    let failures = first_lines(j.failures());
+    assert_eq!(
+        failures,
+        [
+            "object `dns_filter` on 6.1: could not be loaded: BTF: Invalid argument",
+            "flow_hash/flow_hash on 5.10: verdict changed from accepted to rejected \
+             (Invalid argument (errno 22))",
+        ],
+        "{failures:?}"
+    );
+    let notes = first_lines(j.notes());
+    assert!(notes.contains(&FLOW_NOT_MET.to_owned()), "{notes:?}");
+    assert!(
+        notes.contains(
+            &"tc_lb/tc_lb on 6.1: instructions processed 100 -> 150 (+50.0%, limit +10%)".into()
+        ),
+        "{notes:?}"
+    );
+    // Without the mode, both are failures.
+    let all = s.verify(&verify_runs(&s, 150), Some(&baseline));
+    assert_eq!(
+        all.failures().count(),
+        4,
+        "{:?}",
+        first_lines(all.failures())
+    );
+    // A rejection with no baseline row is new: it fails.
+    baseline.remove(&("flow_hash".into(), "flow_hash".into(), "6.1".into()));
+    let j = s.verify_gated(&verify_runs(&s, 150), Some(&baseline), &gate);
+    assert!(first_lines(j.failures()).contains(&FLOW_NOT_MET.to_owned()));
+}
+
+/// The flat results CI reads: one outcome per case and program per
+/// kernel, failures with their text, the C line of a rejection; shards
+/// merge into the whole.
+#[test]
+fn outcomes_list_every_case_and_program_and_shards_merge_into_the_whole() {
+    use harness_judge::{OutcomeKind, OutcomeStatus, Outcomes};
+    let s = sample();
+    let j = s.test(UpdateMode::No, &[complete(&s, "6.1")]);
+    let o = &j.outcomes;
+    let sum = &j.kernels[0];
+    let of = |kind, status| {
+        o.outcomes
+            .iter()
+            .filter(|x| x.kind == kind && x.status == status)
+            .count()
+    };
+    assert_eq!(of(OutcomeKind::Case, OutcomeStatus::Passed), sum.passed);
+    assert_eq!(of(OutcomeKind::Case, OutcomeStatus::Failed), sum.failed);
+    assert_eq!(of(OutcomeKind::Case, OutcomeStatus::Skipped), sum.skipped);
+    assert_eq!(
+        o.outcomes
+            .iter()
+            .filter(|x| x.kind == OutcomeKind::Program)
+            .count(),
+        sum.programs
+    );
+    // New snapshots not written fail both.
+    assert_eq!(o.ok(), j.ok());
+    assert!(!o.ok());
+    let accepted = s.test(UpdateMode::Always, &[complete(&s, "6.1")]);
+    assert!(accepted.ok() && accepted.outcomes.ok());
+
+    // A rejection: failed, with its cause and the line of the C source.
+    let v = s.verify(&verify_runs(&s, 150), None);
+    let flow = v
+        .outcomes
+        .outcomes
+        .iter()
+        .find(|x| x.name == "flow_hash" && x.kernel == "6.1")
+        .unwrap();
+    assert_eq!(flow.status, OutcomeStatus::Failed);
+    assert_eq!(
+        flow.message.as_deref(),
+        Some(FLOW_NOT_MET.split_once(": ").unwrap().1)
+    );
+    assert!(flow.detail.as_ref().unwrap().len() > flow.message.as_ref().unwrap().len());
+    assert!(flow.cause.is_some() && flow.log.is_some(), "{flow:?}");
+    assert!(!v.outcomes.ok());
+
+    // Split by kernel, merged back: the same list.
+    let (mut a, mut b) = (v.outcomes.clone(), v.outcomes.clone());
+    a.outcomes.retain(|x| x.kernel == "6.1");
+    a.kernels.retain(|k| k.label == "6.1");
+    b.outcomes.retain(|x| x.kernel != "6.1");
+    b.kernels.retain(|k| k.label != "6.1");
+    let merged = Outcomes::merge(vec![
+        ("b.json".into(), b.clone()),
+        ("a.json".into(), a.clone()),
+    ])
+    .unwrap();
+    assert_eq!(merged.outcomes, v.outcomes.outcomes);
+    // Kernels in the order first seen.
+    assert_eq!(merged.kernels.len(), v.outcomes.kernels.len());
+    // The same part twice overlaps; a part of another command or format
+    // does not merge.
+    let twice = Outcomes::merge(vec![
+        ("a.json".into(), a.clone()),
+        ("b.json".into(), a.clone()),
+    ]);
+    assert!(
+        twice
+            .unwrap_err()
+            .to_string()
+            .contains("is in both a.json and b.json")
+    );
+    let mut test = a.clone();
+    test.command = harness_judge::RunKind::Test;
+    let mixed = Outcomes::merge(vec![("a.json".into(), a.clone()), ("t.json".into(), test)]);
+    assert!(
+        mixed
+            .unwrap_err()
+            .to_string()
+            .contains("t.json holds `test` results")
+    );
+    let mut old = a.clone();
+    old.format = 0;
+    let e = Outcomes::merge(vec![("old.json".into(), old)]).unwrap_err();
+    assert!(e.to_string().contains("old.json: results format 0"), "{e}");
+    assert!(Outcomes::merge(Vec::new()).is_err());
+}
+
+#[test]
+fn shards_split_the_objects_and_call_no_other_shards_snapshot_unreferenced() {
+    use harness_project::Shard;
+    let whole = sample();
+    let mut names: Vec<String> = Vec::new();
+    let mut cases = 0;
+    for index in 1..=3 {
+        let part = own_sample(|p| p.shard(Shard { index, count: 3 }));
+        assert!(!part.prepared.objects.is_empty(), "shard {index} is empty");
+        names.extend(part.prepared.objects.iter().map(|o| o.name.clone()));
+        cases += part.prepared.cases.len();
+        assert!(
+            part.prepared
+                .cases
+                .iter()
+                .all(|c| part.prepared.object(&c.object).is_some())
+        );
+        fs::write(part.project.snapshots_dir.join(STALE), "stale").unwrap();
+        let j = part.test(UpdateMode::No, &[complete(&part, "6.1")]);
+        assert!(unreferenced(&j).is_empty(), "{:?}", j.snapshot_notes);
+    }
+    names.sort();
+    let mut all: Vec<String> = whole
+        .prepared
+        .objects
+        .iter()
+        .map(|o| o.name.clone())
+        .collect();
+    all.sort();
+    assert_eq!(names, all, "every object in exactly one shard");
+    assert_eq!(cases, whole.prepared.cases.len());
 }
 
 /// The shared project prepared once more (a `Prepared` of its own to

@@ -19,6 +19,7 @@ mod inputs;
 mod layout;
 mod prepare;
 mod select;
+mod shard;
 
 pub use config::{
     BuildOverride, BuildSettings, CONFIG_FILE, ConfigError, DefaultKernels, Location, PathGlob,
@@ -31,3 +32,4 @@ pub use prepare::{
     ProjectObject, Stage, UnopenedObject, build, prepare, prepare_paths,
 };
 pub use select::{BadFilter, BadPattern, Filter, FilterMatchesNothing, NoMatch, ProgramPattern};
+pub use shard::{BadShard, Shard};

@@ -74,6 +74,8 @@ pub struct Prepared {
     /// Objects libbpf cannot open (not BPF after all, truncated, BTF it
     /// cannot parse): each is a finding on every kernel; the others run.
     pub unopened: Vec<UnopenedObject>,
+    /// `--shard`: this run holds one part of the project's objects.
+    pub shard: Option<crate::Shard>,
 }
 
 /// An object left out of the run, and why.
@@ -242,6 +244,13 @@ impl Prepared {
             .is_none_or(|s| s.contains(&(object.to_owned(), program.to_owned())))
     }
 
+    /// `(object, program)` of every selected program, in object order.
+    pub fn selected_programs(&self) -> Vec<(String, String)> {
+        let mut all = self.program_names();
+        all.retain(|(o, p)| self.is_selected(o, p));
+        all
+    }
+
     /// `(object, program)` of every program, in object order.
     fn program_names(&self) -> Vec<(String, String)> {
         self.objects
@@ -388,6 +397,7 @@ pub fn prepare(
         selected: None,
         filtered_cases: 0,
         unopened,
+        shard: None,
     })
 }
 
@@ -454,6 +464,7 @@ pub fn prepare_paths(
         selected: None,
         filtered_cases: 0,
         unopened,
+        shard: None,
     })
 }
 

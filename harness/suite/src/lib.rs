@@ -20,9 +20,14 @@ use std::{
     sync::{Arc, atomic::AtomicBool},
 };
 
+mod ci;
 mod explain;
 mod vmlinux;
 
+pub use ci::{
+    CiError, CiOutputs, GitHub, ci_matrix, merge_results, results_json, write_artifacts,
+    write_whole,
+};
 pub use explain::{ExplainError, LogExplanation, explain_log};
 use harness_judge::Context;
 use harness_kernels::{Cache, Resolver};
@@ -35,7 +40,7 @@ pub use harness_events::EventSink;
 pub use harness_judge::{Gate, TestJudgement, Unreferenced, VerifyJudgement};
 pub use harness_kernels::{KernelRequest, Target};
 pub use harness_matrix::RunOptions;
-pub use harness_project::{Filter, ProgramPattern, Project};
+pub use harness_project::{Filter, ProgramPattern, Project, Shard};
 pub use harness_snapshots::UpdateMode;
 
 /// What `test` and `verify` both take.
@@ -61,6 +66,8 @@ pub struct TestOptions {
     pub filters: Vec<Filter>,
     /// `--unreferenced`: name or delete snapshots nothing produces.
     pub unreferenced: Unreferenced,
+    /// `--shard`: only this part of the project's objects.
+    pub shard: Option<Shard>,
 }
 
 /// What only `verify` takes.
@@ -77,6 +84,8 @@ pub struct VerifyOptions {
     /// Log the walk of rejected programs that processed up to this many
     /// instructions (`None`: the loader's 200000).
     pub walk_budget: Option<u32>,
+    /// `--shard`: only this part of the objects.
+    pub shard: Option<Shard>,
 }
 
 /// What `verify` loads.
@@ -147,6 +156,7 @@ struct Job<'a> {
     objects: &'a Objects,
     programs: &'a [ProgramPattern],
     filters: &'a [Filter],
+    shard: Option<Shard>,
 }
 
 impl<'a> Job<'a> {
@@ -158,6 +168,7 @@ impl<'a> Job<'a> {
             objects: &Objects::Project,
             programs: &test.programs,
             filters: &test.filters,
+            shard: test.shard,
         }
     }
 
@@ -176,6 +187,9 @@ impl<'a> Job<'a> {
         };
         prepared.select(self.programs)?;
         prepared.filter(self.filters)?;
+        if let Some(shard) = self.shard {
+            prepared.shard(shard);
+        }
         Ok(prepared)
     }
 }
@@ -185,6 +199,7 @@ fn prepare_and_run(
     project: &Project,
     opts: &SuiteOptions,
     job: &Job<'_>,
+    before_run: &dyn Fn(&Prepared) -> Result<(), SuiteError>,
     events: &dyn EventSink,
     interrupt: &Arc<AtomicBool>,
 ) -> Result<(Prepared, Vec<KernelRun>), SuiteError> {
@@ -208,6 +223,7 @@ fn prepare_and_run(
         (prepared, targets, runner)
     });
     let (mut prepared, targets, runner) = (prepared?, targets?, runner?);
+    before_run(&prepared)?;
     prepared.verifier.walk_budget = job.walk_budget;
     let runs = run(
         project,
@@ -263,7 +279,7 @@ pub fn test_with(
     interrupt: &Arc<AtomicBool>,
 ) -> Result<TestJudgement, SuiteError> {
     let job = Job::test(test);
-    let (prepared, runs) = prepare_and_run(project, opts, &job, events, interrupt)?;
+    let (prepared, runs) = prepare_and_run(project, opts, &job, &|_| Ok(()), events, interrupt)?;
     Ok(harness_judge::judge_test(
         &context(project, &prepared, opts, test.unreferenced),
         &runs,
@@ -306,8 +322,19 @@ pub fn verify(
         objects: &verify.objects,
         programs: &verify.programs,
         filters: &[],
+        shard: verify.shard,
     };
-    let (prepared, runs) = prepare_and_run(project, opts, &job, events, interrupt)?;
+    // A baseline of other objects would gate nothing: refuse it before the
+    // kernels run.
+    let covers = |prepared: &Prepared| match (&verify.baseline, &baseline) {
+        (Some(path), Some(b)) => Ok(harness_judge::check_baseline_covers(
+            path,
+            b,
+            &prepared.selected_programs(),
+        )?),
+        _ => Ok(()),
+    };
+    let (prepared, runs) = prepare_and_run(project, opts, &job, &covers, events, interrupt)?;
     Ok(harness_judge::judge_verify(
         &context(project, &prepared, opts, Unreferenced::List),
         &runs,

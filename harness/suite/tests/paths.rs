@@ -350,6 +350,7 @@ fn test_prog_runs_only_the_selected_programs_cases_and_counts_the_rest() {
             programs: vec!["tc_lb/*".parse().unwrap()],
             filters: Vec::new(),
             unreferenced: harness_suite::Unreferenced::List,
+            shard: None,
         },
         &harness_events::Silent,
         &no_interrupt(),
