@@ -13,6 +13,7 @@
 //! by the harness's library crates.
 
 mod build;
+mod ci;
 mod explain;
 mod kernels;
 pub mod run;
@@ -49,6 +50,11 @@ pub enum Command {
     /// Write vmlinux.h for each kernel from its BTF, for CO-RE programs (per kernel line, or the running kernel's).
     #[command(name = "vmlinux-h")]
     VmlinuxH(vmlinux::Options),
+    /// Merge the results of shards or kernels (`--results` files) into one run's: summary, JUnit, exit code.
+    Merge(ci::MergeOptions),
+    /// Print the lock file's kernel lines as JSON for a CI workflow's `strategy.matrix`.
+    #[command(name = "ci-matrix")]
+    CiMatrix,
 }
 
 #[derive(Parser)]
@@ -110,6 +116,8 @@ pub fn run(
         Command::Explain(o) => explain::run(o, at, interrupt),
         Command::Kernels(c) => kernels::run(c, at),
         Command::VmlinuxH(o) => vmlinux::run(o, at),
+        Command::Merge(o) => ci::merge(o),
+        Command::CiMatrix => ci::matrix(at),
     }
 }
 

@@ -96,6 +96,12 @@ impl VmArgs {
         kernels: &[KernelRequest],
         events: &dyn EventSink,
     ) -> anyhow::Result<()> {
+        // Before anything is built: the host needs root, VMs only QEMU.
+        if kernels.iter().any(|k| matches!(k, KernelRequest::Host))
+            && !nix::unistd::geteuid().is_root()
+        {
+            return Err(harness_matrix::MatrixError::NotRoot.into());
+        }
         let needs_vm = kernels.iter().any(|k| !matches!(k, KernelRequest::Host));
         let missing = harness_setup::missing(needs_vm);
         if self.no_install && !missing.is_empty() {
@@ -129,6 +135,51 @@ impl VmArgs {
             run: self.run_options(),
         }
     }
+}
+
+/// What a CI job keeps of `test` and `verify`.
+#[derive(clap::Args)]
+pub struct CiArgs {
+    /// Write JUnit XML here: a test per case (and program) per kernel.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the results as JSON here, for `merge` (shards, kernels of a CI matrix).
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
+    /// On failure, write DIR/<command>-<kernel>/ for each failing kernel: verifier logs, console log, objects, pending snapshots, results and FAILURES.txt.
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
+    /// Run part I of N (from 1): the objects, with their programs and cases, split the same way on every machine.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<harness_project::Shard>,
+}
+
+impl CiArgs {
+    /// The outputs, with GitHub Actions' when running as its step; every
+    /// path tried before the run.
+    pub fn outputs(&self) -> anyhow::Result<harness_suite::CiOutputs> {
+        let outputs = harness_suite::CiOutputs {
+            junit: self.junit.clone(),
+            results: self.results.clone(),
+            artifacts: self.artifacts.clone(),
+            github: harness_suite::GitHub::from_env(),
+        };
+        outputs.check()?;
+        Ok(outputs)
+    }
+}
+
+/// Writes a run's CI outputs and names what was written.
+pub fn publish(
+    outputs: &harness_suite::CiOutputs,
+    project: &harness_project::Project,
+    outcomes: &harness_judge::Outcomes,
+    status: &harness_report::Status,
+) -> anyhow::Result<()> {
+    for path in outputs.publish(project, outcomes)? {
+        status.line("Wrote", &path.display().to_string());
+    }
+    Ok(())
 }
 
 /// Ctrl-C sets a flag the VMs watch, so QEMU is stopped and temporary files

@@ -7,7 +7,7 @@ use harness_suite::{Filter, ProgramPattern, TestOptions, Unreferenced};
 
 use crate::{
     ProjectAt,
-    run::{LoadArgs, VmArgs, exit_for},
+    run::{CiArgs, LoadArgs, VmArgs, exit_for},
 };
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -33,6 +33,8 @@ pub struct Options {
     #[arg(long, value_enum, default_value = "list")]
     unreferenced: UnreferencedArg,
     #[command(flatten)]
+    ci: CiArgs,
+    #[command(flatten)]
     vm: VmArgs,
 }
 
@@ -47,6 +49,7 @@ pub fn run(o: Options, at: &ProjectAt, interrupt: &Arc<AtomicBool>) -> anyhow::R
             UnreferencedArg::List => Unreferenced::List,
             UnreferencedArg::Delete => Unreferenced::Delete,
         },
+        shard: o.ci.shard,
     };
     if o.list {
         harness_setup::install(&harness_setup::missing(false), &status)?;
@@ -61,11 +64,13 @@ pub fn run(o: Options, at: &ProjectAt, interrupt: &Arc<AtomicBool>) -> anyhow::R
             Err(e) => exit_for(e),
         };
     }
+    let outputs = o.ci.outputs()?;
     o.vm.prepare_machine(&kernels.0, &status)?;
     let opts = o.vm.suite_options(kernels.0, o.load.log_level);
     match harness_suite::test_with(&project, &opts, &test, &status, interrupt) {
         Ok(judgement) => {
             anstream::print!("{}", harness_report::test_report(&judgement));
+            crate::run::publish(&outputs, &project, &judgement.outcomes, &status)?;
             Ok(if judgement.ok() {
                 ExitCode::SUCCESS
             } else {

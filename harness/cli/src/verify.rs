@@ -8,7 +8,7 @@ use std::{
 use harness_judge::Gate;
 use harness_suite::{Objects, ProgramPattern, VerifyOptions};
 
-use crate::run::{LoadArgs, VmArgs, exit_for};
+use crate::run::{CiArgs, LoadArgs, VmArgs, exit_for};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
@@ -48,6 +48,11 @@ pub struct Options {
     /// Do not fail when a verdict differs from the baseline.
     #[arg(long)]
     allow_verdict_change: bool,
+    /// Fail only on new failures against the baseline (accepted there, not now; failing and not there); report cost changes and failures it already had.
+    #[arg(long)]
+    new_failures_only: bool,
+    #[command(flatten)]
+    ci: CiArgs,
     #[command(flatten)]
     vm: VmArgs,
 }
@@ -56,6 +61,7 @@ pub fn run(o: Options, at: &ProjectAt, interrupt: &Arc<AtomicBool>) -> anyhow::R
     let project = at.project()?;
     let status = harness_report::Status::new();
     let kernels = crate::run::kernels_or_default(o.load.kernel, &project, crate::run::MATRIX)?;
+    let outputs = o.ci.outputs()?;
     o.vm.prepare_machine(&kernels.0, &status)?;
     let opts = o.vm.suite_options(kernels.0, o.load.log_level);
     let verify = VerifyOptions {
@@ -64,6 +70,7 @@ pub fn run(o: Options, at: &ProjectAt, interrupt: &Arc<AtomicBool>) -> anyhow::R
             max_insns_increase_pct: o.max_insns_increase,
             max_states_increase_pct: o.max_states_increase,
             allow_verdict_change: o.allow_verdict_change,
+            new_failures_only: o.new_failures_only,
         },
         objects: if o.paths.is_empty() {
             Objects::Project
@@ -75,6 +82,7 @@ pub fn run(o: Options, at: &ProjectAt, interrupt: &Arc<AtomicBool>) -> anyhow::R
         },
         programs: o.prog,
         walk_budget: o.walk_budget,
+        shard: o.ci.shard,
     };
     let judgement = match harness_suite::verify(&project, &opts, &verify, &status, interrupt) {
         Ok(j) => j,
@@ -86,7 +94,7 @@ pub fn run(o: Options, at: &ProjectAt, interrupt: &Arc<AtomicBool>) -> anyhow::R
         } else {
             harness_judge::to_csv(&judgement.rows)?
         };
-        std::fs::write(path, text)?;
+        harness_suite::write_whole("rows", path, text.as_bytes())?;
         status.line("Wrote", &path.display().to_string());
     }
     let report = harness_report::verify_report(&judgement);
@@ -101,6 +109,7 @@ pub fn run(o: Options, at: &ProjectAt, interrupt: &Arc<AtomicBool>) -> anyhow::R
             anstream::eprint!("{report}");
         }
     }
+    crate::run::publish(&outputs, &project, &judgement.outcomes, &status)?;
     Ok(if judgement.ok() {
         ExitCode::SUCCESS
     } else {

@@ -5,6 +5,7 @@
 //! non-terminals and under `NO_COLOR`. Machine formats (CSV, JSON) live in
 //! `harness-judge` next to the rows they serialise.
 
+mod ci;
 mod explain;
 mod list;
 mod status;
@@ -12,6 +13,7 @@ mod style;
 mod test;
 mod verify;
 
+pub use ci::{github_commands, job_summary, junit, outcomes_line};
 pub use explain::{explain_report, log_explanation};
 pub use list::listing;
 pub use status::Status;
