@@ -4,6 +4,7 @@
 use std::{
     io,
     os::fd::{AsFd as _, BorrowedFd, OwnedFd},
+    sync::atomic::{AtomicBool, Ordering},
 };
 
 use crate::{MapSpec, sys};
@@ -45,6 +46,11 @@ pub struct Map {
     initial: Vec<u8>,
     fd: OwnedFd,
     possible_cpus: usize,
+    /// Known to hold exactly its state after [`Map::reset`]: set by a reset
+    /// and by a dump that finds that state, cleared by anything that may
+    /// write it (our writes, [`Map::touched`] before a program runs). A
+    /// clean map needs no reset: under TCG every syscall saved counts.
+    clean: AtomicBool,
 }
 
 impl Map {
@@ -54,7 +60,13 @@ impl Map {
             initial,
             fd,
             possible_cpus,
+            clean: AtomicBool::new(false),
         }
+    }
+
+    /// A program may have written the map (it is about to run, or ran).
+    pub fn touched(&self) {
+        self.clean.store(false, Ordering::Relaxed);
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -153,11 +165,13 @@ impl Map {
             }
             chunk[..v.len()].copy_from_slice(v);
         }
+        self.touched();
         sys::map_update(self.fd(), key, &buf, 0)
     }
 
     pub fn delete(&self, key: &[u8]) -> io::Result<()> {
         self.check_key(key)?;
+        self.touched();
         sys::map_delete(self.fd(), key)
     }
 
@@ -183,43 +197,112 @@ impl Map {
     }
 
     /// Every entry, sorted by key bytes so dumps are comparable run to run.
+    /// An array is read by index (in one batch where the kernel can), never
+    /// by walking its keys.
     pub fn entries(&self) -> io::Result<Vec<Entry>> {
-        let mut keys = self.keys()?;
-        keys.sort();
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            // An LRU map may evict between listing and lookup; skip what vanished.
+        let mut out = if self.is_array() {
+            self.array_entries()?
+        } else {
+            let mut keys = self.keys()?;
+            keys.sort();
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                // An LRU map may evict between listing and lookup; skip what vanished.
+                if let Some(values) = self.lookup(&key)? {
+                    out.push((key, values));
+                }
+            }
+            out
+        };
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        let at_reset = if self.is_array() {
+            let reset = self.reset_value();
+            out.iter().all(|(_, vs)| vs.iter().all(|v| *v == reset))
+        } else {
+            out.is_empty()
+        };
+        self.clean.store(at_reset, Ordering::Relaxed);
+        Ok(out)
+    }
+
+    fn array_entries(&self) -> io::Result<Vec<Entry>> {
+        let n = self.spec.max_entries as usize;
+        let per_key = self.stride() * self.value_count();
+        let mut keys = vec![0u8; n * 4];
+        let mut values = vec![0u8; n * per_key];
+        let split = |values: &[u8]| -> Vec<Vec<u8>> {
+            values
+                .chunks(self.stride())
+                .map(|c| c[..self.spec.value_size as usize].to_vec())
+                .collect()
+        };
+        if self.spec.key_size == 4
+            && n > 0
+            && sys::map_lookup_batch(self.fd(), &mut keys, &mut values, n as u32)?
+        {
+            return Ok(keys
+                .chunks(4)
+                .zip(values.chunks(per_key))
+                .map(|(k, v)| (k.to_vec(), split(v)))
+                .collect());
+        }
+        let mut out = Vec::with_capacity(n);
+        for index in 0..self.spec.max_entries {
+            let key = index.to_ne_bytes();
             if let Some(values) = self.lookup(&key)? {
-                out.push((key, values));
+                out.push((key.to_vec(), values));
             }
         }
         Ok(out)
     }
 
+    /// What an array holds after a reset: its initial contents (global
+    /// data) or zeros.
+    fn reset_value(&self) -> Vec<u8> {
+        if self.initial.len() == self.spec.value_size as usize {
+            self.initial.clone()
+        } else {
+            vec![0u8; self.spec.value_size as usize]
+        }
+    }
+
     /// Restores the state right after load: arrays back to zero (global data
-    /// back to its initial contents), every other keyed map emptied.
+    /// back to its initial contents, in one batch where the kernel can),
+    /// every other keyed map emptied. Nothing to do for a map known clean.
     pub fn reset(&self) -> io::Result<()> {
-        if self.spec.kind == MapKind::Rodata || !self.is_keyed() {
+        if self.spec.kind == MapKind::Rodata
+            || !self.is_keyed()
+            || self.clean.load(Ordering::Relaxed)
+        {
             return Ok(());
         }
         if self.is_array() {
-            let zero = vec![0u8; self.spec.value_size as usize];
-            let value: &[u8] = if self.initial.len() == self.spec.value_size as usize {
-                &self.initial
-            } else {
-                &zero
-            };
-            for index in 0..self.spec.max_entries {
-                self.update(&index.to_ne_bytes(), &[value])?;
+            let value = self.reset_value();
+            let n = self.spec.max_entries;
+            let per_key = self.stride() * self.value_count();
+            let mut one = vec![0u8; per_key];
+            for chunk in one.chunks_mut(self.stride()) {
+                chunk[..value.len()].copy_from_slice(&value);
             }
-            return Ok(());
-        }
-        for key in self.keys()? {
-            match self.delete(&key) {
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-                other => other?,
+            let keys: Vec<u8> = (0..n).flat_map(u32::to_ne_bytes).collect();
+            let values = one.repeat(n as usize);
+            let batched = self.spec.key_size == 4
+                && n > 0
+                && sys::map_update_batch(self.fd(), &keys, &values, n)?;
+            if !batched {
+                for index in 0..n {
+                    self.update(&index.to_ne_bytes(), &[&value])?;
+                }
+            }
+        } else {
+            for key in self.keys()? {
+                match self.delete(&key) {
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                    other => other?,
+                }
             }
         }
+        self.clean.store(true, Ordering::Relaxed);
         Ok(())
     }
 }

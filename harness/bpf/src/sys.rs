@@ -157,6 +157,61 @@ pub(crate) fn map_delete(fd: BorrowedFd<'_>, key: &[u8]) -> io::Result<()> {
     bpf(bpf_cmd::BPF_MAP_DELETE_ELEM, &mut attr).map(drop)
 }
 
+/// `BPF_MAP_UPDATE_BATCH` of `count` keys and values laid out back to back;
+/// `Ok(false)` when the kernel has no batch operations for this map type.
+pub(crate) fn map_update_batch(
+    fd: BorrowedFd<'_>,
+    keys: &[u8],
+    values: &[u8],
+    count: u32,
+) -> io::Result<bool> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the batch member of the union.
+    let b = unsafe { &mut attr.batch };
+    b.map_fd = fd.as_raw_fd() as u32;
+    b.keys = keys.as_ptr() as u64;
+    b.values = values.as_ptr() as u64;
+    b.count = count;
+    batch_result(bpf(bpf_cmd::BPF_MAP_UPDATE_BATCH, &mut attr), &attr, count)
+}
+
+/// `BPF_MAP_LOOKUP_BATCH` of up to `count` entries from the start; `Ok(false)`
+/// when the kernel has no batch operations for this map type or returned
+/// fewer than `count`.
+pub(crate) fn map_lookup_batch(
+    fd: BorrowedFd<'_>,
+    keys: &mut [u8],
+    values: &mut [u8],
+    count: u32,
+) -> io::Result<bool> {
+    let mut attr = zeroed_attr();
+    let mut out_batch = [0u8; 8];
+    // SAFETY: as above.
+    let b = unsafe { &mut attr.batch };
+    b.map_fd = fd.as_raw_fd() as u32;
+    b.out_batch = out_batch.as_mut_ptr() as u64;
+    b.keys = keys.as_mut_ptr() as u64;
+    b.values = values.as_mut_ptr() as u64;
+    b.count = count;
+    match bpf(bpf_cmd::BPF_MAP_LOOKUP_BATCH, &mut attr) {
+        // The whole map in one call ends with ENOENT (no more entries).
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => batch_result(Ok(0), &attr, count),
+        other => batch_result(other, &attr, count),
+    }
+}
+
+/// Whether a batch did all `count`: unsupported (`EINVAL` from kernels
+/// whose map type has no batch ops, `ENOTSUPP` 524) is `false`, not an
+/// error, so callers fall back to one element at a time.
+fn batch_result(result: io::Result<i64>, attr: &bpf_attr, count: u32) -> io::Result<bool> {
+    match result {
+        // SAFETY: the kernel wrote back `count` in the batch member.
+        Ok(_) => Ok(unsafe { attr.batch.count } == count),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(524)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Returns false when `key` was the last key (or the map is empty).
 pub(crate) fn map_next_key(
     fd: BorrowedFd<'_>,

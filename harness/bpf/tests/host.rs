@@ -178,12 +178,59 @@ fn test_run_reads_maps_and_reset_restores_them() {
         .sum();
     assert_eq!(total, 3, "repeat = 3 runs");
 
+    // An array's dump reads every index (in one batch where the kernel
+    // can): the same as reading them one by one.
+    let dumped = hits.entries().unwrap();
+    assert_eq!(dumped.len(), 2);
+    for (key, values) in &dumped {
+        assert_eq!(Some(values.clone()), hits.lookup(key).unwrap());
+    }
+
     for m in &loaded.maps {
         m.reset().unwrap();
     }
     assert!(verdicts.entries().unwrap().is_empty());
     let values = hits.lookup(&1u32.to_ne_bytes()).unwrap().unwrap();
     assert!(values.iter().all(|v| v.iter().all(|b| *b == 0)));
+
+    // Both maps are now known clean (reset, and dumped so): a program run
+    // dirties them only as far as the caller says so with `touched`.
+    hits.entries().unwrap();
+    let run = || {
+        harness_bpf::test_run(
+            fd,
+            &TestRunInput {
+                data: &packet(),
+                data_out_size: 128,
+                ..TestRunInput::default()
+            },
+        )
+        .unwrap();
+    };
+    for m in &loaded.maps {
+        m.touched();
+    }
+    run();
+    hits.reset().unwrap();
+    let values = hits.lookup(&1u32.to_ne_bytes()).unwrap().unwrap();
+    assert!(
+        values.iter().all(|v| v.iter().all(|b| *b == 0)),
+        "touched, so reset"
+    );
+    // Our own writes dirty a map found clean.
+    assert!(verdicts.entries().unwrap().is_empty());
+    verdicts
+        .update(&2u32.to_ne_bytes(), &[&2u32.to_ne_bytes()])
+        .unwrap();
+    verdicts.reset().unwrap();
+    assert!(verdicts.entries().unwrap().is_empty(), "written, so reset");
+    // A dump that finds a map not at its reset state leaves it to reset.
+    verdicts
+        .update(&3u32.to_ne_bytes(), &[&3u32.to_ne_bytes()])
+        .unwrap();
+    assert_eq!(verdicts.entries().unwrap().len(), 1);
+    verdicts.reset().unwrap();
+    assert!(verdicts.entries().unwrap().is_empty());
 }
 
 /// `BPF_PROG_GET_FD_BY_ID` fails with ENOENT once nothing holds the program.

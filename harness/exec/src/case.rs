@@ -83,6 +83,10 @@ fn refused_here(case: &CasePlan, place: Place) -> Option<CaseOutcome> {
 fn perform(object: &LoadedObject, case: &CasePlan) -> Result<CaseOutcome, Stop> {
     let fd = program_fd(object, &case.program).map_err(stop(CaseStep::Program))?;
     setup(object, &case.setup).map_err(stop(CaseStep::Setup))?;
+    // The program may write any map it uses.
+    for map in &object.maps {
+        map.touched();
+    }
     let output = match &case.action {
         Action::TestRun(input) => ActionOutput::TestRun(
             crate::test_run::run(fd.as_fd(), input).map_err(stop(CaseStep::Action))?,
@@ -120,6 +124,8 @@ pub(crate) fn program_fd<'o>(
 }
 
 /// Every map starts empty (arrays zeroed), then holds the case's entries.
+/// A map the last dump found in that state is not reset again (see
+/// `Map::reset`).
 fn setup(object: &LoadedObject, writes: &[MapWrite]) -> Result<(), String> {
     for map in &object.maps {
         map.reset()

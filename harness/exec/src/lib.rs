@@ -42,6 +42,7 @@ pub fn execute(
     // Per-CPU map values land on the CPU that runs the program: pin to CPU 0
     // so dumps do not depend on where the scheduler put us.
     let _pinned = cpu::PinnedToCpu0::new();
+    raise_fd_limit(place);
     let mut probes = BTreeMap::new();
     for p in &plan.probes {
         let report = probe::run(p);
@@ -73,4 +74,34 @@ pub fn execute(
         }
     }
     Ok(())
+}
+
+/// Every program and map of a loaded object holds a descriptor, and an
+/// object of a thousand programs needs more than the 1024 a process starts
+/// with (PID 1 of a VM included). Raises the soft limit to the hard one;
+/// in a test VM (root, nothing else running) the hard one too. A failure
+/// leaves the limit as it was: loading then reports EMFILE itself.
+fn raise_fd_limit(place: Place) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    let hard = lim.rlim_max;
+    if place == Place::TestVm {
+        lim.rlim_max = lim.rlim_max.max(1 << 20);
+    }
+    for max in [lim.rlim_max, hard] {
+        let wanted = libc::rlimit {
+            rlim_cur: max,
+            rlim_max: max,
+        };
+        // SAFETY: setrlimit reads the rlimit we pass.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } == 0 {
+            return;
+        }
+    }
 }
