@@ -12,6 +12,7 @@ mod accel;
 mod host;
 mod initramfs;
 mod outputs;
+mod schedule;
 mod vm;
 
 use std::{
@@ -134,12 +135,15 @@ pub struct Matrix<'a> {
 }
 
 impl Matrix<'_> {
-    /// Runs every target, in parallel up to `jobs`, and writes each one's
-    /// outputs. Results come back in the order of `targets`.
+    /// Runs every target, in parallel up to `jobs`, the costliest first
+    /// (`schedule.rs`), and writes each one's outputs. Results come back in
+    /// the order of `targets`.
     pub fn run(&self, targets: &[Target]) -> Result<Vec<KernelRun>, MatrixError> {
         self.sweep_leftovers();
         let guest = self.prepare_guest(targets)?;
-        let workers = self.workers(targets);
+        let accel = guest.as_ref().map(|g| *g.accel.lock().expect("unpoisoned"));
+        let workers = self.workers(targets, accel);
+        let order = schedule::order(targets, &schedule::load(self.outputs));
         let results: Mutex<Vec<Option<KernelRun>>> =
             Mutex::new((0..targets.len()).map(|_| None).collect());
         let next = Mutex::new(0usize);
@@ -147,7 +151,7 @@ impl Matrix<'_> {
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| {
-                    while let Some(i) = self.take(&next, targets.len()) {
+                    while let Some(i) = self.take(&next, targets.len()).map(|n| order[n]) {
                         match self.run_one(&targets[i], guest.as_ref()) {
                             Ok(Some(run)) => results.lock().expect("unpoisoned")[i] = Some(run),
                             Ok(None) => return,
@@ -166,12 +170,18 @@ impl Matrix<'_> {
         if let Some(e) = fatal.into_inner().expect("unpoisoned") {
             return Err(e);
         }
-        Ok(results
+        let runs: Vec<KernelRun> = results
             .into_inner()
             .expect("unpoisoned")
             .into_iter()
             .flatten()
-            .collect())
+            .collect();
+        let timings: Vec<(String, f64)> = runs
+            .iter()
+            .map(|r| (r.target.label.clone(), r.total_time.as_secs_f64()))
+            .collect();
+        schedule::save(self.outputs, &timings);
+        Ok(runs)
     }
 
     /// KVM or TCG for a VM booting `kernel` with `initramfs`, as a run would
@@ -223,11 +233,12 @@ impl Matrix<'_> {
         }))
     }
 
-    /// VMs at once: `jobs`, or one with a QEMU whose TCG is unreliable.
-    fn workers(&self, targets: &[Target]) -> usize {
+    /// VMs at once: `jobs`, or one when TCG runs them on a QEMU whose TCG
+    /// is unreliable (KVM is not affected).
+    fn workers(&self, targets: &[Target], accel: Option<Accel>) -> usize {
         let workers = self.options.jobs.clamp(1, targets.len().max(1));
-        // Asking QEMU costs a process; the host needs none.
-        if targets.iter().all(Target::is_host) {
+        // Asking QEMU costs a process; the host and KVM need no answer.
+        if targets.iter().all(Target::is_host) || accel == Some(Accel::Kvm) {
             return workers;
         }
         match QemuVersion::of(&self.options.qemu) {
