@@ -47,6 +47,15 @@ pub enum Event {
     Failed { target: String, error: String },
     /// A benchmark starts measuring something.
     Measuring { what: String },
+    /// A step of installing what the machine lacks starts: `what` (the
+    /// packages, or the package lists) and `why` (what needs them).
+    Installing { what: String, why: String },
+    /// That step ended well after `took`.
+    Installed {
+        what: String,
+        why: String,
+        took: Duration,
+    },
     /// Something the user should know that is not a failure (a corrupt cache
     /// file that will be fetched again, a lock another run holds, ...).
     Note { message: String },

@@ -116,6 +116,27 @@ impl EventSink for Status {
             } => self.line("Finished", &format!("{target} in {}", seconds(total))),
             Event::Failed { target, error } => self.line("Failed", &format!("{target}: {error}")),
             Event::Measuring { what } => self.line("Measuring", &what),
+            // A spinner while apt works (at a terminal), then one line.
+            Event::Installing { what, why } => {
+                let spinner = ProgressBar::new_spinner().with_message(format!(
+                    "{} {what} ({why})",
+                    paint(OK, &format!("{:>12}", "Installing"))
+                ));
+                spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+                self.with_bar(|slot| {
+                    if let Some(old) = slot.replace(spinner) {
+                        old.finish_and_clear();
+                    }
+                });
+            }
+            Event::Installed { what, why, took } => {
+                self.with_bar(|slot| {
+                    if let Some(bar) = slot.take() {
+                        bar.finish_and_clear();
+                    }
+                });
+                self.line("Installed", &format!("{what} ({why}) in {}", seconds(took)));
+            }
             Event::Note { message } => self.line("Note", &message),
             Event::Warning { message } => self.line("Warning", &message),
         }

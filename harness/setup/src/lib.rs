@@ -9,7 +9,10 @@
 //! 3 to 7 crashed boots in 32, and none in 72 with QEMU 10.0. On Debian 12
 //! the newer QEMU comes from bookworm-backports.
 
-use std::{path::Path, process::Command};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use harness_events::{Event, EventSink};
 use harness_vm::QemuVersion;
@@ -206,12 +209,15 @@ pub enum SetupError {
     InstallByHand { what: String, command: String },
     #[error("running apt-get: {0}")]
     Apt(std::io::Error),
-    #[error("`apt-get update` failed; check the network and apt sources")]
-    AptUpdate,
-    #[error("`{command}` failed; install the packages and run again")]
-    AptInstall { command: String },
-    #[error("installing QEMU ({target}) failed; install QEMU 8.0 or newer and run again")]
-    QemuInstall { target: String },
+    #[error(
+        "`{command}` failed (apt's output: {}); it ended with:\n{tail}",
+        log.display()
+    )]
+    Step {
+        command: String,
+        log: PathBuf,
+        tail: String,
+    },
     #[error(
         "QEMU {0} is installed, but the harness needs 8.0 or newer (7.2's TCG crashes guests at random); install a newer qemu-system-x86"
     )]
@@ -225,9 +231,84 @@ pub enum SetupError {
     Veristat(String),
 }
 
+/// Where apt's own output goes: one file, appended to, each step headed by
+/// its command line.
+pub fn setup_log() -> PathBuf {
+    harness_kernels::Cache::default_root()
+        .join("logs")
+        .join("setup.log")
+}
+
+/// Runs apt-get steps with their output in the setup log, one event pair
+/// per step.
+struct Apt<'a> {
+    log: PathBuf,
+    events: &'a dyn EventSink,
+}
+
+impl Apt<'_> {
+    /// Runs `apt-get args` as the step `what` (for `why`); whether it
+    /// succeeded.
+    fn step(&self, what: &str, why: &str, args: &[&str]) -> Result<bool, SetupError> {
+        let io = |error| SetupError::Io {
+            what: format!("writing {}", self.log.display()),
+            error,
+        };
+        if let Some(dir) = self.log.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(io)?;
+        use std::io::Write as _;
+        writeln!(log, "\n$ apt-get {}", args.join(" ")).map_err(io)?;
+        self.events.event(Event::Installing {
+            what: what.to_owned(),
+            why: why.to_owned(),
+        });
+        let started = std::time::Instant::now();
+        let ok = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().map_err(io)?)
+            .stderr(log)
+            .status()
+            .map_err(SetupError::Apt)?
+            .success();
+        if ok {
+            self.events.event(Event::Installed {
+                what: what.to_owned(),
+                why: why.to_owned(),
+                took: started.elapsed(),
+            });
+        }
+        Ok(ok)
+    }
+
+    /// The end of the log, for an error.
+    fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(8)..].join("\n")
+    }
+}
+
 /// Installs `reqs` with apt-get when that is possible (root, apt-get
-/// present); otherwise says the one line the user should run.
+/// present); otherwise says the one line the user should run. Each step
+/// (package lists, packages, QEMU from backports) is one line of progress;
+/// apt's own output goes to [`setup_log`], which an error names.
 pub fn install(reqs: &[Requirement], events: &dyn EventSink) -> Result<(), SetupError> {
+    install_logged(reqs, events, &setup_log())
+}
+
+fn install_logged(
+    reqs: &[Requirement],
+    events: &dyn EventSink,
+    log: &Path,
+) -> Result<(), SetupError> {
     if reqs.is_empty() {
         return Ok(());
     }
@@ -242,49 +323,66 @@ pub fn install(reqs: &[Requirement], events: &dyn EventSink) -> Result<(), Setup
             command,
         });
     }
-    events.event(Event::Note {
-        message: format!("installing {list} (missing: {})", what.join(", ")),
-    });
-    let apt = |args: &[&str]| -> Result<bool, SetupError> {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map(|s| s.success())
-            .map_err(SetupError::Apt)
+    let apt = Apt {
+        log: log.to_owned(),
+        events,
     };
-    let install_args = |extra: &[&str], pkgs: &[&str]| -> Vec<String> {
-        ["install", "-y", "-qq", "--no-install-recommends"]
+    let failed = |command: String| SetupError::Step {
+        command,
+        log: apt.log.clone(),
+        tail: apt.tail(),
+    };
+    let install_args = |extra: &[&'static str], pkgs: &[&'static str]| -> Vec<&'static str> {
+        ["install", "-y", "-q", "--no-install-recommends"]
             .iter()
             .chain(extra)
             .chain(pkgs)
-            .map(|s| (*s).to_owned())
+            .copied()
             .collect()
     };
-    let run = |args: Vec<String>| apt(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let why_of = |pkgs: &[&str]| -> String {
+        reqs.iter()
+            .filter(|r| pkgs.contains(&r.package))
+            .map(|r| r.what)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
 
-    let (qemu, others): (Vec<&str>, Vec<&str>) =
+    let (qemu, others): (Vec<&'static str>, Vec<&'static str>) =
         packages.iter().partition(|p| **p == "qemu-system-x86");
     let backports = if qemu.is_empty() {
         None
     } else {
         backports_for_qemu()?
     };
-    // A fresh machine may never have fetched package lists (and backports is new).
-    if backports.is_some() || !run(install_args(&[], &others))? {
-        if !apt(&["update", "-qq"])? {
-            return Err(SetupError::AptUpdate);
+    let others_what = others.join(" ");
+    let others_why = why_of(&others);
+    // A fresh machine may never have fetched package lists (and backports
+    // is new): try the install first, update only when it fails.
+    let installed = !others.is_empty()
+        && backports.is_none()
+        && apt.step(&others_what, &others_why, &install_args(&[], &others))?;
+    if !installed {
+        if !apt.step("package lists", "to find the packages", &["update", "-q"])? {
+            return Err(failed("apt-get update".into()));
         }
-        if !others.is_empty() && !run(install_args(&[], &others))? {
-            return Err(SetupError::AptInstall { command });
+        if !others.is_empty()
+            && !apt.step(&others_what, &others_why, &install_args(&[], &others))?
+        {
+            return Err(failed(command));
         }
     }
     if !qemu.is_empty() {
-        let target: Vec<&str> = backports.map(|b| vec!["-t", b]).unwrap_or_default();
-        if !run(install_args(&target, &qemu))? {
-            return Err(SetupError::QemuInstall {
-                target: target.join(" "),
-            });
+        let target: Vec<&'static str> = backports.map(|b| vec!["-t", b]).unwrap_or_default();
+        let what = match backports {
+            Some(b) => format!("qemu-system-x86 from {b}"),
+            None => "qemu-system-x86".to_owned(),
+        };
+        if !apt.step(&what, &why_of(&qemu), &install_args(&target, &qemu))? {
+            return Err(failed(format!(
+                "apt-get install {} qemu-system-x86",
+                target.join(" ")
+            )));
         }
         if let Some(v) = qemu_version()
             && v < QemuVersion::RELIABLE_TCG

@@ -13,13 +13,17 @@ use std::{
 
 use harness_events::{Event, EventSink};
 
-/// Notes go straight to stderr: the launcher has no renderer of its own.
+/// Straight to stderr: the launcher has no renderer of its own. A step is
+/// one line, its time added when it ends.
 struct Notes;
 
 impl EventSink for Notes {
     fn event(&self, event: Event) {
-        if let Event::Note { message } = event {
-            eprintln!("{message}");
+        match event {
+            Event::Installing { what, why } => eprint!("Installing {what} ({why}) ... "),
+            Event::Installed { took, .. } => eprintln!("{:.1}s", took.as_secs_f64()),
+            Event::Note { message } => eprintln!("{message}"),
+            _ => {}
         }
     }
 }
@@ -27,7 +31,8 @@ impl EventSink for Notes {
 fn main() -> ExitCode {
     let missing = harness_setup::missing_build_tools();
     if let Err(e) = harness_setup::install(&missing, &Notes) {
-        eprintln!("error: the harness cannot be built yet: {e}");
+        // After an unfinished step's line.
+        eprintln!("\nerror: the harness cannot be built yet: {e}");
         return ExitCode::FAILURE;
     }
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
