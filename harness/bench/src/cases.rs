@@ -65,7 +65,11 @@ pub fn generated_cases(n: usize) -> String {
 
 /// A scratch copy of the project holding only the firewall and `cases`
 /// generated cases.
-fn scratch(project: &Project, root: &std::path::Path, cases: usize) -> Result<Project, BenchError> {
+pub(crate) fn scratch(
+    project: &Project,
+    root: &std::path::Path,
+    cases: usize,
+) -> Result<Project, BenchError> {
     crate::scratch_project(
         project,
         root,

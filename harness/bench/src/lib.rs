@@ -2,13 +2,15 @@
 //! [`boot`] (the harness against a bare boot of the same kernel), [`cases`]
 //! (what a thousand packet cases add), [`verify`] (host verification
 //! against veristat on the same objects), [`explain`] (diagnosing a
-//! rejection from its log). Runs are measured with a silent
+//! rejection from its log), [`scale`] (how time grows with cases,
+//! programs and kernels). Runs are measured with a silent
 //! event sink; progress of the benchmark itself goes to the caller's.
 
 mod boot;
 mod cases;
 mod events;
 mod explain;
+mod scale;
 mod verify;
 
 use std::time::Duration;
@@ -17,6 +19,7 @@ pub use boot::{BootBench, boot};
 pub use cases::{CasesBench, cases, generated_cases};
 pub use events::{EventsBench, events};
 pub use explain::{ExplainBench, KernelExplain, explain};
+pub use scale::{Point, ScaleOptions, Series, generated_programs, scale};
 pub use verify::{VerifyBench, Veristat, VeristatTiming, per_second, verify};
 
 /// What stops a benchmark.

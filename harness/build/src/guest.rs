@@ -85,8 +85,7 @@ pub fn build_guest_runner(
     }
     let package = RUNNER_PACKAGE;
     let binary = target_dir.join(GUEST_TARGET).join("release").join(package);
-    let cargo = std::env::var_os("CARGO").map(PathBuf::from);
-    if cargo.is_some_and(|cargo| runner_is_fresh(&workspace, &binary, &cargo)) {
+    if cargo_binary().is_some_and(|cargo| runner_is_fresh(&workspace, &binary, &cargo)) {
         return Ok(binary);
     }
     events.event(Event::BuildingRunner);
@@ -129,6 +128,18 @@ pub fn build_guest_runner(
         });
     }
     Ok(binary)
+}
+
+/// The cargo that builds the runner: cargo's own when it runs us
+/// (`cargo xtask`), else the first on `PATH` (an installed `ebpf-harness`),
+/// so the freshness check spares both the 100 ms of asking cargo.
+fn cargo_binary() -> Option<PathBuf> {
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        return Some(PathBuf::from(cargo));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join("cargo"))
+        .find(|p| p.is_file())
 }
 
 /// Whether the runner binary is newer than its sources (cargo's dep-info),
