@@ -8,13 +8,12 @@
 
 use std::{
     fs,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output},
 };
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{text, workspace, write};
 
 const CONFIG: &str = r#"# The harness's settings for this project.
 sources = ["src/bpf/*.bpf.c"]
@@ -105,12 +104,6 @@ packet.tcp = { src = 1, dst = 2, flags = "SYN" }
 expect.return = "TC_ACT_SHOT"
 "#;
 
-fn write(root: &Path, file: &str, text: &str) {
-    let path = root.join(file);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
-}
-
 /// The project, its prebuilt object made by `make`.
 fn adopting_project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -163,14 +156,6 @@ fn cli(dir: &Path, insta: &str, args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn snapshots(root: &Path) -> Vec<String> {

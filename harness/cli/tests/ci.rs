@@ -6,13 +6,12 @@
 
 use std::{
     fs,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output},
 };
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{text, workspace, write};
 
 const CONFIG: &str = r#"sources = ["src/*.bpf.c"]
 cases = ["tests"]
@@ -91,12 +90,6 @@ expect.return = "XDP_DROP"
 "#;
 const FAILING_CASE_LINE: usize = 10;
 
-fn write(root: &Path, file: &str, text: &str) {
-    let path = root.join(file);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
-}
-
 fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -126,21 +119,11 @@ fn cli(dir: &Path, summary: Option<&Path>, args: &[&str]) -> Output {
     c.output().unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// A summary without its timings (two runs never take the same time).
+/// A summary without its timings (two runs never take the same time):
+/// table rows end in `| 2.3 s |`.
 fn untimed(summary: &str) -> String {
-    regex_lite(summary)
-}
-
-fn regex_lite(s: &str) -> String {
-    s.lines()
+    summary
+        .lines()
         .map(|l| match l.rfind("| ") {
             Some(i) if l.ends_with(" s |") => &l[..i],
             _ => l,

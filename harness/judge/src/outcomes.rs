@@ -66,6 +66,18 @@ pub enum OutcomeKind {
     Snapshot,
 }
 
+impl fmt::Display for OutcomeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Case => "case",
+            Self::Program => "program",
+            Self::Object => "object",
+            Self::Kernel => "kernel",
+            Self::Snapshot => "snapshot",
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutcomeStatus {
@@ -109,7 +121,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn new(kernel: &str, kind: OutcomeKind, group: &str, name: &str) -> Self {
+    /// A passed outcome with nothing known beyond who it is.
+    pub fn new(kernel: &str, kind: OutcomeKind, group: &str, name: &str) -> Self {
         Self {
             kernel: kernel.to_owned(),
             kind,
@@ -266,13 +279,7 @@ impl Outcomes {
                 if let Some(other) = seen.get(&key) {
                     if matches!(o.kind, OutcomeKind::Case | OutcomeKind::Program) {
                         return Err(MergeError::Overlap {
-                            what: format!(
-                                "{} `{}/{}` on {}",
-                                kind_word(o.kind),
-                                o.group,
-                                o.name,
-                                o.kernel
-                            ),
+                            what: format!("{} `{}/{}` on {}", o.kind, o.group, o.name, o.kernel),
                             first: other.clone(),
                             second: path.clone(),
                         });
@@ -284,16 +291,6 @@ impl Outcomes {
             }
         }
         Ok(Self::sorted(command, kernels, outcomes))
-    }
-}
-
-fn kind_word(kind: OutcomeKind) -> &'static str {
-    match kind {
-        OutcomeKind::Case => "case",
-        OutcomeKind::Program => "program",
-        OutcomeKind::Object => "object",
-        OutcomeKind::Kernel => "kernel",
-        OutcomeKind::Snapshot => "snapshot",
     }
 }
 

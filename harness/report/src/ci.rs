@@ -59,7 +59,8 @@ fn test_case(o: &Outcome) -> TestCase {
         status.set_message(m.as_str());
     }
     if o.status == OutcomeStatus::Failed {
-        status.set_type(o.cause.as_deref().unwrap_or(kind_word(o.kind)));
+        let kind = o.kind.to_string();
+        status.set_type(o.cause.as_deref().unwrap_or(&kind));
         if let Some(d) = &o.detail {
             status.set_description(d.as_str());
         }
@@ -84,18 +85,8 @@ fn test_case(o: &Outcome) -> TestCase {
 fn classname(o: &Outcome) -> String {
     match o.kind {
         OutcomeKind::Kernel => "kernel".to_owned(),
-        _ if o.group.is_empty() => kind_word(o.kind).to_owned(),
+        _ if o.group.is_empty() => o.kind.to_string(),
         _ => o.group.clone(),
-    }
-}
-
-fn kind_word(kind: OutcomeKind) -> &'static str {
-    match kind {
-        OutcomeKind::Case => "case",
-        OutcomeKind::Program => "program",
-        OutcomeKind::Object => "object",
-        OutcomeKind::Kernel => "kernel",
-        OutcomeKind::Snapshot => "snapshot",
     }
 }
 
@@ -385,23 +376,8 @@ mod tests {
 
     fn outcome(kind: OutcomeKind, name: &str, status: OutcomeStatus) -> Outcome {
         Outcome {
-            kernel: "6.1".into(),
-            kind,
-            group: "fw".into(),
-            name: name.into(),
             status,
-            message: None,
-            detail: None,
-            file: None,
-            line: None,
-            verdict: None,
-            insns: None,
-            baseline_insns: None,
-            insns_diff_pct: None,
-            cause: None,
-            cause_title: None,
-            log: None,
-            notes: Vec::new(),
+            ..Outcome::new("6.1", kind, "fw", name)
         }
     }
 

@@ -250,13 +250,7 @@ pub fn write_artifacts(
         for o in failures {
             text += &format!(
                 "\n{} {}/{}: {}\n",
-                match o.kind {
-                    harness_judge::OutcomeKind::Case => "case",
-                    harness_judge::OutcomeKind::Program => "program",
-                    harness_judge::OutcomeKind::Object => "object",
-                    harness_judge::OutcomeKind::Kernel => "kernel",
-                    harness_judge::OutcomeKind::Snapshot => "snapshot",
-                },
+                o.kind,
                 o.group,
                 o.name,
                 o.message.as_deref().unwrap_or("failed")
