@@ -105,3 +105,33 @@ fn raise_fd_limit(place: Place) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_descriptor_limit_is_raised_to_the_hard_one() {
+        let get = || {
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit writes one rlimit we own.
+            assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+            lim
+        };
+        let before = get();
+        // Lower the soft limit first, so the test shows a raise.
+        let low = libc::rlimit {
+            rlim_cur: before.rlim_cur.min(256),
+            rlim_max: before.rlim_max,
+        };
+        // SAFETY: setrlimit reads the rlimit we pass.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
+        raise_fd_limit(Place::Host);
+        let after = get();
+        assert_eq!(after.rlim_cur, after.rlim_max);
+        assert!(after.rlim_max >= before.rlim_max);
+    }
+}
