@@ -205,12 +205,9 @@ impl Outcomes {
             .iter()
             .map(|label| KernelOutcome {
                 label: label.clone(),
-                release: j
-                    .rows
-                    .iter()
-                    .find(|r| &r.kernel == label)
-                    .map(|r| r.line.clone())
-                    .unwrap_or_default(),
+                // Verify's rows name the kernel's line, not its release:
+                // unknown here rather than a line posing as one.
+                release: String::new(),
                 seconds: 0.0,
                 error: j
                     .findings
