@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         {
             let _ = results.emit(&Record::Done(Done {
                 error: Some(format!("the in-VM runner panicked: {info}")),
+                timings: None,
             }));
             let _ = results.get_ref().get_ref().drain();
         }
@@ -204,38 +205,72 @@ fn open_results() -> io::Result<&'static str> {
 static HANG_AFTER: AtomicUsize = AtomicUsize::new(0);
 static SENT: AtomicUsize = AtomicUsize::new(0);
 
-/// Sends one record to the host.
+/// Sends one record to the host at once.
 fn emit(record: &Record) -> io::Result<()> {
+    write(record)?;
+    flush()
+}
+
+/// Puts one record into the stream; it reaches the host with the next
+/// [`flush`].
+fn write(record: &Record) -> io::Result<()> {
     let limit = HANG_AFTER.load(Ordering::Relaxed);
     if limit > 0 && SENT.fetch_add(1, Ordering::Relaxed) >= limit {
+        // What the host has seen must be exactly the records before.
+        let _ = flush();
         loop {
             std::thread::park();
         }
     }
+    with_results(|r| r.write(record))
+}
+
+fn flush() -> io::Result<()> {
+    with_results(RecordWriter::flush)
+}
+
+fn with_results(
+    f: impl FnOnce(&mut RecordWriter<BufWriter<ResultsPort>>) -> io::Result<()>,
+) -> io::Result<()> {
     let mut results = RESULTS.lock().unwrap_or_else(PoisonError::into_inner);
     let results = results
         .as_mut()
         .ok_or_else(|| io::Error::other("the results port is not open"))?;
-    // Each record is flushed, so a crash mid-run still leaves whole records.
-    results.emit(record)
+    f(results)
+}
+
+/// The executor's records: written as they come, flushed at each of its
+/// checkpoints (before anything that could bring the kernel down), so a
+/// crash still leaves every record before it.
+struct ToHost;
+
+impl harness_exec::Records for ToHost {
+    fn record(&mut self, record: Record) -> io::Result<()> {
+        write(&record)
+    }
+
+    fn checkpoint(&mut self) -> io::Result<()> {
+        flush()
+    }
 }
 
 fn run_as_init(mounts: Vec<String>, probe_only: bool) -> io::Result<()> {
     let port = open_results()?;
     emit(&Record::Hello(guest_info(mounts, port)))?;
-    let error = if probe_only {
-        None
+    let (error, timings) = if probe_only {
+        (None, None)
     } else {
         match read_plan(Path::new(harness_protocol::GUEST_PLAN_PATH)) {
             Ok(plan) => {
-                harness_exec::execute(&plan, harness_exec::Place::TestVm, &mut |r| emit(&r))
-                    .err()
-                    .map(|e| e.to_string())
+                match harness_exec::execute(&plan, harness_exec::Place::TestVm, &mut ToHost) {
+                    Ok(timings) => (None, Some(timings)),
+                    Err(e) => (Some(e.to_string()), None),
+                }
             }
-            Err(e) => Some(e),
+            Err(e) => (Some(e), None),
         }
     };
-    emit(&Record::Done(Done { error }))?;
+    emit(&Record::Done(Done { error, timings }))?;
     // Every byte must have reached QEMU before we power off.
     let results = RESULTS.lock().unwrap_or_else(PoisonError::into_inner);
     match results.as_ref() {
@@ -270,7 +305,7 @@ fn run_outside_vm() -> ExitCode {
         out.write_all(encode_line(&r).as_bytes())
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vm-runner: {e}");
             ExitCode::FAILURE

@@ -476,9 +476,56 @@ fn print_scale(series: &[harness_bench::Series], runs: usize) {
                 "linear or better"
             }
         );
+        if let Some(c) = s.unit_cost() {
+            let ms = |v: f64| format!("{:.3}", v * 1e3);
+            println!(
+                "one more {} costs {} ms: the executor {} (parse {}, libbpf load {} of which the verifier {}, \
+                 report {}, records sent {}){}, the host outside the kernel's run {} (prepare, judge)",
+                s.unit,
+                ms(c.total),
+                ms(c.exec),
+                ms(c.parse),
+                ms(c.load),
+                ms(c.verifier),
+                ms(c.report),
+                ms(c.emit),
+                if s.what.ends_with(" host") {
+                    String::new()
+                } else {
+                    format!(
+                        ", the VM's boot {}, the VM outside the executor {}",
+                        ms(c.boot),
+                        ms(c.vm_rest)
+                    )
+                },
+                ms(c.host),
+            );
+        }
         if matrix {
             println!(
                 "target: wall/serial <= 0.60x with 4-5 kernels on 2 cores (the kernels start costliest first)"
+            );
+        }
+    }
+    let host = series
+        .iter()
+        .find(|s| s.what == "programs on host")
+        .and_then(harness_bench::Series::unit_cost);
+    for s in series
+        .iter()
+        .filter(|s| s.what.starts_with("programs on ") && s.what != "programs on host")
+    {
+        if let (Some(vm), Some(host)) = (s.unit_cost(), host) {
+            println!(
+                "\n{}: {:.3} ms/program against the host's {:.3}: {:.2}x; the executor alone {:.2}x, \
+                 libbpf's load alone {:.2}x, the verifier alone {:.2}x (target: <= 1.5x)",
+                s.what,
+                vm.total * 1e3,
+                host.total * 1e3,
+                vm.total / host.total,
+                vm.exec / host.exec,
+                vm.load / host.load,
+                vm.verifier / host.verifier,
             );
         }
     }

@@ -19,7 +19,7 @@ pub use boot::{BootBench, boot};
 pub use cases::{CasesBench, cases, generated_cases};
 pub use events::{EventsBench, events};
 pub use explain::{ExplainBench, KernelExplain, explain};
-pub use scale::{Point, ScaleOptions, Series, generated_programs, scale};
+pub use scale::{Point, RunSplit, ScaleOptions, Series, UnitCost, generated_programs, scale};
 pub use verify::{VerifyBench, Veristat, VeristatTiming, per_second, verify};
 
 /// What stops a benchmark.

@@ -13,6 +13,7 @@ use std::{
 use harness_events::{Event, EventSink, Silent};
 use harness_kernels::KernelRequest;
 use harness_project::Project;
+use harness_protocol::ExecTimings;
 use harness_suite::{SuiteOptions, VerifyOptions};
 
 use crate::{BenchError, ScratchFile, check_runs, io_err, median};
@@ -39,6 +40,20 @@ pub struct Point {
     /// `verification time`), summed over the programs; the rest of the
     /// time is loading, JIT, logs, records, the channel and judging.
     pub verifier: Option<Duration>,
+    /// For programs: where the kernel's time went, from the run whose
+    /// time was the median.
+    pub split: Option<RunSplit>,
+}
+
+/// One kernel's part of a run.
+#[derive(Clone, Copy, Debug)]
+pub struct RunSplit {
+    /// The kernel's whole run (a VM: from QEMU's start to its exit).
+    pub kernel: Duration,
+    /// A VM's boot (to the runner's first record).
+    pub boot: Option<Duration>,
+    /// The executor's phases, on its own clock (the guest's in a VM).
+    pub exec: ExecTimings,
 }
 
 impl Series {
@@ -63,6 +78,65 @@ impl Series {
         let added = |p: &Point| p.time.as_secs_f64() - first.time.as_secs_f64();
         let (na, nb) = ((a.n - first.n) as f64, (b.n - first.n) as f64);
         added(a) > 0.02 && na > 0.0 && added(b) > 2.0 * added(a) * nb / na
+    }
+}
+
+/// What one more unit costs from the first point to the last, by phase
+/// (seconds per unit). The executor's phases are on its own clock; the
+/// rest of `total` is outside it: the VM's boot and what it does before
+/// and after the executor, preparing and judging on the host.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UnitCost {
+    pub total: f64,
+    /// On the host, outside the kernel's run: preparing, judging.
+    pub host: f64,
+    /// A VM's boot (the initramfs grows with the objects).
+    pub boot: f64,
+    /// In the VM outside the executor: the plan read, power-off, the
+    /// stream drained.
+    pub vm_rest: f64,
+    /// The executor from start to end.
+    pub exec: f64,
+    pub parse: f64,
+    /// libbpf's load, the verifier's time included.
+    pub load: f64,
+    /// The verifier's own time (part of `load`).
+    pub verifier: f64,
+    pub report: f64,
+    pub emit: f64,
+}
+
+impl Series {
+    /// Per-unit cost by phase, when the first and last points have the
+    /// executor's timings.
+    pub fn unit_cost(&self) -> Option<UnitCost> {
+        let (a, b) = (self.points.first()?, self.points.last()?);
+        let (sa, sb) = (a.split?, b.split?);
+        let (ea, eb) = (sa.exec, sb.exec);
+        let dn = b.n.checked_sub(a.n).filter(|&d| d > 0)? as f64;
+        let per = |x: u64, y: u64| (y as f64 - x as f64) / 1e9 / dn;
+        let per_d = |x: Duration, y: Duration| (y.as_secs_f64() - x.as_secs_f64()) / dn;
+        let secs = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64());
+        let exec = per(ea.total_ns, eb.total_ns);
+        let boot = (secs(sb.boot) - secs(sa.boot)) / dn;
+        let kernel = per_d(sa.kernel, sb.kernel);
+        let total = per_d(a.time, b.time);
+        Some(UnitCost {
+            total,
+            host: total - kernel,
+            boot,
+            vm_rest: if sa.boot.is_some() {
+                kernel - boot - exec
+            } else {
+                0.0
+            },
+            exec,
+            parse: per(ea.parse_ns, eb.parse_ns),
+            load: per(ea.load_ns, eb.load_ns),
+            verifier: (secs(b.verifier) - secs(a.verifier)) / dn,
+            report: per(ea.report_ns, eb.report_ns),
+            emit: per(ea.emit_ns, eb.emit_ns),
+        })
     }
 }
 
@@ -156,19 +230,30 @@ pub fn scale(
                     (timed(scale.runs, || test_once(&p, &on, interrupt))?, None)
                 } else {
                     let p = programs_project(project, &root, n)?;
-                    let mut verifier = Vec::new();
+                    let mut runs = Vec::new();
                     let time = timed(scale.runs, || {
-                        let (took, v) = verify_once(&p, &on, n, interrupt)?;
-                        verifier.push(v);
+                        let run = verify_once(&p, &on, n, interrupt)?;
+                        let took = run.took;
+                        runs.push(run);
                         Ok(took)
                     })?;
-                    (time, Some(median(&verifier)))
+                    // The warm-up run is not among the timed ones.
+                    let timed_runs = &runs[1..];
+                    let verifier =
+                        median(&timed_runs.iter().map(|r| r.verifier).collect::<Vec<_>>());
+                    let split = timed_runs
+                        .iter()
+                        .min_by_key(|r| r.took.abs_diff(time))
+                        .and_then(|r| r.split);
+                    (time, Some((verifier, split)))
                 };
+                let (verifier, split) = verifier.unzip();
                 points.push(Point {
                     n,
                     time,
                     serial: None,
                     verifier,
+                    split: split.flatten(),
                 });
             }
             out.push(Series {
@@ -207,6 +292,7 @@ pub fn scale(
                 time: median(&walls),
                 serial: Some(median(&serials)),
                 verifier: None,
+                split: None,
             });
         }
         out.push(Series {
@@ -270,15 +356,25 @@ fn matrix_once(
     Ok((wall, j.kernels.iter().map(|k| k.total).sum()))
 }
 
-/// A `verify` run: its wall time and the verifier's own time, summed.
+/// One `verify` run of the programs series.
+struct VerifyRun {
+    took: Duration,
+    /// The verifier's own time, summed over the programs.
+    verifier: Duration,
+    split: Option<RunSplit>,
+}
+
+/// A `verify` run: its wall time, the verifier's own time and the
+/// executor's phases.
 fn verify_once(
     p: &Project,
     opts: &SuiteOptions,
     n: usize,
     interrupt: &Arc<AtomicBool>,
-) -> Result<(Duration, Duration), BenchError> {
+) -> Result<VerifyRun, BenchError> {
     let start = Instant::now();
-    let j = harness_suite::verify(p, opts, &VerifyOptions::default(), &Silent, interrupt)?;
+    let (j, runs) =
+        harness_suite::verify_keeping_runs(p, opts, &VerifyOptions::default(), &Silent, interrupt)?;
     let took = start.elapsed();
     let accepted = j
         .rows
@@ -289,7 +385,17 @@ fn verify_once(
         return Err(BenchError::RunFailed(harness_report::verify_report(&j)));
     }
     let verifier = j.rows.iter().filter_map(|r| r.duration_us).sum();
-    Ok((took, Duration::from_micros(verifier)))
+    Ok(VerifyRun {
+        took,
+        verifier: Duration::from_micros(verifier),
+        split: runs.first().and_then(|r| {
+            Some(RunSplit {
+                kernel: r.total_time,
+                boot: r.boot_time,
+                exec: r.exec_timings()?,
+            })
+        }),
+    })
 }
 
 #[cfg(test)]
@@ -307,6 +413,7 @@ mod tests {
                     time: Duration::from_millis(ms),
                     serial: None,
                     verifier: None,
+                    split: None,
                 })
                 .collect(),
         }
@@ -336,6 +443,51 @@ mod tests {
         let flat = series(&[(1, 500), (10, 500), (100, 501), (1000, 600)]);
         assert!(!flat.worse_than_linear());
         assert!(!series(&[(1, 500), (1000, 9000)]).worse_than_linear());
+    }
+
+    #[test]
+    fn a_units_cost_is_split_between_the_executor_the_vm_and_the_host() {
+        let point = |n: usize, ms: u64, kernel_ms: u64, boot_ms: u64, exec_ms: u64| Point {
+            n,
+            time: Duration::from_millis(ms),
+            serial: None,
+            verifier: Some(Duration::from_micros(n as u64 * 200)),
+            split: Some(RunSplit {
+                kernel: Duration::from_millis(kernel_ms),
+                boot: Some(Duration::from_millis(boot_ms)),
+                exec: ExecTimings {
+                    parse_ns: n as u64 * 10_000,
+                    load_ns: n as u64 * 600_000,
+                    report_ns: n as u64 * 20_000,
+                    emit_ns: n as u64 * 100_000,
+                    total_ns: exec_ms * 1_000_000,
+                    ..ExecTimings::default()
+                },
+            }),
+        };
+        let s = Series {
+            what: "programs on 6.1".into(),
+            unit: "program",
+            // 1 -> 1001: 1000 more programs add 1 s, 0.9 s of it in the
+            // kernel's run (0.1 s boot, 0.75 s executor), 0.1 s on the host.
+            points: vec![
+                point(1, 2_000, 1_900, 1_500, 1),
+                point(1001, 3_000, 2_800, 1_600, 751),
+            ],
+        };
+        let c = s.unit_cost().unwrap();
+        let near = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(near(c.total, 1e-3), "{c:?}");
+        assert!(near(c.host, 1e-4), "{c:?}");
+        assert!(near(c.boot, 1e-4), "{c:?}");
+        assert!(near(c.exec, 7.5e-4), "{c:?}");
+        assert!(near(c.vm_rest, 5e-5), "{c:?}");
+        assert!(near(c.load, 6e-4) && near(c.verifier, 2e-4), "{c:?}");
+        assert!(near(c.parse, 1e-5) && near(c.report, 2e-5) && near(c.emit, 1e-4));
+        // Without the executor's timings there is nothing to split.
+        let mut bare = s.clone();
+        bare.points[0].split = None;
+        assert!(bare.unit_cost().is_none());
     }
 
     #[test]

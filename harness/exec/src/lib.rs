@@ -16,10 +16,10 @@ mod probe;
 mod steps;
 mod test_run;
 
-use std::{collections::BTreeMap, io};
+use std::{collections::BTreeMap, io, time::Instant};
 
 use harness_bpf::LogOptions;
-use harness_protocol::{Plan, Record};
+use harness_protocol::{ExecTimings, Plan, Record};
 
 /// Where the executor runs, which decides whether it may attach programs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,23 +31,75 @@ pub enum Place {
     Host,
 }
 
+/// Where the executor's records go.
+pub trait Records {
+    /// One record, in order.
+    fn record(&mut self, record: Record) -> io::Result<()>;
+
+    /// Everything recorded so far must reach the reader now. The executor
+    /// calls this before each step that asks the kernel for something that
+    /// could bring it down (loading an object, running a case), so a crash
+    /// loses nothing recorded before it; records in between (an object's
+    /// program reports) may travel together.
+    fn checkpoint(&mut self) -> io::Result<()>;
+}
+
+/// A closure receives each record as it exists (nothing to flush).
+impl<F: FnMut(Record) -> io::Result<()>> Records for F {
+    fn record(&mut self, record: Record) -> io::Result<()> {
+        self(record)
+    }
+
+    fn checkpoint(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The records' way out, timed: the time spent sending (encoding, the
+/// channel) is kept apart from the work whose records it sends.
+struct Out<'a> {
+    records: &'a mut dyn Records,
+    timings: ExecTimings,
+}
+
+impl Out<'_> {
+    fn send(&mut self, record: Record) -> io::Result<()> {
+        let sent = Instant::now();
+        let result = self.records.record(record);
+        self.timings.emit_ns += nanos(sent);
+        result
+    }
+
+    fn checkpoint(&mut self) -> io::Result<()> {
+        let sent = Instant::now();
+        let result = self.records.checkpoint();
+        self.timings.emit_ns += nanos(sent);
+        result
+    }
+}
+
 /// Runs every probe, object and case of `plan`, handing each record to
-/// `emit` as soon as it exists. Returns the first error of `emit`; problems
-/// with the plan's contents are reported as records, not errors.
-pub fn execute(
-    plan: &Plan,
-    place: Place,
-    emit: &mut dyn FnMut(Record) -> io::Result<()>,
-) -> io::Result<()> {
+/// `records` as soon as it exists, and says where the time went. Returns
+/// the first error of `records`; problems with the plan's contents are
+/// reported as records, not errors.
+pub fn execute(plan: &Plan, place: Place, records: &mut dyn Records) -> io::Result<ExecTimings> {
+    let start = Instant::now();
+    let mut out = Out {
+        records,
+        timings: ExecTimings::default(),
+    };
     // Per-CPU map values land on the CPU that runs the program: pin to CPU 0
     // so dumps do not depend on where the scheduler put us.
     let _pinned = cpu::PinnedToCpu0::new();
     raise_fd_limit(place);
     let mut probes = BTreeMap::new();
     for p in &plan.probes {
+        out.checkpoint()?;
+        let probing = Instant::now();
         let report = probe::run(p);
         probes.insert(report.name.clone(), report.clone());
-        emit(Record::Probe(report))?;
+        out.timings.probes_ns += nanos(probing);
+        out.send(Record::Probe(report))?;
     }
     let defaults = LogOptions::default();
     let log = LogOptions {
@@ -56,24 +108,35 @@ pub fn execute(
         ..defaults
     };
     for object in &plan.objects {
-        let Some(loaded) = load::object(object, log, emit)? else {
+        out.checkpoint()?;
+        let Some(loaded) = load::object(object, log, &mut out)? else {
             continue;
         };
         for c in &object.cases {
+            out.checkpoint()?;
+            let running = Instant::now();
             // A case that attaches gets programs and maps of its own.
             let attaches =
                 matches!(&c.action, harness_protocol::Action::Steps(s) if !s.attach.is_empty());
-            if attaches && place == Place::TestVm {
+            let record = if attaches && place == Place::TestVm {
                 match load::fresh(object) {
-                    Ok(fresh) => emit(case::run(&fresh, c, &probes, place))?,
-                    Err(error) => emit(case::not_run(c, error))?,
+                    Ok(fresh) => case::run(&fresh, c, &probes, place),
+                    Err(error) => case::not_run(c, error),
                 }
             } else {
-                emit(case::run(&loaded, c, &probes, place))?;
-            }
+                case::run(&loaded, c, &probes, place)
+            };
+            out.timings.cases_ns += nanos(running);
+            out.send(record)?;
         }
     }
-    Ok(())
+    out.checkpoint()?;
+    out.timings.total_ns = nanos(start);
+    Ok(out.timings)
+}
+
+fn nanos(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Every program and map of a loaded object holds a descriptor, and an

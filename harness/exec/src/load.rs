@@ -1,7 +1,7 @@
 //! Loading an object: every program on its own, each with its verifier log
 //! and statistics, reported as it is judged.
 
-use std::{fs, io, os::fd::AsFd as _};
+use std::{fs, io, os::fd::AsFd as _, time::Instant};
 
 use harness_bpf::{LoadedObject, LoadedProgram, LogOptions, ObjectFile, ProgramLoadError};
 use harness_protocol::{
@@ -14,21 +14,26 @@ use harness_protocol::{
 pub(crate) fn object(
     plan: &ObjectPlan,
     log: LogOptions,
-    emit: &mut dyn FnMut(Record) -> io::Result<()>,
+    out: &mut crate::Out<'_>,
 ) -> io::Result<Option<LoadedObject>> {
-    let loaded = fs::read(&plan.path)
+    let t = &mut out.timings;
+    let parsing = Instant::now();
+    let parsed = fs::read(&plan.path)
         .map_err(|e| format!("reading {}: {e}", plan.path))
-        .and_then(|data| ObjectFile::parse(data).map_err(|e| e.to_string()))
-        .and_then(|file| file.load(log).map_err(|e| e.to_string()));
+        .and_then(|data| ObjectFile::parse(data).map_err(|e| e.to_string()));
+    t.parse_ns += crate::nanos(parsing);
+    let loading = Instant::now();
+    let loaded = parsed.and_then(|file| file.load(log).map_err(|e| e.to_string()));
+    t.load_ns += crate::nanos(loading);
     let object = match loaded {
         Ok(object) => object,
         Err(error) => {
-            emit(Record::ObjectError {
+            out.send(Record::ObjectError {
                 object: plan.name.clone(),
                 error: error.clone(),
             })?;
             for case in &plan.cases {
-                emit(Record::Case(CaseReport {
+                out.send(Record::Case(CaseReport {
                     id: case.id.clone(),
                     outcome: CaseOutcome::Error {
                         step: CaseStep::Program,
@@ -40,7 +45,10 @@ pub(crate) fn object(
         }
     };
     for program in &object.programs {
-        emit(Record::Program(report(&plan.name, program)))?;
+        let reporting = Instant::now();
+        let record = Record::Program(report(&plan.name, program));
+        out.timings.report_ns += crate::nanos(reporting);
+        out.send(record)?;
     }
     Ok(Some(object))
 }

@@ -344,7 +344,10 @@ fn probe(name: &str, available: bool) -> Record {
 }
 
 fn done() -> Record {
-    Record::Done(Done { error: None })
+    Record::Done(Done {
+        error: None,
+        timings: None,
+    })
 }
 
 fn target(line: &str) -> Target {
@@ -736,6 +739,7 @@ fn what_the_kernel_says_about_itself_and_cases_it_does_not_know() {
     }));
     records.push(Record::Done(Done {
         error: Some("cannot read the plan".into()),
+        timings: None,
     }));
     let j = s.test(UpdateMode::No, &[run(target("6.1"), records)]);
     let k = &j.kernels[0];

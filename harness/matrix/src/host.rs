@@ -22,15 +22,19 @@ pub(crate) fn run(
         accel: None,
     });
     let mut records = Vec::new();
-    let failure = harness_exec::execute(m.plan, harness_exec::Place::Host, &mut |r| {
+    let failure = match harness_exec::execute(m.plan, harness_exec::Place::Host, &mut |r| {
         records.push(r);
         Ok(())
-    })
-    .err()
-    .map(RunFailure::Host);
-    if failure.is_none() {
-        records.push(Record::Done(Done { error: None }));
-    }
+    }) {
+        Ok(timings) => {
+            records.push(Record::Done(Done {
+                error: None,
+                timings: Some(timings),
+            }));
+            None
+        }
+        Err(e) => Some(RunFailure::Host(e)),
+    };
     let total_time = started.elapsed();
     m.events.event(Event::Finished {
         target: target.label.clone(),

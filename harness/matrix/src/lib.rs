@@ -27,7 +27,7 @@ use std::{
 
 use harness_events::{Event, EventSink};
 use harness_kernels::{Boot, Target};
-use harness_protocol::{Plan, Record};
+use harness_protocol::{ExecTimings, Plan, Record};
 use harness_vm::{Accel, AccelChoice, QemuVersion, VmError};
 
 pub use initramfs::guest_initramfs;
@@ -79,6 +79,17 @@ pub struct KernelRun {
     pub failure: Option<RunFailure>,
     pub boot_time: Option<Duration>,
     pub total_time: Duration,
+}
+
+impl KernelRun {
+    /// Where the executor's time went, from the `done` record of a
+    /// complete run.
+    pub fn exec_timings(&self) -> Option<ExecTimings> {
+        match self.records.last() {
+            Some(Record::Done(d)) if self.failure.is_none() => d.timings,
+            _ => None,
+        }
+    }
 }
 
 /// Why a kernel did not finish the plan.

@@ -26,9 +26,9 @@ pub use plan::{
     Step, StepsPlan, Transport, VerifierOptions, file_name_of,
 };
 pub use record::{
-    ActionOutput, CaseOutcome, CaseReport, CaseStep, Done, EventRecord, GuestInfo, LostEvents,
-    MapDump, MapEntry, ProbeReport, ProgInfo, ProgramReport, Record, StepOutput, StepsOutput,
-    TestRunOutput, Verdict,
+    ActionOutput, CaseOutcome, CaseReport, CaseStep, Done, EventRecord, ExecTimings, GuestInfo,
+    LostEvents, MapDump, MapEntry, ProbeReport, ProgInfo, ProgramReport, Record, StepOutput,
+    StepsOutput, TestRunOutput, Verdict,
 };
 pub use stream::{RecordReader, RecordWriter, StreamError};
 pub use version::{KernelVersion, NotAVersion};

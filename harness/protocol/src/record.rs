@@ -225,4 +225,32 @@ pub struct MapEntry {
 pub struct Done {
     /// Set when the executor itself failed (plan unreadable, ...).
     pub error: Option<String>,
+    /// Where the executor's time went, on the executor's own clock (absent
+    /// when it failed, and from runners that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<ExecTimings>,
+}
+
+/// The executor's time by phase, in nanoseconds of its own clock: inside a
+/// VM the guest's, so a bench can tell the guest's work from the host's
+/// (booting, waiting, judging) and the kernel's from the harness's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecTimings {
+    /// Feature probes.
+    pub probes_ns: u64,
+    /// Reading objects and parsing their ELF, BTF and programs (the
+    /// harness's own parse, before libbpf sees them).
+    pub parse_ns: u64,
+    /// libbpf opening and loading each object: relocations, maps created,
+    /// every program handed to the verifier (retries alone included).
+    pub load_ns: u64,
+    /// Each program's `BPF_OBJ_GET_INFO_BY_FD` and its report built.
+    pub report_ns: u64,
+    /// Cases: maps set up, programs run, maps read back, live steps.
+    pub cases_ns: u64,
+    /// Records encoded, compressed and handed to the channel.
+    pub emit_ns: u64,
+    /// From the executor's start to its end (the phases and what lies
+    /// between them).
+    pub total_ns: u64,
 }

@@ -309,6 +309,19 @@ pub fn verify(
     events: &dyn EventSink,
     interrupt: &Arc<AtomicBool>,
 ) -> Result<VerifyJudgement, SuiteError> {
+    Ok(verify_keeping_runs(project, opts, verify, events, interrupt)?.0)
+}
+
+/// [`verify`], with what each kernel sent (records, the executor's own
+/// timings) kept beside the judgement: for benches and tools that look
+/// beneath it.
+pub fn verify_keeping_runs(
+    project: &Project,
+    opts: &SuiteOptions,
+    verify: &VerifyOptions,
+    events: &dyn EventSink,
+    interrupt: &Arc<AtomicBool>,
+) -> Result<(VerifyJudgement, Vec<KernelRun>), SuiteError> {
     // Read the baseline first: a bad one should not cost a kernel matrix.
     let baseline = verify
         .baseline
@@ -335,12 +348,13 @@ pub fn verify(
         _ => Ok(()),
     };
     let (prepared, runs) = prepare_and_run(project, opts, &job, &covers, events, interrupt)?;
-    Ok(harness_judge::judge_verify(
+    let judgement = harness_judge::judge_verify(
         &context(project, &prepared, opts, Unreferenced::List),
         &runs,
         baseline.as_ref(),
         &verify.gate,
-    )?)
+    )?;
+    Ok((judgement, runs))
 }
 
 fn context<'a>(

@@ -85,7 +85,10 @@ fn kernel_without_xdp_ctx(prepared: &Prepared, line: &str) -> KernelRun {
             outcome,
         }));
     }
-    records.push(Record::Done(Done { error: None }));
+    records.push(Record::Done(Done {
+        error: None,
+        timings: None,
+    }));
     KernelRun {
         target: target(line),
         accel: None,

@@ -301,11 +301,27 @@ fn parsed_statistics_agree_with_what_the_kernel_reports() {
     let prepared = common::prepare(&project);
     let plan = prepared.plan();
     let mut records = Vec::new();
-    harness_exec::execute(&plan, harness_exec::Place::Host, &mut |r| {
+    let timings = harness_exec::execute(&plan, harness_exec::Place::Host, &mut |r| {
         records.push(r);
         Ok(())
     })
     .unwrap();
+    // Where the executor's time went: every phase that had work took some,
+    // and together they fit in the whole.
+    let phases = [
+        timings.probes_ns,
+        timings.parse_ns,
+        timings.load_ns,
+        timings.report_ns,
+        timings.cases_ns,
+        timings.emit_ns,
+    ];
+    assert!(
+        timings.parse_ns > 0 && timings.load_ns > 0 && timings.report_ns > 0,
+        "{timings:?}"
+    );
+    assert!(timings.emit_ns > 0 && timings.cases_ns > 0, "{timings:?}");
+    assert!(phases.iter().sum::<u64>() <= timings.total_ns, "{timings:?}");
     let mut checked = 0;
     for r in records {
         let harness_protocol::Record::Program(p) = r else {
