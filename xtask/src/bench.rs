@@ -196,6 +196,18 @@ pub fn run(
                     s(p.plan),
                     s(p.after),
                 );
+                let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1e3);
+                println!(
+                    "{:<8} the plan: the executor {} (probes {}, parse {}, libbpf loads {}, cases {}, records sent {}); reading the plan, powering off and QEMU's exit {}",
+                    "",
+                    ms(p.executor),
+                    ms(p.probes),
+                    ms(p.parse),
+                    ms(p.load),
+                    ms(p.cases),
+                    ms(p.sent),
+                    ms(p.plan.saturating_sub(p.executor)),
+                );
             }
             println!(
                 "target: harness <= 1.10x the floor (busybox init, 512 MiB, no extra devices); \

@@ -17,7 +17,7 @@ use std::{
 use harness_events::{Event, EventSink, Silent};
 use harness_kernels::{Boot, KernelRequest, Origin, Target};
 use harness_project::{PrepareOptions, Project};
-use harness_protocol::INIT_MODE_POWEROFF;
+use harness_protocol::{ExecTimings, INIT_MODE_POWEROFF};
 use harness_suite::SuiteOptions;
 use harness_vm::VmConfig;
 
@@ -45,6 +45,16 @@ pub struct Phases {
     pub boot: Duration,
     pub plan: Duration,
     pub after: Duration,
+    /// The part of `plan` the executor itself took (guest clock), and its
+    /// phases; the rest of `plan` is reading the plan, powering off and
+    /// QEMU's exit.
+    pub executor: Duration,
+    pub probes: Duration,
+    pub parse: Duration,
+    pub load: Duration,
+    pub cases: Duration,
+    /// Records encoded and sent.
+    pub sent: Duration,
 }
 
 impl BootBench {
@@ -66,6 +76,12 @@ impl BootBench {
             boot: of(|p| p.boot),
             plan: of(|p| p.plan),
             after: of(|p| p.after),
+            executor: of(|p| p.executor),
+            probes: of(|p| p.probes),
+            parse: of(|p| p.parse),
+            load: of(|p| p.load),
+            cases: of(|p| p.cases),
+            sent: of(|p| p.sent),
         }
     }
 }
@@ -97,7 +113,7 @@ impl EventSink for Clock {
 }
 
 impl Clock {
-    fn phases(&self, end: Instant) -> Phases {
+    fn phases(&self, end: Instant, exec: Option<ExecTimings>) -> Phases {
         let start = self.start.expect("started");
         let running = self.running.lock().expect("unpoisoned").unwrap_or(start);
         let (finished, boot) = self
@@ -106,11 +122,18 @@ impl Clock {
             .expect("unpoisoned")
             .unwrap_or((running, None));
         let boot = boot.unwrap_or_default();
+        let of = |f: fn(&ExecTimings) -> u64| Duration::from_nanos(exec.as_ref().map_or(0, f));
         Phases {
             before: running - start,
             boot,
             plan: (finished - running).saturating_sub(boot),
             after: end - finished,
+            executor: of(|e| e.total_ns),
+            probes: of(|e| e.probes_ns),
+            parse: of(|e| e.parse_ns),
+            load: of(|e| e.load_ns),
+            cases: of(|e| e.cases_ns),
+            sent: of(|e| e.emit_ns),
         }
     }
 }
@@ -211,10 +234,12 @@ pub fn boot(
                 start: Some(Instant::now()),
                 ..Clock::default()
             };
-            harness_suite::test(project, &single, &clock, interrupt)?;
+            let j = harness_suite::test(project, &single, &clock, interrupt)?;
             let end = Instant::now();
             bench.harness.push(end - clock.start.expect("set"));
-            bench.phases.push(clock.phases(end));
+            bench
+                .phases
+                .push(clock.phases(end, j.kernels.first().and_then(|k| k.exec)));
         }
         out.push(bench);
     }

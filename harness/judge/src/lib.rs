@@ -21,7 +21,7 @@ use std::{collections::BTreeSet, path::PathBuf, time::Duration};
 
 use harness_matrix::KernelRun;
 use harness_project::{Origin, Prepared, Project};
-use harness_protocol::{ProbeReport, ProgramReport, Record};
+use harness_protocol::{ExecTimings, ProbeReport, ProgramReport, Record};
 use harness_snapshots::{Observation, SnapshotStore, UpdateMode};
 
 pub use divergence::{Divergence, divergences, helper_names};
@@ -73,6 +73,8 @@ pub struct KernelSummary {
     pub snapshots_changed: usize,
     /// Why the kernel did not finish the plan.
     pub error: Option<String>,
+    /// Where the executor's time went (a run that finished).
+    pub exec: Option<ExecTimings>,
 }
 
 impl KernelSummary {
@@ -522,6 +524,7 @@ fn summary(run: &KernelRun) -> KernelSummary {
         accel: run.accel.map(|a| a.to_string()),
         boot: run.boot_time,
         total: run.total_time,
+        exec: run.exec_timings(),
         ..KernelSummary::default()
     }
 }

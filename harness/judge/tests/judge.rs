@@ -24,8 +24,8 @@ use harness_kernels::{Boot, Origin, Target};
 use harness_matrix::{KernelRun, RunFailure};
 use harness_project::{PrepareOptions, Prepared, Project};
 use harness_protocol::{
-    Action, ActionOutput, CaseOutcome, CaseReport, CaseStep, Done, GuestInfo, ProbeReport,
-    ProgramReport, Record, StepOutput, StepsOutput, TestRunOutput, Verdict,
+    Action, ActionOutput, CaseOutcome, CaseReport, CaseStep, Done, ExecTimings, GuestInfo,
+    ProbeReport, ProgramReport, Record, StepOutput, StepsOutput, TestRunOutput, Verdict,
 };
 use harness_snapshots::{SnapshotStore, UpdateMode};
 
@@ -343,10 +343,20 @@ fn probe(name: &str, available: bool) -> Record {
     })
 }
 
+const TIMINGS: ExecTimings = ExecTimings {
+    probes_ns: 1,
+    parse_ns: 2,
+    load_ns: 3,
+    report_ns: 4,
+    cases_ns: 5,
+    emit_ns: 6,
+    total_ns: 30,
+};
+
 fn done() -> Record {
     Record::Done(Done {
         error: None,
-        timings: None,
+        timings: Some(TIMINGS),
     })
 }
 
@@ -451,6 +461,7 @@ fn a_kernel_summary_counts_programs_and_cases() {
             snapshots_new: 9,
             snapshots_changed: 0,
             error: None,
+            exec: Some(TIMINGS),
         }]
     );
     let line = FW_CASES

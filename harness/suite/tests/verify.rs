@@ -321,7 +321,10 @@ fn parsed_statistics_agree_with_what_the_kernel_reports() {
         "{timings:?}"
     );
     assert!(timings.emit_ns > 0 && timings.cases_ns > 0, "{timings:?}");
-    assert!(phases.iter().sum::<u64>() <= timings.total_ns, "{timings:?}");
+    assert!(
+        phases.iter().sum::<u64>() <= timings.total_ns,
+        "{timings:?}"
+    );
     let mut checked = 0;
     for r in records {
         let harness_protocol::Record::Program(p) = r else {
