@@ -103,6 +103,7 @@ pub struct UnitCost {
     /// The verifier's own time (part of `load`).
     pub verifier: f64,
     pub report: f64,
+    pub cases: f64,
     pub emit: f64,
 }
 
@@ -135,6 +136,7 @@ impl Series {
             load: per(ea.load_ns, eb.load_ns),
             verifier: (secs(b.verifier) - secs(a.verifier)) / dn,
             report: per(ea.report_ns, eb.report_ns),
+            cases: per(ea.cases_ns, eb.cases_ns),
             emit: per(ea.emit_ns, eb.emit_ns),
         })
     }
@@ -225,35 +227,30 @@ pub fn scale(
             let mut points = Vec::new();
             for &n in &scale.counts {
                 let root = tmp.path().join(format!("{what}-{n}"));
-                let (time, verifier) = if what == "cases" {
+                let runs = if what == "cases" {
                     let p = crate::cases::scratch(project, &root, n)?;
-                    (timed(scale.runs, || test_once(&p, &on, interrupt))?, None)
+                    measure(scale.runs, || test_once(&p, &on, interrupt))?
                 } else {
                     let p = programs_project(project, &root, n)?;
-                    let mut runs = Vec::new();
-                    let time = timed(scale.runs, || {
-                        let run = verify_once(&p, &on, n, interrupt)?;
-                        let took = run.took;
-                        runs.push(run);
-                        Ok(took)
-                    })?;
-                    // The warm-up run is not among the timed ones.
-                    let timed_runs = &runs[1..];
-                    let verifier =
-                        median(&timed_runs.iter().map(|r| r.verifier).collect::<Vec<_>>());
-                    let split = timed_runs
-                        .iter()
-                        .min_by_key(|r| r.took.abs_diff(time))
-                        .and_then(|r| r.split);
-                    (time, Some((verifier, split)))
+                    measure(scale.runs, || verify_once(&p, &on, n, interrupt))?
                 };
-                let (verifier, split) = verifier.unzip();
+                let time = median(&runs.iter().map(|r| r.took).collect::<Vec<_>>());
+                let verifier = runs
+                    .iter()
+                    .map(|r| r.verifier)
+                    .collect::<Option<Vec<_>>>()
+                    .map(|v| median(&v));
+                // The phases of the run whose time was the median.
+                let split = runs
+                    .iter()
+                    .min_by_key(|r| r.took.abs_diff(time))
+                    .and_then(|r| r.split);
                 points.push(Point {
                     n,
                     time,
                     serial: None,
                     verifier,
-                    split: split.flatten(),
+                    split,
                 });
             }
             out.push(Series {
@@ -320,25 +317,51 @@ fn label(k: &KernelRequest) -> String {
     }
 }
 
-/// The median of `runs` timings of `f`, after one to warm up.
-fn timed(
+/// `runs` runs of `f`, after one to warm up.
+fn measure(
     runs: usize,
-    mut f: impl FnMut() -> Result<Duration, BenchError>,
-) -> Result<Duration, BenchError> {
+    mut f: impl FnMut() -> Result<Measured, BenchError>,
+) -> Result<Vec<Measured>, BenchError> {
     f()?;
-    let mut times = Vec::new();
-    for _ in 0..runs {
-        times.push(f()?);
-    }
-    Ok(median(&times))
+    (0..runs).map(|_| f()).collect()
 }
 
+/// One run of a cases or programs series.
+struct Measured {
+    took: Duration,
+    /// The verifier's own time, summed over the programs (`verify` only).
+    verifier: Option<Duration>,
+    split: Option<RunSplit>,
+}
+
+/// A `test` run on one kernel.
 fn test_once(
     p: &Project,
     opts: &SuiteOptions,
     interrupt: &Arc<AtomicBool>,
-) -> Result<Duration, BenchError> {
-    Ok(matrix_once(p, opts, interrupt)?.0)
+) -> Result<Measured, BenchError> {
+    let start = Instant::now();
+    let j = harness_suite::test(p, opts, &Silent, interrupt)?;
+    let took = start.elapsed();
+    check_test(&j)?;
+    Ok(Measured {
+        took,
+        verifier: None,
+        split: j.kernels.first().and_then(|k| {
+            Some(RunSplit {
+                kernel: k.total,
+                boot: k.boot,
+                exec: k.exec?,
+            })
+        }),
+    })
+}
+
+fn check_test(j: &harness_judge::TestJudgement) -> Result<(), BenchError> {
+    if j.kernels.iter().any(|k| k.error.is_some() || k.failed > 0) {
+        return Err(BenchError::RunFailed(harness_report::test_report(j)));
+    }
+    Ok(())
 }
 
 /// A `test` run: its wall time and the sum of its kernels' own times.
@@ -350,18 +373,8 @@ fn matrix_once(
     let start = Instant::now();
     let j = harness_suite::test(p, opts, &Silent, interrupt)?;
     let wall = start.elapsed();
-    if j.kernels.iter().any(|k| k.error.is_some() || k.failed > 0) {
-        return Err(BenchError::RunFailed(harness_report::test_report(&j)));
-    }
+    check_test(&j)?;
     Ok((wall, j.kernels.iter().map(|k| k.total).sum()))
-}
-
-/// One `verify` run of the programs series.
-struct VerifyRun {
-    took: Duration,
-    /// The verifier's own time, summed over the programs.
-    verifier: Duration,
-    split: Option<RunSplit>,
 }
 
 /// A `verify` run: its wall time, the verifier's own time and the
@@ -371,7 +384,7 @@ fn verify_once(
     opts: &SuiteOptions,
     n: usize,
     interrupt: &Arc<AtomicBool>,
-) -> Result<VerifyRun, BenchError> {
+) -> Result<Measured, BenchError> {
     let start = Instant::now();
     let (j, runs) =
         harness_suite::verify_keeping_runs(p, opts, &VerifyOptions::default(), &Silent, interrupt)?;
@@ -385,9 +398,9 @@ fn verify_once(
         return Err(BenchError::RunFailed(harness_report::verify_report(&j)));
     }
     let verifier = j.rows.iter().filter_map(|r| r.duration_us).sum();
-    Ok(VerifyRun {
+    Ok(Measured {
         took,
-        verifier: Duration::from_micros(verifier),
+        verifier: Some(Duration::from_micros(verifier)),
         split: runs.first().and_then(|r| {
             Some(RunSplit {
                 kernel: r.total_time,
@@ -459,6 +472,7 @@ mod tests {
                     parse_ns: n as u64 * 10_000,
                     load_ns: n as u64 * 600_000,
                     report_ns: n as u64 * 20_000,
+                    cases_ns: n as u64 * 5_000,
                     emit_ns: n as u64 * 100_000,
                     total_ns: exec_ms * 1_000_000,
                     ..ExecTimings::default()
@@ -484,6 +498,7 @@ mod tests {
         assert!(near(c.vm_rest, 5e-5), "{c:?}");
         assert!(near(c.load, 6e-4) && near(c.verifier, 2e-4), "{c:?}");
         assert!(near(c.parse, 1e-5) && near(c.report, 2e-5) && near(c.emit, 1e-4));
+        assert!(near(c.cases, 5e-6), "{c:?}");
         // Without the executor's timings there is nothing to split.
         let mut bare = s.clone();
         bare.points[0].split = None;
