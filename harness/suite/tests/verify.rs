@@ -442,3 +442,56 @@ fn not_loaded_can_be_declared_per_kernel_range_with_its_reason() {
     .unwrap();
     assert!(verify(&project, "host").ok());
 }
+
+/// Records the executor's calls, in order.
+#[derive(Default)]
+struct Calls(Vec<String>);
+
+impl harness_exec::Records for Calls {
+    fn record(&mut self, record: harness_protocol::Record) -> std::io::Result<()> {
+        self.0.push(match record {
+            harness_protocol::Record::Program(p) => format!("program {}", p.object),
+            harness_protocol::Record::Case(_) => "case".to_owned(),
+            other => format!("{other:?}").chars().take(12).collect(),
+        });
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) -> std::io::Result<()> {
+        self.0.push("checkpoint".into());
+        Ok(())
+    }
+}
+
+#[test]
+fn the_executor_checkpoints_before_each_load_and_each_case_only() {
+    let (_tmp, project) = project_copy();
+    let prepared = common::prepare(&project);
+    let plan = prepared.plan();
+    let mut calls = Calls::default();
+    harness_exec::execute(&plan, harness_exec::Place::Host, &mut calls).unwrap();
+    let calls = calls.0;
+    // Every case and every object's load comes right after a checkpoint,
+    // and an object's program reports travel together (no checkpoint
+    // between them); the executor ends with one.
+    let mut expected = Vec::new();
+    for object in &plan.objects {
+        expected.push("checkpoint".to_owned());
+        let programs = calls
+            .iter()
+            .filter(|c| **c == format!("program {}", object.name))
+            .count();
+        assert!(programs > 0, "{}", object.name);
+        expected.extend(std::iter::repeat_n(
+            format!("program {}", object.name),
+            programs,
+        ));
+        for _ in &object.cases {
+            expected.extend(["checkpoint".to_owned(), "case".to_owned()]);
+        }
+    }
+    expected.push("checkpoint".to_owned());
+    let probes = plan.probes.len() * 2;
+    assert_eq!(&calls[probes..], expected.as_slice());
+    assert!(plan.objects.iter().any(|o| o.cases.len() > 1));
+}
