@@ -134,10 +134,18 @@ pub fn build_guest_runner(
 /// (`cargo xtask`), else the first on `PATH` (an installed `ebpf-harness`),
 /// so the freshness check spares both the 100 ms of asking cargo.
 fn cargo_binary() -> Option<PathBuf> {
-    if let Some(cargo) = std::env::var_os("CARGO") {
+    cargo_from(std::env::var_os("CARGO"), std::env::var_os("PATH"))
+}
+
+/// [`cargo_binary`] given `CARGO` and `PATH`.
+fn cargo_from(
+    cargo: Option<std::ffi::OsString>,
+    path: Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    if let Some(cargo) = cargo {
         return Some(PathBuf::from(cargo));
     }
-    std::env::split_paths(&std::env::var_os("PATH")?)
+    std::env::split_paths(&path?)
         .map(|d| d.join("cargo"))
         .find(|p| p.is_file())
 }
@@ -189,6 +197,28 @@ mod tests {
     use std::{fs, thread::sleep, time::Duration};
 
     use super::*;
+
+    #[test]
+    fn cargo_is_cargos_own_else_the_first_on_path() {
+        let dirs = tempfile::tempdir().unwrap();
+        let (empty, bin) = (dirs.path().join("empty"), dirs.path().join("bin"));
+        fs::create_dir_all(&empty).unwrap();
+        fs::create_dir_all(bin.join("cargo/")).unwrap();
+        let path = std::env::join_paths([&empty, &bin]).unwrap();
+        // A directory named cargo is not cargo.
+        assert_eq!(cargo_from(None, Some(path.clone())), None);
+        fs::remove_dir(bin.join("cargo")).unwrap();
+        fs::write(bin.join("cargo"), "").unwrap();
+        assert_eq!(
+            cargo_from(None, Some(path.clone())),
+            Some(bin.join("cargo"))
+        );
+        assert_eq!(
+            cargo_from(Some("/opt/cargo".into()), Some(path)),
+            Some(PathBuf::from("/opt/cargo"))
+        );
+        assert_eq!(cargo_from(None, None), None);
+    }
 
     #[test]
     fn the_runner_is_rebuilt_when_a_source_or_manifest_changes() {

@@ -296,3 +296,80 @@ impl Matrix<'_> {
         Ok(Some(run))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{fs, os::unix::fs::PermissionsExt as _};
+
+    use harness_kernels::Origin;
+
+    use super::*;
+
+    /// Records the warnings a matrix sends.
+    #[derive(Default)]
+    struct Warnings(Mutex<Vec<String>>);
+
+    impl EventSink for Warnings {
+        fn event(&self, event: Event) {
+            if let Event::Warning { message } = event {
+                self.0.lock().unwrap().push(message);
+            }
+        }
+    }
+
+    fn vm(label: &str) -> Target {
+        Target {
+            label: label.into(),
+            version: None,
+            release: String::new(),
+            boot: Boot::Vm {
+                bzimage: "/nonexistent/bzImage".into(),
+                origin: Origin::Image {
+                    path: "/nonexistent/bzImage".into(),
+                },
+                config: None,
+            },
+        }
+    }
+
+    #[test]
+    fn an_old_qemu_runs_one_vm_at_a_time_under_tcg_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let qemu = dir.path().join("qemu-system-x86_64");
+        fs::write(
+            &qemu,
+            "#!/bin/sh\necho 'QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18)'\n",
+        )
+        .unwrap();
+        fs::set_permissions(&qemu, fs::Permissions::from_mode(0o755)).unwrap();
+        let options = RunOptions {
+            jobs: 2,
+            qemu: qemu.clone(),
+            ..RunOptions::default()
+        };
+        let plan = Plan::default();
+        let warnings = Warnings::default();
+        let interrupt = Arc::new(AtomicBool::new(false));
+        let m = Matrix {
+            plan: &plan,
+            runner: None,
+            options: &options,
+            outputs: dir.path(),
+            events: &warnings,
+            interrupt: &interrupt,
+        };
+        let targets = [vm("5.10"), vm("6.1"), vm("7.2")];
+        assert_eq!(m.workers(&targets, Some(Accel::Kvm)), 2);
+        assert!(warnings.0.lock().unwrap().is_empty());
+        assert_eq!(m.workers(&targets, Some(Accel::Tcg)), 1);
+        let said = warnings.0.lock().unwrap().join("\n");
+        assert!(
+            said.contains("QEMU 7.2") && said.contains("one at a time"),
+            "{said}"
+        );
+        // QEMU 8 and later: as many as asked for, never more than targets.
+        fs::write(&qemu, "#!/bin/sh\necho 'QEMU emulator version 10.0.2'\n").unwrap();
+        assert_eq!(m.workers(&targets, Some(Accel::Tcg)), 2);
+        assert_eq!(m.workers(&targets[..1], Some(Accel::Tcg)), 1);
+    }
+}
