@@ -201,6 +201,7 @@ pub fn boot(
             timeout: opts.run.timeout,
             interrupt: Some(interrupt.clone()),
             debugcon: true,
+            shared_memory: true,
         };
         let single = SuiteOptions {
             kernels: vec![request(target)],

@@ -30,6 +30,7 @@ pub(crate) fn config(m: &Matrix<'_>, bzimage: &Path, initramfs: &Path, accel: Ac
         timeout: opts.timeout,
         interrupt: Some(m.interrupt.clone()),
         debugcon: true,
+        shared_memory: true,
     }
 }
 

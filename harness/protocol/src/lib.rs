@@ -35,6 +35,13 @@ pub use version::{KernelVersion, NotAVersion};
 
 /// Where the host places the plan inside the guest's initramfs.
 pub const GUEST_PLAN_PATH: &str = "/harness/plan.json";
+/// The results port's name when records travel through memory shared with
+/// the host (QEMU's `ivshmem-plain`).
+pub const SHARED_MEMORY_PORT: &str = "ivshmem";
+/// Where the record stream starts in the shared memory; before it, the
+/// first 8 bytes hold how many stream bytes the guest has published
+/// (little endian, stored after the bytes themselves).
+pub const SHARED_MEMORY_DATA: usize = 64;
 /// Where the host places object files inside the guest's initramfs.
 pub const GUEST_OBJECT_DIR: &str = "/harness/objects";
 /// Init argument (after `--` on the kernel command line) asking the guest

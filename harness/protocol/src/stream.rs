@@ -2,8 +2,9 @@
 //! flushed (a sync flush) after every record or group of records the
 //! writer chose to send together.
 //!
-//! Inside a VM every byte of the stream costs an emulated I/O access and a
-//! host syscall, so the stream is compressed; records repeat names, map
+//! Inside a VM every byte of the stream through an I/O port costs an
+//! emulated access and a host syscall (shared memory, where the VM has it,
+//! costs neither, but its space is bounded), so the stream is compressed; records repeat names, map
 //! layouts and packet bytes, and one shared stream shrinks them 7x. The sync
 //! flush keeps each record readable on the host as soon as it is written,
 //! so a guest that dies mid-run still leaves every record before the crash.

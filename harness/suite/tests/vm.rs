@@ -261,6 +261,7 @@ mod single_vm {
             timeout,
             interrupt: None,
             debugcon: true,
+            shared_memory: true,
         }
     }
 
@@ -293,15 +294,20 @@ mod single_vm {
     }
 
     #[test]
-    fn records_fall_back_to_the_uart_without_a_debug_console() {
+    fn records_take_shared_memory_else_the_debug_console_else_the_uart() {
         let (_tmp, project) = project_copy();
         let path = runner_initramfs(&project, "probe.cpio");
-        for (debugcon, port) in [(true, "debugcon"), (false, "ttyS1")] {
+        for (shared_memory, debugcon, port) in [
+            (true, true, harness_protocol::SHARED_MEMORY_PORT),
+            (false, true, "debugcon"),
+            (false, false, "ttyS1"),
+        ] {
             let mut cfg = config(
                 &path,
                 &[harness_protocol::INIT_MODE_PROBE],
                 Duration::from_secs(120),
             );
+            cfg.shared_memory = shared_memory;
             cfg.debugcon = debugcon;
             let out = harness_vm::run(&cfg, &mut |_| {}).unwrap();
             match out.records.as_slice() {

@@ -39,6 +39,10 @@ pub struct VmConfig {
     /// Give the guest QEMU's ISA debug console for its records (fast); without
     /// it the guest falls back to the second UART.
     pub debugcon: bool,
+    /// Give the guest memory shared with the host for its records (an
+    /// `ivshmem-plain` device: no exit to QEMU per byte), which it prefers
+    /// to the debug console.
+    pub shared_memory: bool,
 }
 
 impl VmConfig {
@@ -66,7 +70,8 @@ impl VmConfig {
         words.join(" ")
     }
 
-    fn command(&self, results_socket: &std::path::Path) -> Command {
+    fn command(&self, channel: &Channel) -> Command {
+        let results_socket = &channel.socket;
         let mut cmd = Command::new(&self.qemu);
         cmd.args([
             "-nodefaults",
@@ -100,6 +105,15 @@ impl VmConfig {
         cmd.args(["-serial", "chardev:results"]);
         if self.debugcon {
             cmd.args(["-device", "isa-debugcon,iobase=0xe9,chardev=results"]);
+        }
+        if let Some(memory) = &channel.memory {
+            cmd.arg("-object").arg(format!(
+                "memory-backend-file,id=results-mem,mem-path={},size={},share=on",
+                memory.display(),
+                crate::shared::SIZE
+            ));
+            cmd.arg("-device")
+                .arg(format!("{SHARED_MEMORY_DEVICE},memdev=results-mem"));
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -278,16 +292,51 @@ impl Drop for Guard {
     }
 }
 
-/// A private directory holding the socket QEMU connects the results port to;
-/// the directory goes when the returned guard drops.
-fn results_socket() -> Result<(tempfile::TempDir, PathBuf, UnixListener), VmError> {
+/// Where the guest's records arrive: a private directory holding the
+/// socket QEMU connects the results port to and, when the VM has shared
+/// memory, the file behind it; the directory goes when this drops.
+struct Channel {
+    _dir: tempfile::TempDir,
+    socket: PathBuf,
+    listener: UnixListener,
+    memory: Option<PathBuf>,
+}
+
+fn results_channel(cfg: &VmConfig) -> Result<Channel, VmError> {
     let dir = tempfile::Builder::new()
         .prefix(&crate::leftovers::own_prefix(crate::TEMP_DIR_KIND))
         .tempdir()
         .map_err(VmError::Setup)?;
     let socket = dir.path().join("results.sock");
     let listener = UnixListener::bind(&socket).map_err(VmError::Setup)?;
-    Ok((dir, socket, listener))
+    let memory = if cfg.shared_memory {
+        let path = dir.path().join("results.mem");
+        crate::shared::create(&path).map_err(VmError::Setup)?;
+        Some(path)
+    } else {
+        None
+    };
+    Ok(Channel {
+        _dir: dir,
+        socket,
+        listener,
+        memory,
+    })
+}
+
+/// Hands each record of a stream to the run's loop.
+fn forward(reader: impl Read, results: mpsc::Sender<Event>) {
+    for rec in harness_protocol::RecordReader::new(reader) {
+        let rec = rec.map_err(|e| match e {
+            harness_protocol::StreamError::Malformed { line, error } => (line, error),
+            corrupt @ harness_protocol::StreamError::Corrupt(_) => {
+                (String::new(), corrupt.to_string())
+            }
+        });
+        if results.send(Event::Record(rec)).is_err() {
+            return;
+        }
+    }
 }
 
 fn spawn(cfg: &VmConfig, cmd: &mut Command) -> Result<Child, VmError> {
@@ -303,12 +352,58 @@ fn spawn(cfg: &VmConfig, cmd: &mut Command) -> Result<Child, VmError> {
 
 /// Boots the VM and returns its records, calling `on_record` as each arrives.
 pub fn run(cfg: &VmConfig, on_record: &mut dyn FnMut(&Record)) -> Result<VmOutcome, VmError> {
-    let (_dir, socket, listener) = results_socket()?;
+    without_shared_memory_if_missing(cfg, |cfg| run_once(cfg, on_record))
+}
+
+/// Runs `f`, and once more without shared memory when QEMU refused to
+/// start and does not have the `ivshmem-plain` device (a QEMU built
+/// without it): the guest then sends its records over the debug console.
+/// Asked only after a failure, so a working QEMU pays nothing.
+fn without_shared_memory_if_missing<T>(
+    cfg: &VmConfig,
+    mut f: impl FnMut(&VmConfig) -> Result<T, VmError>,
+) -> Result<T, VmError> {
+    match f(cfg) {
+        Err(VmError::NoBoot { .. } | VmError::Qemu { .. })
+            if cfg.shared_memory && !qemu_has_device(&cfg.qemu, SHARED_MEMORY_DEVICE) =>
+        {
+            f(&VmConfig {
+                shared_memory: false,
+                ..cfg.clone()
+            })
+        }
+        other => other,
+    }
+}
+
+const SHARED_MEMORY_DEVICE: &str = "ivshmem-plain";
+
+/// Whether `qemu` has the device model `name` (`-device help` lists it).
+pub fn qemu_has_device(qemu: &std::path::Path, name: &str) -> bool {
+    let wanted = format!("name \"{name}\"");
+    Command::new(qemu)
+        .args(["-device", "help"])
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(&wanted))
+}
+
+fn run_once(cfg: &VmConfig, on_record: &mut dyn FnMut(&Record)) -> Result<VmOutcome, VmError> {
+    let channel = results_channel(cfg)?;
+    let listener = &channel.listener;
     listener.set_nonblocking(true).map_err(VmError::Setup)?;
+    // Tells the shared-memory reader that QEMU is gone, however the run ends.
+    let finished = crate::shared::Finish(Arc::default());
 
     let start = Instant::now();
-    let mut child = spawn(cfg, &mut cfg.command(&socket))?;
+    let mut child = spawn(cfg, &mut cfg.command(&channel))?;
     let (tx, rx) = mpsc::channel();
+    if let Some(memory) = &channel.memory {
+        let reader = crate::shared::SharedReader::open(memory, finished.0.clone())
+            .map_err(VmError::Setup)?;
+        let results = tx.clone();
+        thread::spawn(move || forward(reader, results));
+    }
     spawn_line_reader(
         child.stdout.take().expect("piped"),
         tx.clone(),
@@ -334,20 +429,13 @@ pub fn run(cfg: &VmConfig, on_record: &mut dyn FnMut(&Record)) -> Result<VmOutco
             match listener.accept() {
                 Ok((stream, _)) => {
                     let results = results.clone();
+                    // QEMU closes the socket when it exits: then whatever
+                    // the guest published in shared memory is all there is
+                    // (waiting for the loop to notice the exit cost 50 ms).
+                    let finish = crate::shared::Finish(finished.0.clone());
                     thread::spawn(move || {
-                        for rec in harness_protocol::RecordReader::new(stream) {
-                            let rec = rec.map_err(|e| match e {
-                                harness_protocol::StreamError::Malformed { line, error } => {
-                                    (line, error)
-                                }
-                                corrupt @ harness_protocol::StreamError::Corrupt(_) => {
-                                    (String::new(), corrupt.to_string())
-                                }
-                            });
-                            if results.send(Event::Record(rec)).is_err() {
-                                return;
-                            }
-                        }
+                        forward(stream, results);
+                        drop(finish);
                     });
                     results_tx = None;
                 }
@@ -410,6 +498,7 @@ pub fn run(cfg: &VmConfig, on_record: &mut dyn FnMut(&Record)) -> Result<VmOutco
             // The results socket may never have been accepted (QEMU failed
             // early); stop waiting for it so the channel can disconnect.
             results_tx = None;
+            finished.0.store(true, Ordering::Release);
             exited = Some((status, Instant::now()));
         }
         // Reader threads end at EOF, which follows QEMU's exit promptly; do
@@ -492,16 +581,20 @@ fn describe(status: ExitStatus) -> String {
 /// bare-boot baseline (the guest's init powers off at once). Returns the time
 /// from spawn to exit.
 pub fn time_boot(cfg: &VmConfig) -> Result<Duration, VmError> {
-    let (_dir, socket, listener) = results_socket()?;
+    without_shared_memory_if_missing(cfg, time_boot_once)
+}
+
+fn time_boot_once(cfg: &VmConfig) -> Result<Duration, VmError> {
+    let channel = results_channel(cfg)?;
     let start = Instant::now();
-    let mut cmd = cfg.command(&socket);
+    let mut cmd = cfg.command(&channel);
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     let child = spawn(cfg, &mut cmd)?;
     let mut guard = Guard(child);
     loop {
         if let Some(status) = guard.0.try_wait().map_err(VmError::Setup)? {
             let elapsed = start.elapsed();
-            drop(listener);
+            drop(channel);
             if !status.success() {
                 let mut stderr = String::new();
                 if let Some(mut e) = guard.0.stderr.take() {
@@ -644,5 +737,79 @@ mod version_tests {
         assert!(QemuVersion { major: 7, minor: 2 } < QemuVersion::RELIABLE_TCG);
         assert!(ten.unwrap() >= QemuVersion::RELIABLE_TCG);
         assert_eq!(ten.unwrap().to_string(), "10.0");
+    }
+}
+
+#[cfg(test)]
+mod shared_memory_fallback_tests {
+    use super::*;
+
+    /// A QEMU that refuses ivshmem-plain unless `-device help` lists it,
+    /// boots nothing, and logs how it was called.
+    fn fake_qemu(dir: &std::path::Path, lists_ivshmem: bool) -> (PathBuf, PathBuf) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let log = dir.join("calls.log");
+        let qemu = dir.join("qemu-system-x86_64");
+        let listed = if lists_ivshmem {
+            "echo 'name \"ivshmem-plain\", bus PCI'"
+        } else {
+            "true"
+        };
+        std::fs::write(
+            &qemu,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> {}\ncase \"$*\" in\n  '-device help') echo 'name \"isa-debugcon\", bus ISA'; {listed}; exit 0 ;;\n  *ivshmem-plain*) echo \"'ivshmem-plain' is not a valid device model name\" >&2; exit 1 ;;\nesac\nexit 1\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&qemu, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (qemu, log)
+    }
+
+    fn config(qemu: PathBuf) -> VmConfig {
+        VmConfig {
+            qemu,
+            kernel: "/nonexistent/bzImage".into(),
+            initramfs: "/nonexistent/initramfs".into(),
+            accel: Accel::Tcg,
+            memory_mb: 512,
+            cpus: 1,
+            cmdline_extra: Vec::new(),
+            init_args: Vec::new(),
+            timeout: Duration::from_secs(20),
+            interrupt: None,
+            debugcon: true,
+            shared_memory: true,
+        }
+    }
+
+    #[test]
+    fn a_qemu_without_ivshmem_runs_the_vm_again_without_shared_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (qemu, log) = fake_qemu(dir.path(), false);
+        // The fake never boots anything: both attempts fail.
+        assert!(run(&config(qemu), &mut |_| {}).is_err());
+        let calls = std::fs::read_to_string(&log).unwrap();
+        let calls: Vec<&str> = calls.lines().collect();
+        assert_eq!(calls.len(), 3, "{calls:#?}");
+        assert!(calls[0].contains("ivshmem-plain,memdev=results-mem"));
+        assert_eq!(calls[1], "-device help");
+        assert!(!calls[2].contains("ivshmem") && calls[2].contains("isa-debugcon"));
+    }
+
+    #[test]
+    fn a_qemu_with_ivshmem_is_not_run_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let (qemu, log) = fake_qemu(dir.path(), true);
+        assert!(qemu_has_device(&qemu, "ivshmem-plain"));
+        assert!(!qemu_has_device(&qemu, "virtio-vsock-pci"));
+        std::fs::remove_file(&log).unwrap();
+        // It fails for another reason (the fake boots nothing): no retry.
+        assert!(time_boot(&config(qemu)).is_err());
+        let calls = std::fs::read_to_string(&log).unwrap();
+        let calls: Vec<&str> = calls.lines().collect();
+        assert_eq!(calls.len(), 2, "{calls:#?}");
+        assert_eq!(calls[1], "-device help");
     }
 }
