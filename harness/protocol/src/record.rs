@@ -238,15 +238,16 @@ pub struct Done {
 pub struct ExecTimings {
     /// Feature probes.
     pub probes_ns: u64,
-    /// Reading objects and parsing their ELF, BTF and programs (the
-    /// harness's own parse, before libbpf sees them).
+    /// Reading objects and learning their programs and maps (libbpf opens
+    /// each once for that, and again to load it).
     pub parse_ns: u64,
     /// libbpf opening and loading each object: relocations, maps created,
     /// every program handed to the verifier (retries alone included).
     pub load_ns: u64,
     /// Each program's `BPF_OBJ_GET_INFO_BY_FD` and its report built.
     pub report_ns: u64,
-    /// Cases: maps set up, programs run, maps read back, live steps.
+    /// Cases: maps set up, programs run, maps read back, live steps (a
+    /// live case's fresh copy of its object loaded included).
     pub cases_ns: u64,
     /// Records encoded, compressed and handed to the channel.
     pub emit_ns: u64,

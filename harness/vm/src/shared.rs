@@ -85,7 +85,7 @@ impl SharedReader {
         // The bytes were stored before their count.
         fence(Ordering::Acquire);
         usize::try_from(n)
-            .map_or(usize::MAX, |n| n)
+            .unwrap_or(usize::MAX)
             .min(self.len - SHARED_MEMORY_DATA)
     }
 }
